@@ -1,0 +1,250 @@
+// Command rotor is a real-time messaging server compatible with Centrifugo's client
+// protocol and server API.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/valyala/fasthttp"
+
+	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/engine"
+	"github.com/rotorhq/rotor/netio"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintf(stdout, "rotor %s\n", version)
+			return 0
+		case "gentoken":
+			return genToken(args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("rotor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var configPath string
+	fs.StringVar(&configPath, "config", "", "path to a Centrifugo v6 config file (.json, .yaml, .yml, .toml)")
+	fs.StringVar(&configPath, "c", "", "shorthand for --config")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := serve(configPath, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "rotor: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the server until SIGINT or SIGTERM. Without a config file it starts a
+// development server on 127.0.0.1:8000 with generated secrets.
+func serve(configPath string, stdout, stderr io.Writer) error {
+	dev := false
+	if configPath == "" {
+		if _, err := os.Stat("config.json"); err == nil {
+			configPath = "config.json" // Centrifugo's default file name
+		} else {
+			dev = true
+		}
+	}
+	sc, err := LoadConfig(configPath, os.Environ())
+	if err != nil {
+		return err
+	}
+	if dev {
+		applyDevDefaults(sc)
+	}
+	logger := newLogger(sc.LogLevel, stderr)
+	for _, key := range sc.Ignored {
+		logger.Warn("config key not supported by rotor yet, ignored", "key", key)
+	}
+
+	sc.Engine.Version = version + " Rotor"
+	node, err := engine.New(sc.Engine, logger)
+	if err != nil {
+		return err
+	}
+	node.Run()
+	apiHandler := api.New(sc.API, node)
+
+	netio.Init()
+	addr := net.JoinHostPort(sc.Address, strconv.Itoa(sc.Port))
+	srv, err := netio.Listen(netio.Config{
+		Address:          addr,
+		AllowedOrigins:   sc.AllowedOrigins,
+		MessageSizeLimit: sc.MessageSizeLimit,
+		QueueMaxSize:     sc.QueueMaxSize,
+		WriteTimeout:     sc.WriteTimeout,
+		HTTPHandler:      httpHandler(apiHandler),
+		Accept: func(t engine.Transport, _ *netio.UpgradeRequest) netio.Session {
+			return node.NewClient(t)
+		},
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+
+	base := "http://" + srv.Addr().String()
+	logger.Info("rotor started", "version", version, "address", srv.Addr().String())
+	if dev {
+		printDevBanner(stdout, base, sc)
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String())
+	case err := <-serveErr:
+		if err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		logger.Warn("listener shutdown", "err", err)
+	}
+	if err := node.Shutdown(ctx); err != nil {
+		logger.Warn("client shutdown incomplete", "err", err)
+	}
+	return nil
+}
+
+// httpHandler serves everything that is not a WebSocket upgrade.
+func httpHandler(apiHandler *api.Handler) fasthttp.RequestHandler {
+	return apiHandler.ServeHTTP
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	switch level {
+	case "none":
+		return slog.New(slog.DiscardHandler)
+	case "trace", "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// applyDevDefaults turns the built-in defaults into a usable local playground:
+// loopback only, generated secrets, every origin, and channels without namespace open
+// to subscribers and their publications.
+func applyDevDefaults(sc *ServerConfig) {
+	if sc.Address == "" {
+		sc.Address = "127.0.0.1"
+	}
+	if sc.Engine.TokenHMACSecretKey == "" {
+		sc.Engine.TokenHMACSecretKey = randomSecret(32)
+	}
+	if sc.API.Key == "" {
+		sc.API.Key = randomSecret(24)
+	}
+	if len(sc.AllowedOrigins) == 0 {
+		sc.AllowedOrigins = []string{"*"}
+	}
+	sc.Engine.WithoutNamespace.AllowSubscribeForClient = true
+	sc.Engine.WithoutNamespace.AllowPublishForSubscriber = true
+}
+
+func printDevBanner(w io.Writer, base string, sc *ServerConfig) {
+	token, _ := makeToken(sc.Engine.TokenHMACSecretKey, "demo", 24*time.Hour)
+	ws := "ws" + base[len("http"):] + "/connection/websocket"
+	fmt.Fprintf(w, `
+Rotor development server (no config file: generated secrets, loopback only)
+
+  WebSocket:   %s
+  Server API:  %s/api   (X-API-Key: %s)
+  Health:      %s/health
+
+  Demo token (user "demo", valid 24h):
+    %s
+
+  Publish to channel "demo":
+    curl -s -X POST -H 'X-API-Key: %s' -d '{"channel":"demo","data":{"text":"hello"}}' %s/api/publish
+
+`, ws, base, sc.API.Key, base, token, sc.API.Key, base)
+}
+
+func randomSecret(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func makeToken(secret, user string, ttl time.Duration) (string, error) {
+	claims := jwt.MapClaims{"sub": user, "iat": time.Now().Unix()}
+	if ttl > 0 {
+		claims["exp"] = time.Now().Add(ttl).Unix()
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+}
+
+// genToken prints an HS256 connection token signed with the config's HMAC key, like
+// `centrifugo gentoken`.
+func genToken(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gentoken", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configPath, user string
+		ttl              int
+	)
+	fs.StringVar(&configPath, "config", "config.json", "config file")
+	fs.StringVar(&configPath, "c", "config.json", "shorthand for --config")
+	fs.StringVar(&user, "user", "", "user ID (\"\" = anonymous)")
+	fs.StringVar(&user, "u", "", "shorthand for --user")
+	fs.IntVar(&ttl, "ttl", 604800, "token lifetime in seconds; <= 0 means no exp claim")
+	fs.IntVar(&ttl, "t", 604800, "shorthand for --ttl")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	sc, err := LoadConfig(configPath, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "rotor: %v\n", err)
+		return 1
+	}
+	if sc.Engine.TokenHMACSecretKey == "" {
+		fmt.Fprintln(stderr, "rotor: client.token.hmac_secret_key is not set in the config")
+		return 1
+	}
+	token, err := makeToken(sc.Engine.TokenHMACSecretKey, user, time.Duration(ttl)*time.Second)
+	if err != nil {
+		fmt.Fprintf(stderr, "rotor: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, token)
+	return 0
+}

@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+type clientState uint8
+
+const (
+	stateNew       clientState = iota // waiting for connect
+	stateConnected                    // authenticated
+	stateFailed                       // connect answered with an error: unusable
+	stateClosed                       // OnClose ran
+)
+
+type timerKind uint8
+
+const (
+	timerStale timerKind = iota // no connect yet
+	timerPing                   // next server ping
+	timerPong                   // check the answer to the last ping
+)
+
+// Client is one session. A transport feeds it frames (HandleFrame, from one
+// goroutine at a time) and reports the end of the connection (OnClose, once).
+//
+// Lock order: hub shard → transport outMu; client.mu is never held while taking a
+// hub shard or the wheel lock.
+type Client struct {
+	timerNode // guarded by node.wheel.mu
+
+	node  *Node
+	t     Transport
+	proto codec.Protocol
+	// closing is set by the first Disconnect; frames after it are ignored.
+	closing atomic.Bool
+
+	mu      sync.Mutex // guards the fields below
+	state   clientState
+	tkind   timerKind
+	pingOut bool // a ping is waiting for its pong
+	id      string
+	user    string
+	info    []byte
+	// expireAt is the unix second the connection expires at; 0 never.
+	expireAt int64
+	// subs is the set of subscribed channels; nil until the first subscribe.
+	subs map[string]struct{}
+}
+
+// NewClient creates the session of a freshly accepted transport and arms its stale
+// timer. The transport must later call OnClose exactly once.
+func (n *Node) NewClient(t Transport) *Client {
+	c := &Client{node: n, t: t, proto: t.Protocol()}
+	c.tslot = -1
+	n.live.Add(1)
+	if n.shuttingDown.Load() {
+		c.Disconnect(DisconnectShutdown)
+		return c
+	}
+	n.wheel.schedule(c, n.staleDelay)
+	return c
+}
+
+// ID returns the client ID, "" before connect.
+func (c *Client) ID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
+
+// Disconnect closes the session with d. Idempotent, non-blocking, any goroutine.
+func (c *Client) Disconnect(d Disconnect) {
+	if c.closing.CompareAndSwap(false, true) {
+		c.t.Close(d)
+	}
+}
+
+// enqueueFailed handles an Enqueue error: a full queue ends the session with 3008.
+func (c *Client) enqueueFailed(err error) {
+	if err == ErrSlowConsumer {
+		c.Disconnect(DisconnectSlow)
+	}
+}
+
+func (c *Client) enqueue(b []byte) {
+	if err := c.t.Enqueue(b); err != nil {
+		c.enqueueFailed(err)
+	}
+}
+
+var decoderPools = [2]sync.Pool{
+	{New: func() any { return codec.NewCommandDecoder(codec.ProtocolJSON) }},
+	{New: func() any { return codec.NewCommandDecoder(codec.ProtocolProtobuf) }},
+}
+
+var commandPool = sync.Pool{New: func() any { return new(codec.Command) }}
+
+// HandleFrame processes every command of one transport frame, in order. Byte slices
+// of payload are not retained. It returns false once the session is closing, so the
+// transport stops reading. Called from one goroutine at a time per client.
+func (c *Client) HandleFrame(payload []byte) bool {
+	if c.closing.Load() {
+		return false
+	}
+	if len(payload) == 0 {
+		c.Disconnect(DisconnectBadRequest)
+		return false
+	}
+	dec := decoderPools[c.proto].Get().(*codec.CommandDecoder)
+	cmd := commandPool.Get().(*codec.Command)
+	dec.Reset(payload)
+	for !c.closing.Load() {
+		err := dec.Decode(cmd)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			c.node.log.Debug("malformed command", "client", c.ID(), "err", err)
+			c.Disconnect(DisconnectBadRequest)
+			break
+		}
+		if err := c.dispatch(cmd); err != nil {
+			var d Disconnect
+			if errors.As(err, &d) {
+				c.Disconnect(d)
+				break
+			}
+			c.writeError(cmd.ID, ErrorInternal)
+		}
+	}
+	cmd.Reset()
+	commandPool.Put(cmd)
+	dec.Reset(nil)
+	decoderPools[c.proto].Put(dec)
+	return !c.closing.Load()
+}
+
+// dispatch runs one command (client-protocol.md §6). A returned error is a
+// Disconnect; reply errors are written by the handlers.
+func (c *Client) dispatch(cmd *codec.Command) error {
+	if cmd.ID == 0 {
+		if cmd.Send != nil {
+			return c.handleSend()
+		}
+		return c.handlePong()
+	}
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st != stateConnected {
+		if st == stateNew && cmd.Connect != nil {
+			return c.handleConnect(cmd.ID, cmd.Connect)
+		}
+		return DisconnectBadRequest
+	}
+	switch {
+	case cmd.Connect != nil:
+		return DisconnectBadRequest
+	case cmd.Subscribe != nil:
+		return c.handleSubscribe(cmd.ID, cmd.Subscribe)
+	case cmd.Unsubscribe != nil:
+		return c.handleUnsubscribe(cmd.ID, cmd.Unsubscribe)
+	case cmd.Publish != nil:
+		return c.handlePublish(cmd.ID, cmd.Publish)
+	case cmd.Presence != nil:
+		return c.handleFeature(cmd.ID, cmd.Presence.Channel, featurePresence)
+	case cmd.PresenceStats != nil:
+		return c.handleFeature(cmd.ID, cmd.PresenceStats.Channel, featurePresence)
+	case cmd.History != nil:
+		return c.handleFeature(cmd.ID, cmd.History.Channel, featureHistory)
+	case cmd.RPC != nil:
+		// Without an RPC proxy there is nothing to call.
+		c.writeError(cmd.ID, ErrorNotAvailable)
+		return nil
+	case cmd.Send != nil:
+		return c.handleSend()
+	case cmd.Refresh != nil:
+		return c.handleRefresh(cmd.ID, cmd.Refresh)
+	case cmd.SubRefresh != nil:
+		return c.handleSubRefresh(cmd.ID, cmd.SubRefresh)
+	}
+	return DisconnectBadRequest
+}
+
+func (c *Client) writeError(id uint32, e *Error) {
+	b := getBuf()
+	*b = codec.AppendErrorReply(c.proto, (*b)[:0], id, e.Code, e.Message, e.Temporary)
+	c.enqueue(*b)
+	putBuf(b)
+}
+
+func (c *Client) writeReply(r *codec.Reply) error {
+	b := getBuf()
+	defer putBuf(b)
+	out, err := codec.AppendReply(c.proto, (*b)[:0], r)
+	*b = out
+	if err != nil {
+		// A payload that cannot travel in this protocol (binary data on JSON).
+		return DisconnectBadProtocol
+	}
+	c.enqueue(out)
+	return nil
+}
+
+func (c *Client) handleSend() error {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	if st != stateConnected {
+		return DisconnectBadRequest
+	}
+	// Rotor, like Centrifugo OSS, installs no async message handler.
+	return DisconnectNotAvailable
+}
+
+func (c *Client) handlePong() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateConnected || !c.pingOut {
+		return DisconnectBadRequest
+	}
+	c.pingOut = false
+	return nil
+}
+
+func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
+	n := c.node
+	if n.shuttingDown.Load() {
+		return DisconnectShutdown
+	}
+	var (
+		user     string
+		info     []byte
+		expireAt int64
+	)
+	switch {
+	case req.Token != "":
+		vt, err := n.verifier.verifyConnection(req.Token)
+		if err == errTokenExpired {
+			c.failConnect(id, ErrorTokenExpired)
+			return nil
+		}
+		if err != nil {
+			n.log.Debug("invalid connection token", "err", err)
+			return DisconnectInvalidToken
+		}
+		user, info, expireAt = vt.user, vt.info, vt.expireAt
+	case n.cfg.AllowAnonymousConnectWithoutToken || n.cfg.Insecure:
+	default:
+		n.log.Debug("client credentials not found")
+		return DisconnectBadRequest
+	}
+	if n.cfg.Insecure {
+		expireAt = 0
+	}
+	ttl, ok := ttlUntil(expireAt)
+	if !ok {
+		c.failConnect(id, ErrorExpired)
+		return nil
+	}
+	c.mu.Lock()
+	c.id = newUUID()
+	c.user = user
+	c.info = append([]byte(nil), info...)
+	c.expireAt = expireAt
+	c.state = stateConnected
+	c.tkind = timerPing
+	clientID := c.id
+	c.mu.Unlock()
+	n.hub.addConn(c)
+
+	res := codec.ConnectResult{Client: clientID, Version: n.cfg.Version, Expires: expireAt > 0, TTL: ttl}
+	if n.pingInterval > 0 {
+		res.Ping = uint32(n.pingInterval / time.Second)
+		res.Pong = true
+	}
+	if err := c.writeReply(&codec.Reply{ID: id, Connect: &res}); err != nil {
+		return err
+	}
+	if n.pingInterval > 0 {
+		// The first ping goes out at a random moment in [interval/2, interval) so
+		// that clients connected together do not ping together.
+		half := n.pingInterval / 2
+		n.wheel.schedule(c, half+rand.N(half))
+	} else {
+		n.wheel.cancel(c)
+	}
+	return nil
+}
+
+// failConnect answers a connect with an error; the connection is unusable after it
+// (the next command gets 3501) and the stale timer still closes it.
+func (c *Client) failConnect(id uint32, e *Error) {
+	c.mu.Lock()
+	c.state = stateFailed
+	c.mu.Unlock()
+	c.writeError(id, e)
+}
+
+// ttlUntil returns the seconds until expireAt (0 = never) capped at maxTTL; ok is
+// false when expireAt is already past.
+func ttlUntil(expireAt int64) (ttl uint32, ok bool) {
+	if expireAt == 0 {
+		return 0, true
+	}
+	left := expireAt - time.Now().Unix()
+	if left <= 0 {
+		return 0, false
+	}
+	if max := int64(maxTTL / time.Second); left > max {
+		left = max
+	}
+	return uint32(left), true
+}
+
+// onTimer runs on the wheel goroutine when c's deadline passes. It must not block.
+func (c *Client) onTimer() {
+	n := c.node
+	c.mu.Lock()
+	switch c.state {
+	case stateClosed:
+		c.mu.Unlock()
+		return
+	case stateNew, stateFailed:
+		c.mu.Unlock()
+		c.Disconnect(DisconnectStale)
+		return
+	}
+	if c.expireAt > 0 && n.nowNano() >= (c.expireAt*int64(time.Second))+int64(n.expiredDelay) {
+		c.mu.Unlock()
+		c.Disconnect(DisconnectExpired)
+		return
+	}
+	switch c.tkind {
+	case timerPing:
+		c.pingOut = true
+		c.tkind = timerPong
+		c.mu.Unlock()
+		var buf [2]byte
+		c.enqueue(codec.AppendPing(c.proto, buf[:0]))
+		n.wheel.schedule(c, n.pongTimeout)
+	case timerPong:
+		if c.pingOut {
+			c.mu.Unlock()
+			c.Disconnect(DisconnectNoPong)
+			return
+		}
+		c.tkind = timerPing
+		c.mu.Unlock()
+		n.wheel.schedule(c, n.pingInterval-n.pongTimeout)
+	default:
+		c.mu.Unlock()
+	}
+}
+
+// OnClose releases everything the session holds: its timer, subscriptions and
+// registration. Called by the transport exactly once, never on a poller goroutine.
+func (c *Client) OnClose() {
+	c.closing.Store(true)
+	n := c.node
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	wasConnected := c.state == stateConnected
+	c.state = stateClosed
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+	n.wheel.cancel(c)
+	for ch := range subs {
+		n.hub.removeSub(ch, c)
+	}
+	if wasConnected {
+		n.hub.removeConn(c)
+	}
+	n.live.Done()
+}

@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Config configures a Node. The zero value of every field is a usable default, noted
+// in its comment. cmd/rotor maps Centrifugo's key names onto it.
+type Config struct {
+	// Version is reported in connect results and the info API; "" → "0.0.0 OSS"-style
+	// default of the binary.
+	Version string
+	// Name is the node name in the info API; "" → hostname.
+	Name string
+
+	// TokenHMACSecretKey verifies HS256/384/512 connection and subscription JWTs
+	// (client.token.hmac_secret_key). "" → HMAC tokens are rejected.
+	TokenHMACSecretKey string
+	// AllowAnonymousConnectWithoutToken lets a connect without token in as user "".
+	AllowAnonymousConnectWithoutToken bool
+	// Insecure is client.insecure: anonymous connects, no expiry, all permissions.
+	Insecure bool
+
+	// PingInterval is the server ping period (client.ping_interval); 0 → 25s, <0 disables.
+	PingInterval time.Duration
+	// PongTimeout is how long a ping may stay unanswered (client.pong_timeout); 0 → 8s.
+	PongTimeout time.Duration
+	// StaleCloseDelay closes connections that sent no connect (client.stale_close_delay); 0 → 10s.
+	StaleCloseDelay time.Duration
+	// ExpiredCloseDelay is the grace after connection expiry before 3005
+	// (client.expired_close_delay); 0 → 25s.
+	ExpiredCloseDelay time.Duration
+	// ChannelLimit caps client subscriptions per connection (client.channel_limit); 0 → 128.
+	ChannelLimit int
+	// ChannelMaxLength is the max channel name length in bytes (channel.max_length); 0 → 255.
+	ChannelMaxLength int
+
+	// WithoutNamespace holds the options of channels without namespace.
+	WithoutNamespace NamespaceOptions
+	// Namespaces lists the configured namespaces by name.
+	Namespaces []NamespaceOptions
+
+	// HubShards is the number of hub shards, a power of two; 0 → 64.
+	HubShards int
+}
+
+// NamespaceOptions are the per-namespace channel options of
+// shared/spec/channels-and-namespaces.md §2. All zero values are Centrifugo's defaults.
+type NamespaceOptions struct {
+	Name                       string
+	Presence                   bool
+	JoinLeave                  bool
+	ForcePushJoinLeave         bool
+	HistorySize                int
+	HistoryTTL                 time.Duration
+	HistoryMetaTTL             time.Duration
+	ForcePositioning           bool
+	AllowPositioning           bool
+	ForceRecovery              bool
+	AllowRecovery              bool
+	ForceRecoveryMode          string
+	AllowSubscribeForClient    bool
+	AllowSubscribeForAnonymous bool
+	AllowPublishForClient      bool
+	AllowPublishForSubscriber  bool
+	AllowPublishForAnonymous   bool
+	AllowPresenceForClient     bool
+	AllowPresenceForSubscriber bool
+	AllowPresenceForAnonymous  bool
+	AllowHistoryForClient      bool
+	AllowHistoryForSubscriber  bool
+	AllowHistoryForAnonymous   bool
+	AllowUserLimitedChannels   bool
+	ChannelRegex               string
+	PublicationDataFormat      string
+}
+
+var namespaceNameRe = regexp.MustCompile(`^[-a-zA-Z0-9_.]{2,}$`)
+
+// Validate reports the first invalid value, naming its Centrifugo config key.
+func (c *Config) Validate() error {
+	ping, pong := c.pingInterval(), c.pongTimeout()
+	if ping > 0 && pong >= ping {
+		return errors.New("client.pong_timeout must be less than client.ping_interval")
+	}
+	if c.PongTimeout < 0 {
+		return errors.New("client.pong_timeout must not be negative")
+	}
+	if c.StaleCloseDelay < 0 {
+		return errors.New("client.stale_close_delay must not be negative")
+	}
+	if c.ChannelLimit < 0 {
+		return errors.New("client.channel_limit must not be negative")
+	}
+	if c.HubShards != 0 && c.HubShards&(c.HubShards-1) != 0 {
+		return errors.New("hub shards must be a power of two")
+	}
+	seen := make(map[string]bool, len(c.Namespaces))
+	for i := range c.Namespaces {
+		ns := &c.Namespaces[i]
+		if !namespaceNameRe.MatchString(ns.Name) {
+			return fmt.Errorf("channel.namespaces[%d].name %q must match %s", i, ns.Name, namespaceNameRe)
+		}
+		if seen[ns.Name] {
+			return fmt.Errorf("channel.namespaces[%d].name %q is not unique", i, ns.Name)
+		}
+		seen[ns.Name] = true
+		if err := ns.validate(); err != nil {
+			return fmt.Errorf("channel.namespaces[%d] (%s): %w", i, ns.Name, err)
+		}
+	}
+	if err := c.WithoutNamespace.validate(); err != nil {
+		return fmt.Errorf("channel.without_namespace: %w", err)
+	}
+	return nil
+}
+
+func (o *NamespaceOptions) validate() error {
+	if o.HistorySize < 0 {
+		return errors.New("history_size must not be negative")
+	}
+	if (o.HistorySize > 0) != (o.HistoryTTL > 0) {
+		return errors.New("history_size and history_ttl must be set together")
+	}
+	if o.ChannelRegex != "" {
+		if _, err := regexp.Compile(o.ChannelRegex); err != nil {
+			return fmt.Errorf("channel_regex: %w", err)
+		}
+	}
+	switch o.PublicationDataFormat {
+	case "", "json", "json_object", "binary":
+	default:
+		return fmt.Errorf("publication_data_format %q is not one of \"\", json, json_object, binary", o.PublicationDataFormat)
+	}
+	switch o.ForceRecoveryMode {
+	case "", "stream", "cache":
+	default:
+		return fmt.Errorf("force_recovery_mode %q is not stream or cache", o.ForceRecoveryMode)
+	}
+	return nil
+}
+
+func (c *Config) pingInterval() time.Duration {
+	if c.PingInterval == 0 {
+		return 25 * time.Second
+	}
+	return c.PingInterval
+}
+
+func (c *Config) pongTimeout() time.Duration {
+	if c.PongTimeout == 0 {
+		return 8 * time.Second
+	}
+	return c.PongTimeout
+}

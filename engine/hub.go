@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// hub holds the node's subscriptions sharded by channel and its connections sharded
+// by user. Lock order: hub shard → client.mu is forbidden (see LOCKS.md); hub shard
+// (R) → transport outMu is allowed because outMu is a leaf.
+type hub struct {
+	seed  maphash.Seed
+	mask  uint64
+	subs  []subShard
+	conns []connShard
+}
+
+type subShard struct {
+	mu       sync.RWMutex
+	channels map[string]*channelSubs
+	_        [40]byte // keep shards on separate cache lines
+}
+
+// channelSubs is the subscriber set of one channel: a dense slice for the broadcast
+// loop plus an index for O(1) removal.
+type channelSubs struct {
+	clients []*Client
+	index   map[*Client]int
+}
+
+type connShard struct {
+	mu sync.RWMutex
+	// users maps a user ID to its connections on this node ("" = anonymous).
+	users map[string][]*Client
+	n     int
+	_     [40]byte
+}
+
+func newHub(shards int) *hub {
+	h := &hub{
+		seed:  maphash.MakeSeed(),
+		mask:  uint64(shards - 1),
+		subs:  make([]subShard, shards),
+		conns: make([]connShard, shards),
+	}
+	for i := range h.subs {
+		h.subs[i].channels = make(map[string]*channelSubs)
+		h.conns[i].users = make(map[string][]*Client)
+	}
+	return h
+}
+
+func (h *hub) subShard(ch string) *subShard {
+	return &h.subs[maphash.String(h.seed, ch)&h.mask]
+}
+
+func (h *hub) connShard(user string) *connShard {
+	return &h.conns[maphash.String(h.seed, user)&h.mask]
+}
+
+// addSub adds c to channel's subscribers and runs then under the shard's write lock,
+// so that no publication of the channel can reach c before what then enqueues (the
+// subscribe reply). It reports whether c was the channel's first subscriber.
+// Must not hold c.mu.
+func (h *hub) addSub(channel string, c *Client, then func()) (first bool) {
+	sh := h.subShard(channel)
+	sh.mu.Lock()
+	cs := sh.channels[channel]
+	if cs == nil {
+		cs = &channelSubs{index: make(map[*Client]int, 1)}
+		sh.channels[channel] = cs
+		first = true
+	}
+	if _, ok := cs.index[c]; !ok {
+		cs.index[c] = len(cs.clients)
+		cs.clients = append(cs.clients, c)
+	}
+	if then != nil {
+		then()
+	}
+	sh.mu.Unlock()
+	return first
+}
+
+// removeSub removes c from channel and reports whether the channel has no local
+// subscribers left. Must not hold c.mu.
+func (h *hub) removeSub(channel string, c *Client) (last bool) {
+	sh := h.subShard(channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	cs := sh.channels[channel]
+	if cs == nil {
+		return false
+	}
+	i, ok := cs.index[c]
+	if !ok {
+		return false
+	}
+	lastIdx := len(cs.clients) - 1
+	if i != lastIdx {
+		moved := cs.clients[lastIdx]
+		cs.clients[i] = moved
+		cs.index[moved] = i
+	}
+	cs.clients[lastIdx] = nil
+	cs.clients = cs.clients[:lastIdx]
+	delete(cs.index, c)
+	if len(cs.clients) == 0 {
+		delete(sh.channels, channel)
+		return true
+	}
+	return false
+}
+
+// numSubscribers returns the local subscriber count of channel.
+func (h *hub) numSubscribers(channel string) int {
+	sh := h.subShard(channel)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if cs := sh.channels[channel]; cs != nil {
+		return len(cs.clients)
+	}
+	return 0
+}
+
+// broadcast delivers pub to every local subscriber of channel. The push is encoded
+// at most once per protocol present and copied into each subscriber's outbound
+// queue; nothing is allocated per subscriber. It returns the number of subscribers
+// the message was queued for.
+func (h *hub) broadcast(channel string, pub *codec.Publication) int {
+	sh := h.subShard(channel)
+	sh.mu.RLock()
+	cs := sh.channels[channel]
+	if cs == nil {
+		sh.mu.RUnlock()
+		return 0
+	}
+	var encoded [2]*[]byte // indexed by codec.Protocol
+	n := 0
+	for _, c := range cs.clients {
+		p := c.proto
+		b := encoded[p]
+		if b == nil {
+			b = getBuf()
+			*b = codec.AppendPublicationPush(p, (*b)[:0], channel, pub)
+			encoded[p] = b
+		}
+		if err := c.t.Enqueue(*b); err != nil {
+			c.enqueueFailed(err)
+			continue
+		}
+		n++
+	}
+	sh.mu.RUnlock()
+	for _, b := range encoded {
+		if b != nil {
+			putBuf(b)
+		}
+	}
+	return n
+}
+
+// addConn registers c under its user. Must not hold c.mu.
+func (h *hub) addConn(c *Client) {
+	sh := h.connShard(c.user)
+	sh.mu.Lock()
+	sh.users[c.user] = append(sh.users[c.user], c)
+	sh.n++
+	sh.mu.Unlock()
+}
+
+// removeConn unregisters c. Must not hold c.mu.
+func (h *hub) removeConn(c *Client) {
+	sh := h.connShard(c.user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	list := sh.users[c.user]
+	for i, x := range list {
+		if x == c {
+			last := len(list) - 1
+			list[i] = list[last]
+			list[last] = nil
+			list = list[:last]
+			sh.n--
+			if len(list) == 0 {
+				delete(sh.users, c.user)
+			} else {
+				sh.users[c.user] = list
+			}
+			return
+		}
+	}
+}
+
+// counts returns connection, user, channel and subscription totals.
+func (h *hub) counts() (clients, users, channels, subs int) {
+	for i := range h.conns {
+		sh := &h.conns[i]
+		sh.mu.RLock()
+		clients += sh.n
+		users += len(sh.users)
+		sh.mu.RUnlock()
+	}
+	for i := range h.subs {
+		sh := &h.subs[i]
+		sh.mu.RLock()
+		channels += len(sh.channels)
+		for _, cs := range sh.channels {
+			subs += len(cs.clients)
+		}
+		sh.mu.RUnlock()
+	}
+	return
+}
+
+// eachConn calls fn for every registered connection, outside the shard locks.
+func (h *hub) eachConn(fn func(*Client)) {
+	var batch []*Client
+	for i := range h.conns {
+		sh := &h.conns[i]
+		sh.mu.RLock()
+		for _, list := range sh.users {
+			batch = append(batch, list...)
+		}
+		sh.mu.RUnlock()
+	}
+	for _, c := range batch {
+		fn(c)
+	}
+}
+
+// Buffer pool for per-broadcast and per-reply encoding. *[]byte so Put does not
+// allocate.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return // let oversized buffers go rather than pin them
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
+}

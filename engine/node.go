@@ -1,0 +1,196 @@
+// Package engine holds Rotor's domain: the Node, its sharded Hub, client sessions and
+// the client-visible error and disconnect codes. It declares the interfaces other
+// packages implement (Transport) and never imports netio, api or broker.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// DefaultVersion is reported when Config.Version is empty.
+const DefaultVersion = "0.1.0 Rotor"
+
+// Node is the root object of a Rotor server: config, hub and timer wheel.
+type Node struct {
+	cfg        Config
+	uid        string
+	started    time.Time
+	hub        *hub
+	wheel      *wheel
+	verifier   *tokenVerifier
+	namespaces map[string]*NamespaceOptions
+	regexps    map[*NamespaceOptions]*regexp.Regexp
+	log        *slog.Logger
+
+	pingInterval, pongTimeout, staleDelay, expiredDelay time.Duration
+
+	shuttingDown atomic.Bool
+	// live counts sessions between NewClient and OnClose, for a drained shutdown.
+	live     sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// New validates cfg and builds a Node. Call Run to start its timers.
+func New(cfg Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.HubShards == 0 {
+		cfg.HubShards = 64
+	}
+	if cfg.ChannelLimit == 0 {
+		cfg.ChannelLimit = 128
+	}
+	if cfg.ChannelMaxLength == 0 {
+		cfg.ChannelMaxLength = 255
+	}
+	n := &Node{
+		cfg:          cfg,
+		uid:          newUUID(),
+		started:      time.Now(),
+		hub:          newHub(cfg.HubShards),
+		verifier:     newTokenVerifier(cfg.TokenHMACSecretKey),
+		namespaces:   make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
+		regexps:      make(map[*NamespaceOptions]*regexp.Regexp),
+		log:          log,
+		pingInterval: cfg.pingInterval(),
+		pongTimeout:  cfg.pongTimeout(),
+		staleDelay:   durOr(cfg.StaleCloseDelay, 10*time.Second),
+		expiredDelay: durOr(cfg.ExpiredCloseDelay, 25*time.Second),
+	}
+	for i := range n.cfg.Namespaces {
+		ns := &n.cfg.Namespaces[i]
+		n.namespaces[ns.Name] = ns
+	}
+	for _, ns := range append([]*NamespaceOptions{&n.cfg.WithoutNamespace}, mapValues(n.namespaces)...) {
+		if ns.ChannelRegex != "" {
+			n.regexps[ns] = regexp.MustCompile(ns.ChannelRegex) // validated above
+		}
+	}
+	// 100 ms ticks over 1024 slots: ~102 s per revolution covers the usual ping,
+	// pong and stale delays without extra rounds.
+	n.wheel = newWheel(100*time.Millisecond, 1024)
+	return n, nil
+}
+
+func durOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
+	out := make([]*NamespaceOptions, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Run starts the node's timer wheel. Call once.
+func (n *Node) Run() { n.wheel.start() }
+
+// Config returns the node's effective configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// Shutdown disconnects every client with 3001 "shutdown" and waits until their
+// transports have reported OnClose or ctx ends. New connections are closed with 3001.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shuttingDown.Store(true)
+	n.hub.eachConn(func(c *Client) { c.Disconnect(DisconnectShutdown) })
+	// Sessions that have not connected yet are not in the hub, but each has its stale
+	// timer armed in the wheel.
+	n.wheel.each(func(c *Client) { c.Disconnect(DisconnectShutdown) })
+	done := make(chan struct{})
+	go func() { n.live.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	n.stopOnce.Do(n.wheel.close)
+	return err
+}
+
+// Publish delivers data to the channel's subscribers on this node. It returns
+// *Error values for client-visible failures (107 empty channel or data, 102 unknown
+// namespace). data is not retained after Publish returns.
+func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (PublishResult, error) {
+	if channel == "" {
+		return PublishResult{}, ErrorBadRequest
+	}
+	ns, _, ok := n.namespaceFor(channel)
+	if !ok {
+		return PublishResult{}, ErrorUnknownChannel
+	}
+	if !checkPublicationData(ns, data) {
+		return PublishResult{}, ErrorBadRequest
+	}
+	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
+	n.hub.broadcast(channel, &pub)
+	return PublishResult{}, nil
+}
+
+// Info reports this node's counters for the info API.
+func (n *Node) Info() NodeInfo {
+	clients, users, channels, subs := n.hub.counts()
+	return NodeInfo{
+		UID:         n.uid,
+		Name:        n.cfg.Name,
+		Version:     n.cfg.Version,
+		NumClients:  uint32(clients),
+		NumUsers:    uint32(users),
+		NumChannels: uint32(channels),
+		NumSubs:     uint32(subs),
+		Uptime:      uint32(time.Since(n.started).Seconds()),
+	}
+}
+
+// NumSubscribers returns the local subscriber count of channel.
+func (n *Node) NumSubscribers(channel string) int { return n.hub.numSubscribers(channel) }
+
+// nowNano is the coarse clock (updated every wheel tick).
+func (n *Node) nowNano() int64 { return n.wheel.now.Load() }
+
+// newUUID returns a random RFC 4122 version 4 UUID string.
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(errors.New("engine: crypto/rand failed: " + err.Error())) // broken invariant
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
