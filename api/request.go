@@ -8,15 +8,36 @@ import (
 	"unsafe"
 
 	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/decoder"
 )
 
-// decodeAPI decodes request bodies. CopyString: every decoded string (channel, tags,
-// idempotency key) is copied out of the request body, because the engine may keep
-// them (history, dedupe windows) after the handler returns and fasthttp reuses the
-// body buffer. Raw payloads (data, b64data) are NOT copied: they alias the body, and
-// Node.Publish is documented to copy what it keeps. ValidateString rejects raw control
-// characters inside strings, as encoding/json (and so Centrifugo) does.
-var decodeAPI = sonic.Config{CopyString: true, ValidateString: true}.Froze()
+// decodeOptions configure sonic for request bodies. CopyString: every decoded string
+// (channel, tags, idempotency key) is copied out of the request body, because the
+// engine may keep them (history, dedupe windows) after the handler returns and
+// fasthttp reuses the body buffer. Raw payloads (data, b64data) are NOT copied: they
+// alias the body, and Node.Publish is documented to copy what it keeps.
+// ValidateString rejects raw control characters inside strings, as encoding/json (and
+// so Centrifugo) does.
+const decodeOptions = decoder.OptionCopyString | decoder.OptionValidateString
+
+// decoderPool holds sonic decoders: sonic.Unmarshal allocates one per call. One
+// owner: decodeJSON takes and returns it.
+var decoderPool = sync.Pool{New: func() any { return new(decoder.Decoder) }}
+
+// decodeJSON decodes the whole of body (one JSON value plus white space) into v,
+// which must be a pointer. It keeps no reference to body.
+func decodeJSON(body []byte, v any) error {
+	dec := decoderPool.Get().(*decoder.Decoder)
+	dec.Reset(bodyString(body))
+	dec.SetOptions(decodeOptions)
+	err := dec.Decode(v)
+	if err == nil {
+		err = dec.CheckTrailings()
+	}
+	dec.Reset("")
+	decoderPool.Put(dec)
+	return err
+}
 
 // errB64Type is returned when b64data is present but not a JSON string or null
 // (encoding/json would fail to decode it into a string: the body is undecodable).
@@ -56,7 +77,7 @@ type infoRequest struct{}
 
 // bodyString views the request body as a string without copying.
 // Invariant: the result is used only while body is unchanged, i.e. during the
-// handler call; decodeAPI copies every string it keeps (CopyString).
+// handler call; decodeJSON copies every string it keeps (decodeOptions).
 func bodyString(body []byte) string {
 	if len(body) == 0 {
 		return ""
@@ -77,7 +98,7 @@ var publishPool = sync.Pool{New: func() any { return new(publishScratch) }}
 // decode resets s and decodes body into s.req.
 func (s *publishScratch) decode(body []byte) error {
 	s.req = publishRequest{}
-	return decodeAPI.UnmarshalFromString(bodyString(body), &s.req)
+	return decodeJSON(body, &s.req)
 }
 
 // broadcastScratch is the pooled per-request state of broadcast; same ownership rule
@@ -102,7 +123,7 @@ func (s *broadcastScratch) decode(body []byte) error {
 		chs = nil
 	}
 	s.req = broadcastRequest{Channels: chs[:0]}
-	return decodeAPI.UnmarshalFromString(bodyString(body), &s.req)
+	return decodeJSON(body, &s.req)
 }
 
 // release clears what s references before it goes back to the pool.
@@ -151,7 +172,7 @@ func rawJSONString(raw []byte) ([]byte, error) {
 		return inner, nil // sonic already validated the string
 	}
 	var s string
-	if err := decodeAPI.UnmarshalFromString(bodyString(raw), &s); err != nil {
+	if err := decodeJSON(raw, &s); err != nil {
 		return nil, err
 	}
 	return unsafe.Slice(unsafe.StringData(s), len(s)), nil

@@ -136,17 +136,10 @@ func (r *jsonReader) null() bool {
 // ASCII, as encoding/json (which Centrifugo's decoder mimics) does, so the result is
 // lower-cased when needed. It is valid until the next string is read.
 func (r *jsonReader) key() ([]byte, error) {
-	if r.peek() != '"' {
-		return nil, errJSONSyntax
-	}
-	k, err := r.readString()
+	k, err := r.rawKey()
 	if err != nil {
 		return nil, err
 	}
-	if r.peek() != ':' {
-		return nil, errJSONSyntax
-	}
-	r.i++
 	for i, c := range k {
 		if 'A' <= c && c <= 'Z' {
 			// Copy into scratch (a no-op copy when k already lives there) so the
@@ -161,6 +154,22 @@ func (r *jsonReader) key() ([]byte, error) {
 			break
 		}
 	}
+	return k, nil
+}
+
+// rawKey reads a member name as is (map keys) and the ':' after it.
+func (r *jsonReader) rawKey() ([]byte, error) {
+	if r.peek() != '"' {
+		return nil, errJSONSyntax
+	}
+	k, err := r.readString()
+	if err != nil {
+		return nil, err
+	}
+	if r.peek() != ':' {
+		return nil, errJSONSyntax
+	}
+	r.i++
 	return k, nil
 }
 

@@ -1,0 +1,382 @@
+package benchmarks
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// fakeServer is a tiny in-process stand-in for a Centrifugo-compatible server: enough
+// of client protocol v2 (connect with an HS256 token, subscribe, ping/pong with the
+// "no pong" rule) and of the HTTP API (publish) to drive the load tool end to end
+// without a real server. It can drop publications to check that losses are counted.
+type fakeServer struct {
+	secret    []byte
+	apiKey    string
+	pingEvery time.Duration
+	dropEvery int // >0: the first subscriber misses every dropEvery-th publication
+
+	ln    net.Listener
+	srv   *http.Server
+	mu    sync.Mutex
+	subs  map[string][]*fakeConn
+	pubs  atomic.Int64
+	pings atomic.Int64
+	pongs atomic.Int64
+	wg    sync.WaitGroup
+}
+
+type fakeConn struct {
+	ws      *websocket.Conn
+	proto   codec.Protocol
+	wmu     sync.Mutex
+	pending atomic.Int32 // pings sent and not yet answered
+	done    chan struct{}
+}
+
+func startFakeServer(t *testing.T, f *fakeServer) string {
+	t.Helper()
+	f.subs = make(map[string][]*fakeConn)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ln = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("/connection/websocket", f.serveWS)
+	mux.HandleFunc("/api/publish", f.servePublish)
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		rss, _ := readProc(os.Getpid())
+		fmt.Fprintf(w, "# TYPE go_goroutines gauge\ngo_goroutines %d\ngo_memstats_heap_inuse_bytes %d\nprocess_resident_memory_bytes %d\n",
+			runtime.NumGoroutine(), ms.HeapInuse, rss.rss)
+	})
+	f.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go f.srv.Serve(ln)
+	t.Cleanup(func() {
+		f.srv.Close()
+		f.mu.Lock()
+		for _, cs := range f.subs {
+			for _, c := range cs {
+				c.ws.Close()
+			}
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+func (c *fakeConn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	typ := websocket.TextMessage
+	if c.proto == codec.ProtocolProtobuf {
+		typ = websocket.BinaryMessage
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(typ, b)
+}
+
+func (c *fakeConn) disconnect(code int, reason string) {
+	c.wmu.Lock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.wmu.Unlock()
+	c.ws.Close()
+}
+
+func (f *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
+	up := websocket.Upgrader{Subprotocols: []string{"centrifuge-json", "centrifuge-protobuf"}}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &fakeConn{ws: ws, done: make(chan struct{})}
+	if ws.Subprotocol() == "centrifuge-protobuf" {
+		c.proto = codec.ProtocolProtobuf
+	}
+	f.wg.Add(1)
+	defer f.wg.Done()
+	defer close(c.done)
+	defer ws.Close()
+	dec := codec.NewCommandDecoder(c.proto)
+	var cmd codec.Command
+	connected := false
+	var out []byte
+	for {
+		_, frame, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		dec.Reset(frame)
+		out = out[:0]
+		for {
+			err := dec.Decode(&cmd)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				c.disconnect(3501, "bad request")
+				return
+			}
+			var rep *codec.Reply
+			switch {
+			case cmd.ID == 0 && cmd.Send == nil: // pong
+				if c.pending.Add(-1) < 0 {
+					c.disconnect(3501, "bad request")
+					return
+				}
+				f.pongs.Add(1)
+			case cmd.Connect != nil && !connected:
+				_, err := jwt.Parse(cmd.Connect.Token, func(*jwt.Token) (any, error) { return f.secret, nil },
+					jwt.WithValidMethods([]string{"HS256"}))
+				if err != nil {
+					c.disconnect(3500, "invalid token")
+					return
+				}
+				connected = true
+				rep = &codec.Reply{ID: cmd.ID, Connect: &codec.ConnectResult{Client: "fake", Version: "0.0.0 OSS", Ping: 1, Pong: true}}
+				f.wg.Add(1)
+				go f.pinger(c)
+			case cmd.Subscribe != nil && connected:
+				f.mu.Lock()
+				f.subs[cmd.Subscribe.Channel] = append(f.subs[cmd.Subscribe.Channel], c)
+				f.mu.Unlock()
+				rep = &codec.Reply{ID: cmd.ID, Subscribe: &codec.SubscribeResult{}}
+			default:
+				c.disconnect(3501, "bad request")
+				return
+			}
+			if rep != nil {
+				if len(out) > 0 && c.proto == codec.ProtocolJSON {
+					out = append(out, '\n')
+				}
+				out, _ = codec.AppendReply(c.proto, out, rep)
+			}
+		}
+		if len(out) > 0 {
+			if err := c.write(out); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// pinger sends a ping every pingEvery and disconnects with 3012 when the previous one
+// went unanswered, as Centrifugo does.
+func (f *fakeServer) pinger(c *fakeConn) {
+	defer f.wg.Done()
+	t := time.NewTicker(f.pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			if c.pending.Load() > 0 {
+				c.disconnect(3012, "no pong")
+				return
+			}
+			c.pending.Add(1)
+			f.pings.Add(1)
+			if c.write(codec.AppendPing(c.proto, nil)) != nil {
+				return
+			}
+		}
+	}
+}
+
+func (f *fakeServer) servePublish(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-API-Key") != f.apiKey {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	var req struct {
+		Channel string          `json:"channel"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Channel == "" || len(req.Data) == 0 {
+		w.Write([]byte(`{"error":{"code":107,"message":"bad request"}}`))
+		return
+	}
+	k := f.pubs.Add(1)
+	f.mu.Lock()
+	subs := append([]*fakeConn(nil), f.subs[req.Channel]...)
+	f.mu.Unlock()
+	pub := &codec.Publication{Data: req.Data, Offset: uint64(k)}
+	var enc [2][]byte
+	for i, c := range subs {
+		if i == 0 && f.dropEvery > 0 && k%int64(f.dropEvery) == 0 {
+			continue
+		}
+		if enc[c.proto] == nil {
+			enc[c.proto] = codec.AppendPublicationPush(c.proto, nil, req.Channel, pub)
+		}
+		_ = c.write(enc[c.proto])
+	}
+	w.Write([]byte(`{}`))
+}
+
+// runJSON runs Main with --json and decodes its one output line.
+func runJSON(t *testing.T, args ...string) (map[string]any, int, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(append(args, "--json"), &out, &errOut)
+	var m map[string]any
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatalf("Main %q: exit %d, output %q, stderr %q: %v", args, code, out.String(), errOut.String(), err)
+	}
+	return m, code, errOut.String()
+}
+
+func num(t *testing.T, m map[string]any, k string) float64 {
+	t.Helper()
+	v, ok := m[k].(float64)
+	if !ok {
+		t.Fatalf("%s = %v (%T), want a number", k, m[k], m[k])
+	}
+	return v
+}
+
+func TestFakeConns(t *testing.T) {
+	for _, proto := range []string{"json", "protobuf"} {
+		t.Run(proto, func(t *testing.T) {
+			f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: 150 * time.Millisecond}
+			addr := startFakeServer(t, f)
+			pid := strconv.Itoa(os.Getpid())
+			m, code, stderr := runJSON(t, "conns", "--addr", addr, "--secret", "s", "--protocol", proto,
+				"-n", "40", "--channels", "4", "--rate", "400", "--hold", "1s", "--timeout", "20s",
+				"--pid", pid, "--metrics-url", "http://"+addr+"/metrics")
+			if code != exitOK || m["ok"] != true {
+				t.Fatalf("exit %d, stderr %q, report %v", code, stderr, m)
+			}
+			if num(t, m, "established") != 40 || num(t, m, "dropped") != 0 || num(t, m, "failed") != 0 {
+				t.Fatalf("report %v", m)
+			}
+			pings := num(t, m, "pings_answered")
+			if pings < 40 {
+				t.Errorf("pings answered %v, want at least one per connection", pings)
+			}
+			// Every ping the tool counted was answered and arrived at the server.
+			deadline := time.Now().Add(2 * time.Second)
+			for f.pongs.Load() < int64(pings) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if f.pongs.Load() != int64(pings) {
+				t.Errorf("server got %d pongs, tool answered %v pings", f.pongs.Load(), pings)
+			}
+			for _, k := range []string{"server_rss_per_conn_bytes", "server_goroutines_per_conn", "server_heap_inuse_per_conn_bytes", "server_idle_cpu_pct"} {
+				if m[k] == nil {
+					t.Errorf("%s not measured", k)
+				}
+			}
+			if g := num(t, m, "server_goroutines_per_conn"); g < 1 {
+				t.Errorf("goroutines per conn %v: the tool and the fake both hold goroutines per connection", g)
+			}
+			if m["rss_source"] != "proc" {
+				t.Errorf("rss_source %v", m["rss_source"])
+			}
+		})
+	}
+}
+
+func TestFakeFanout(t *testing.T) {
+	for _, proto := range []string{"json", "protobuf"} {
+		t.Run(proto, func(t *testing.T) {
+			f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Second}
+			addr := startFakeServer(t, f)
+			m, code, stderr := runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "k", "--protocol", proto,
+				"-n", "20", "-m", "150", "--concurrency", "3", "--size", "200", "--timeout", "20s", "--pid", strconv.Itoa(os.Getpid()))
+			if code != exitOK || m["ok"] != true {
+				t.Fatalf("exit %d, stderr %q, report %v", code, stderr, m)
+			}
+			for k, want := range map[string]float64{"established": 20, "published": 150, "expected": 3000, "received": 3000, "lost": 0, "extra": 0, "out_of_order": 0, "bad_payloads": 0, "payload_bytes": 200} {
+				if got := num(t, m, k); got != want {
+					t.Errorf("%s = %v, want %v", k, got, want)
+				}
+			}
+			p50, p99, mx := num(t, m, "latency_p50_ms"), num(t, m, "latency_p99_ms"), num(t, m, "latency_max_ms")
+			if !(p50 > 0 && p50 <= p99 && p99 <= mx) {
+				t.Errorf("latencies p50 %v p99 %v max %v", p50, p99, mx)
+			}
+			if num(t, m, "delivered_per_s") <= 0 || m["server_cpu_ns_per_delivery"] == nil {
+				t.Errorf("rate or CPU missing: %v", m)
+			}
+		})
+	}
+}
+
+func TestFakeFanoutRate(t *testing.T) {
+	f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Second}
+	addr := startFakeServer(t, f)
+	start := time.Now()
+	m, code, stderr := runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "k",
+		"-n", "5", "-m", "50", "--rate", "100", "--timeout", "20s")
+	if code != exitOK || num(t, m, "received") != 250 {
+		t.Fatalf("exit %d, stderr %q, report %v", code, stderr, m)
+	}
+	// 50 publications at 100/s take about half a second.
+	if d := time.Since(start); d < 450*time.Millisecond {
+		t.Errorf("rate not applied: run took %v", d)
+	}
+}
+
+func TestFakeFanoutCountsLosses(t *testing.T) {
+	f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Second, dropEvery: 10}
+	addr := startFakeServer(t, f)
+	m, code, _ := runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "k",
+		"-n", "5", "-m", "100", "--drain", "300ms", "--timeout", "20s")
+	if code != exitFail || m["ok"] != false {
+		t.Errorf("exit %d ok %v, want a failed run", code, m["ok"])
+	}
+	if num(t, m, "lost") != 10 || num(t, m, "received") != 490 || m["drain_timed_out"] != true {
+		t.Errorf("lost %v received %v drain_timed_out %v, want 10 490 true", m["lost"], m["received"], m["drain_timed_out"])
+	}
+}
+
+func TestFakeBadTokenAndKey(t *testing.T) {
+	f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Second}
+	addr := startFakeServer(t, f)
+	m, code, _ := runJSON(t, "conns", "--addr", addr, "--secret", "wrong", "-n", "5", "--hold", "0s", "--timeout", "10s")
+	if code != exitFail || num(t, m, "established") != 0 || num(t, m, "connect_errors") != 5 {
+		t.Errorf("bad token: exit %d report %v", code, m)
+	}
+	codes, _ := m["close_codes"].(map[string]any)
+	if codes["3500"] != float64(5) {
+		t.Errorf("close codes %v, want 3500×5", codes)
+	}
+	m, code, _ = runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "bad", "-n", "2", "-m", "3", "--drain", "0s", "--timeout", "10s")
+	if code != exitFail || num(t, m, "publish_errors") != 3 || num(t, m, "published") != 0 {
+		t.Errorf("bad API key: exit %d report %v", code, m)
+	}
+}
+
+func TestFakeTimeout(t *testing.T) {
+	f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Second}
+	addr := startFakeServer(t, f)
+	start := time.Now()
+	m, code, stderr := runJSON(t, "conns", "--addr", addr, "--secret", "s", "-n", "3", "--hold", "1h", "--timeout", "500ms")
+	if code != exitFail || m["timed_out"] != true {
+		t.Errorf("exit %d timed_out %v stderr %q", code, m["timed_out"], stderr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("timeout not honoured: %v", d)
+	}
+}
+

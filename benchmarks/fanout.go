@@ -1,0 +1,424 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// fanoutOptions are the flags of mode fanout.
+type fanoutOptions struct {
+	n           int
+	m           int
+	concurrency int
+	rate        float64
+	connRate    float64
+	channel     string
+	size        int
+	drain       time.Duration
+}
+
+func (o *fanoutOptions) register(fs *flag.FlagSet) {
+	fs.IntVar(&o.n, "n", 100, "subscribers of the channel")
+	fs.IntVar(&o.m, "m", 1000, "publications to send through the HTTP API")
+	fs.IntVar(&o.concurrency, "concurrency", 4, "publishers running at once (each waits for its previous publish)")
+	fs.Float64Var(&o.rate, "rate", 0, "publications per second over all publishers (0: as fast as possible)")
+	fs.Float64Var(&o.connRate, "conn-rate", 1000, "new subscriber connections per second (0: as fast as --inflight allows)")
+	fs.StringVar(&o.channel, "channel", "bench", "channel to subscribe and publish to")
+	fs.IntVar(&o.size, "size", 0, "pad each payload to at least this many bytes (the bare payload is about 45)")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last publish")
+}
+
+func (o *fanoutOptions) validate() error {
+	switch {
+	case o.n < 1:
+		return errors.New("-n must be at least 1")
+	case o.m < 1:
+		return errors.New("-m must be at least 1")
+	case o.concurrency < 1:
+		return errors.New("--concurrency must be at least 1")
+	case o.rate < 0 || o.connRate < 0:
+		return errors.New("--rate and --conn-rate must not be negative")
+	case o.channel == "":
+		return errors.New("--channel must not be empty")
+	case o.size < 0 || o.size > 1<<20:
+		return errors.New("--size must be between 0 and 1 MiB")
+	case o.drain < 0:
+		return errors.New("--drain must not be negative")
+	}
+	return nil
+}
+
+// fanoutReport holds every figure of a fanout run. Latencies are end to end: from just
+// before the publisher sends its HTTP request to the arrival of the frame carrying the
+// publication at the subscriber (one clock, one process).
+type fanoutReport struct {
+	Mode        string  `json:"mode"`
+	Time        string  `json:"time"`
+	Protocol    string  `json:"protocol"`
+	URL         string  `json:"url"`
+	APIURL      string  `json:"api_url"`
+	N           int     `json:"n"`
+	M           int     `json:"m"`
+	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate"`
+	PayloadB    int     `json:"payload_bytes"`
+
+	Established    int64            `json:"established"`
+	Failed         int64            `json:"failed"`
+	Dropped        int64            `json:"dropped"`
+	Unsubscribed   int64            `json:"unsubscribed"`
+	Pings          int64            `json:"pings_answered"`
+	ProtocolErrors int64            `json:"protocol_errors"`
+	CloseCodes     map[string]int64 `json:"close_codes"`
+	ErrorSamples   []string         `json:"error_samples"`
+
+	Published     int64   `json:"published"`
+	PublishErrors int64   `json:"publish_errors"`
+	PublishS      float64 `json:"publish_s"`
+	PublishRate   float64 `json:"publish_rate"`
+	PublishP50Ms  float64 `json:"publish_p50_ms"`
+	PublishP99Ms  float64 `json:"publish_p99_ms"`
+
+	Expected       int64    `json:"expected"`
+	Received       int64    `json:"received"`
+	Lost           int64    `json:"lost"`
+	Extra          int64    `json:"extra"`
+	OutOfOrder     int64    `json:"out_of_order"`
+	BadPayloads    int64    `json:"bad_payloads"`
+	DeliverS       float64  `json:"deliver_s"`
+	DeliveredPerS  float64  `json:"delivered_per_s"`
+	LatMeanMs      float64  `json:"latency_mean_ms"`
+	LatP50Ms       float64  `json:"latency_p50_ms"`
+	LatP90Ms       float64  `json:"latency_p90_ms"`
+	LatP99Ms       float64  `json:"latency_p99_ms"`
+	LatP999Ms      float64  `json:"latency_p999_ms"`
+	LatMaxMs       float64  `json:"latency_max_ms"`
+	LatMinMs       float64  `json:"latency_min_ms"`
+	DrainTimedOut  bool     `json:"drain_timed_out"`
+	ServerCPUS     *float64 `json:"server_cpu_s"`
+	ServerCPUPerNs *float64 `json:"server_cpu_ns_per_delivery"`
+	ServerRSSAfter *int64   `json:"server_rss_after_bytes"`
+
+	ClientCPUS float64  `json:"client_cpu_s"`
+	DurationS  float64  `json:"duration_s"`
+	TimedOut   bool     `json:"timed_out"`
+	Warnings   []string `json:"warnings"`
+	OK         bool     `json:"ok"`
+}
+
+func (r *fanoutReport) passed() bool { return r.OK }
+
+// publisher sends publications through the HTTP server API.
+type publisher struct {
+	hc      *fasthttp.HostClient
+	uri     string
+	apiKey  string
+	channel string
+	size    int
+}
+
+func newPublisher(apiURL, apiKey, channel string, size, conns int) (*publisher, error) {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = trimSlash(u.Path) + "/publish"
+	return &publisher{
+		hc: &fasthttp.HostClient{
+			Addr:                          u.Host,
+			IsTLS:                         u.Scheme == "https",
+			MaxConns:                      conns,
+			ReadTimeout:                   10 * time.Second,
+			WriteTimeout:                  10 * time.Second,
+			MaxIdemponentCallAttempts:     1,
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: true,
+		},
+		uri:     u.String(),
+		apiKey:  apiKey,
+		channel: channel,
+		size:    size,
+	}, nil
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+var errAPI = errors.New("bench: API error")
+
+// publish sends one publication; body is scratch space, returned grown.
+func (p *publisher) publish(req *fasthttp.Request, resp *fasthttp.Response, body []byte, pl payload) ([]byte, error) {
+	body = append(body[:0], `{"channel":`...)
+	body = strconv.AppendQuote(body, p.channel)
+	body = append(body, `,"data":`...)
+	body = appendPayload(body, pl, p.size)
+	body = append(body, '}')
+	req.Reset()
+	req.SetRequestURI(p.uri)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	if p.apiKey != "" {
+		req.Header.Set("X-API-Key", p.apiKey)
+	}
+	req.SetBodyRaw(body)
+	resp.Reset()
+	if err := p.hc.DoTimeout(req, resp, 10*time.Second); err != nil {
+		return body, err
+	}
+	if sc := resp.StatusCode(); sc != fasthttp.StatusOK {
+		return body, fmt.Errorf("%w: HTTP %d: %.200s", errAPI, sc, resp.Body())
+	}
+	if b := resp.Body(); bytes.Contains(b, []byte(`"error"`)) {
+		return body, fmt.Errorf("%w: %.200s", errAPI, b)
+	}
+	return body, nil
+}
+
+func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Writer) (report, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := cm.checkFDs(o.n + o.concurrency); err != nil {
+		return nil, err
+	}
+	pub, err := newPublisher(cm.apiURL, cm.apiKey, o.channel, o.size, o.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	cpu0 := selfCPU()
+	rep := &fanoutReport{
+		Mode: "fanout", Time: start.UTC().Format(time.RFC3339), Protocol: cm.proto.String(),
+		URL: cm.wsURL, APIURL: pub.uri, N: o.n, M: o.m, Concurrency: o.concurrency, Rate: o.rate,
+		PayloadB: len(appendPayload(nil, payload{ts: time.Now().UnixNano(), seq: int64(o.m), pub: o.concurrency}, o.size)),
+	}
+	var wmu sync.Mutex
+	warn := func(s string) { wmu.Lock(); rep.Warnings = append(rep.Warnings, s); wmu.Unlock() }
+
+	lat := newHistogram()
+	var received, ooo, bad atomic.Int64
+	channel := o.channel
+	publishers := o.concurrency
+	onPub := func(c *benchConn, ch, data []byte, now int64) {
+		if string(ch) != channel {
+			return
+		}
+		pl, ok := parsePayload(data)
+		if !ok || pl.pub < 0 || pl.pub >= publishers {
+			bad.Add(1)
+			return
+		}
+		lat.record(now - pl.ts)
+		if pl.seq < c.lastSeq[pl.pub] {
+			ooo.Add(1)
+		} else {
+			c.lastSeq[pl.pub] = pl.seq
+		}
+		c.received++
+		c.lastRecv.Store(now)
+		received.Add(1)
+	}
+	chans := []string{channel}
+	spec := clientSpec{
+		user:     func(i int) string { return "bench-" + strconv.Itoa(i) },
+		channels: func(int) []string { return chans },
+		onPub:    onPub,
+		prepare: func(c *benchConn) {
+			c.lastSeq = make([]int64, publishers)
+			for i := range c.lastSeq {
+				c.lastSeq[i] = -1
+			}
+		},
+	}
+
+	p := newPool(cm.clientOptions(), o.n, cm.inflight)
+	cnt := p.cnt
+	var published, pubErrors atomic.Int64
+	var expected atomic.Int64
+	phase := atomic.Value{}
+	phase.Store("connecting")
+	tk := startProgress(progress, func() string {
+		return fmt.Sprintf("%s: up %d/%d failed %d | published %d/%d errors %d | received %d/%d",
+			phase.Load(), cnt.established.Load(), o.n, cnt.failed.Load(),
+			published.Load(), o.m, pubErrors.Load(), received.Load(), expected.Load())
+	})
+	defer tk.stop()
+
+	p.start(ctx, o.connRate, spec)
+	settled := p.waitSettled(ctx)
+	subscribers := cnt.established.Load()
+
+	var pubDur, deliverDur time.Duration
+	pubHist := newHistogram()
+	var before, after sample
+	if settled && subscribers > 0 {
+		phase.Store("publishing")
+		before = takeSample(ctx, cm, warn)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		pubStart := time.Now()
+		for w := range o.concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				var body []byte
+				timer := time.NewTimer(time.Hour)
+				timer.Stop()
+				for ctx.Err() == nil {
+					k := next.Add(1) - 1
+					if k >= int64(o.m) {
+						return
+					}
+					if o.rate > 0 {
+						due := pubStart.Add(time.Duration(float64(k) / o.rate * float64(time.Second)))
+						if d := time.Until(due); d > 0 {
+							timer.Reset(d)
+							select {
+							case <-timer.C:
+							case <-ctx.Done():
+								return
+							}
+						}
+					}
+					t0 := time.Now()
+					var err error
+					body, err = pub.publish(req, resp, body, payload{ts: t0.UnixNano(), seq: k, pub: w})
+					pubHist.record(int64(time.Since(t0)))
+					if err != nil {
+						pubErrors.Add(1)
+						cnt.noteSample(fmt.Errorf("publish: %w", err))
+						continue
+					}
+					published.Add(1)
+					expected.Add(subscribers)
+				}
+			}()
+		}
+		wg.Wait()
+		pubDur = time.Since(pubStart)
+
+		// Drain: wait for the deliveries still in flight.
+		phase.Store("draining")
+		drainEnd := time.Now().Add(o.drain)
+		for received.Load() < expected.Load() && time.Now().Before(drainEnd) && ctx.Err() == nil {
+			time.Sleep(2 * time.Millisecond)
+		}
+		rep.DrainTimedOut = received.Load() < expected.Load()
+		after = takeSample(context.Background(), cm, warn)
+		var last int64
+		p.each(func(c *benchConn) { last = max(last, c.lastRecv.Load()) })
+		if last > 0 {
+			deliverDur = time.Duration(last - pubStart.UnixNano())
+		}
+	}
+	rep.TimedOut = ctx.Err() != nil
+	tk.stop()
+	p.closeAll(10 * time.Second)
+
+	rep.Established = subscribers
+	rep.Failed = cnt.failed.Load()
+	rep.Dropped = cnt.dropped.Load()
+	rep.Unsubscribed = cnt.unsubs.Load()
+	rep.Pings = cnt.pings.Load()
+	rep.ProtocolErrors = cnt.protoErrors.Load()
+	rep.CloseCodes, rep.ErrorSamples = cnt.snapshotErrors()
+
+	rep.Published = published.Load()
+	rep.PublishErrors = pubErrors.Load()
+	rep.PublishS = round(pubDur.Seconds())
+	if pubDur > 0 {
+		rep.PublishRate = round(float64(rep.Published) / pubDur.Seconds())
+	}
+	rep.PublishP50Ms, rep.PublishP99Ms = ms(pubHist.quantile(0.5)), ms(pubHist.quantile(0.99))
+
+	rep.Expected = expected.Load()
+	rep.Received = received.Load()
+	rep.Lost = max(0, rep.Expected-rep.Received)
+	rep.Extra = max(0, rep.Received-rep.Expected)
+	rep.OutOfOrder = ooo.Load()
+	rep.BadPayloads = bad.Load()
+	rep.DeliverS = round(deliverDur.Seconds())
+	if deliverDur > 0 {
+		rep.DeliveredPerS = round(float64(rep.Received) / deliverDur.Seconds())
+	}
+	rep.LatMeanMs = round(lat.mean() / 1e6)
+	rep.LatP50Ms, rep.LatP90Ms, rep.LatP99Ms = ms(lat.quantile(0.5)), ms(lat.quantile(0.9)), ms(lat.quantile(0.99))
+	rep.LatP999Ms, rep.LatMaxMs, rep.LatMinMs = ms(lat.quantile(0.999)), ms(lat.maxValue()), ms(lat.minValue())
+
+	if before.procOK && after.procOK {
+		cpu := (after.proc.cpu - before.proc.cpu).Seconds()
+		rep.ServerCPUS = ptr(round(cpu))
+		if rep.Received > 0 {
+			rep.ServerCPUPerNs = ptr(round(cpu * 1e9 / float64(rep.Received)))
+		}
+	}
+	if v, ok := after.rss(); ok {
+		rep.ServerRSSAfter = ptr(v)
+	}
+	rep.ClientCPUS = round((selfCPU() - cpu0).Seconds())
+	rep.DurationS = round(time.Since(start).Seconds())
+	rep.OK = !rep.TimedOut && rep.Established == int64(o.n) && rep.Published == int64(o.m) &&
+		rep.PublishErrors == 0 && rep.Lost == 0 && rep.Dropped == 0 && rep.ProtocolErrors == 0 && rep.BadPayloads == 0
+	if rep.TimedOut {
+		return rep, fmt.Errorf("run exceeded --timeout %s", cm.timeout)
+	}
+	return rep, nil
+}
+
+func (r *fanoutReport) rows() []row {
+	status := "OK"
+	if !r.OK {
+		status = "FAILED"
+	}
+	rate := "max"
+	if r.Rate > 0 {
+		rate = fmt.Sprintf("%g/s", r.Rate)
+	}
+	rows := []row{
+		{"", fmt.Sprintf("fanout  %s  protocol=%s n=%d m=%d concurrency=%d rate=%s payload=%dB  [%s]", r.URL, r.Protocol, r.N, r.M, r.Concurrency, rate, r.PayloadB, status)},
+		{"subscribers", fmt.Sprintf("%d / %d (failed %d, dropped %d)", r.Established, r.N, r.Failed, r.Dropped)},
+		{"published", fmt.Sprintf("%d / %d in %.2fs (%.0f/s), errors %d", r.Published, r.M, r.PublishS, r.PublishRate, r.PublishErrors)},
+		{"publish call p50/p99", fmt.Sprintf("%.3f / %.3f ms", r.PublishP50Ms, r.PublishP99Ms)},
+		{"received / expected", fmt.Sprintf("%d / %d", r.Received, r.Expected)},
+		{"lost / extra", fmt.Sprintf("%d / %d%s", r.Lost, r.Extra, map[bool]string{true: " (drain timed out)", false: ""}[r.DrainTimedOut])},
+		{"out of order", fmt.Sprint(r.OutOfOrder)},
+		{"bad payloads", fmt.Sprint(r.BadPayloads)},
+		{"delivered", fmt.Sprintf("%.0f msg/s over %.2fs", r.DeliveredPerS, r.DeliverS)},
+		{"latency p50 / p90 / p99", fmt.Sprintf("%.3f / %.3f / %.3f ms", r.LatP50Ms, r.LatP90Ms, r.LatP99Ms)},
+		{"latency p99.9 / max", fmt.Sprintf("%.3f / %.3f ms", r.LatP999Ms, r.LatMaxMs)},
+		{"latency min / mean", fmt.Sprintf("%.3f / %.3f ms", r.LatMinMs, r.LatMeanMs)},
+		{"server CPU", fmt.Sprintf("%s s (%s ns per delivery)", optFloat(r.ServerCPUS, "%.2f"), optFloat(r.ServerCPUPerNs, "%.0f"))},
+		{"server RSS after", optBytes(i64f(r.ServerRSSAfter))},
+		{"pings answered", fmt.Sprint(r.Pings)},
+		{"unsubscribe pushes", fmt.Sprint(r.Unsubscribed)},
+		{"protocol errors", fmt.Sprint(r.ProtocolErrors)},
+		{"close codes", fmtCodes(r.CloseCodes)},
+		{"client CPU", fmt.Sprintf("%.2f s", r.ClientCPUS)},
+		{"duration", fmt.Sprintf("%.2f s", r.DurationS)},
+	}
+	for _, s := range r.ErrorSamples {
+		rows = append(rows, row{"error sample", s})
+	}
+	for _, w := range r.Warnings {
+		rows = append(rows, row{"warning", w})
+	}
+	return rows
+}

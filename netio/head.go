@@ -1,0 +1,243 @@
+package netio
+
+import "bytes"
+
+// maxHeadSize is the largest request head the router reads before giving up.
+const maxHeadSize = 8 << 10
+
+// routeKind is what the router decided about the bytes read so far.
+type routeKind uint8
+
+const (
+	routeMore      routeKind = iota // not enough bytes to decide
+	routeHTTP                       // hand the connection to fasthttp
+	routeWebSocket                  // a complete head of a WebSocket upgrade request
+	routeTooLarge                   // an upgrade request whose head exceeds maxHeadSize
+)
+
+// requestHead is a parsed HTTP/1.x request head. Every slice aliases the buffer it
+// was parsed from.
+type requestHead struct {
+	method, uri, path, query, proto []byte
+	// headers is the header block: the lines after the request line, without the
+	// final empty line.
+	headers []byte
+}
+
+// route decides what to do with a connection from the first bytes it sent. b holds
+// everything read so far (at most maxHeadSize bytes are looked at). Requests that are
+// not `GET wsPath` go to HTTP as soon as the request line is complete; for those that
+// are, route waits for the whole head and reports routeWebSocket only if it carries
+// `Upgrade: websocket`. n is the length of the head when kind is routeWebSocket. Bytes
+// that are not HTTP at all go to HTTP too, which answers 400. It never allocates.
+func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
+	lineEnd := bytes.IndexByte(b, '\n')
+	if lineEnd < 0 {
+		if len(b) >= maxHeadSize {
+			return routeHTTP, 0
+		}
+		return routeMore, 0
+	}
+	*h = requestHead{}
+	if !parseRequestLine(trimCR(b[:lineEnd]), h) {
+		return routeHTTP, 0
+	}
+	if string(h.method) != "GET" || string(h.path) != wsPath {
+		return routeHTTP, 0
+	}
+	end, ok := headEnd(b, lineEnd+1)
+	if !ok {
+		if len(b) >= maxHeadSize {
+			return routeTooLarge, 0
+		}
+		return routeMore, 0
+	}
+	if end > maxHeadSize {
+		return routeTooLarge, 0
+	}
+	h.headers = b[lineEnd+1 : end]
+	// headers ends with the terminating empty line: strip it.
+	h.headers = bytes.TrimRight(h.headers, "\r\n")
+	if !hasToken(h.header("Upgrade"), "websocket") {
+		return routeHTTP, 0
+	}
+	return routeWebSocket, end
+}
+
+// headEnd finds the end of the head that starts its header lines at off: the index
+// just past the first empty line (CRLF or bare LF line endings).
+func headEnd(b []byte, off int) (int, bool) {
+	for off < len(b) {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return 0, false
+		}
+		line := b[off : off+i]
+		off += i + 1
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return off, true
+		}
+	}
+	return 0, false
+}
+
+// parseRequestLine splits "METHOD SP request-target SP HTTP/x.y".
+func parseRequestLine(line []byte, h *requestHead) bool {
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return false
+	}
+	h.method = line[:sp]
+	rest := line[sp+1:]
+	sp = bytes.IndexByte(rest, ' ')
+	if sp <= 0 {
+		return false
+	}
+	h.uri = rest[:sp]
+	h.proto = rest[sp+1:]
+	if !bytes.HasPrefix(h.proto, []byte("HTTP/1.")) {
+		return false
+	}
+	h.path = h.uri
+	if q := bytes.IndexByte(h.uri, '?'); q >= 0 {
+		h.path, h.query = h.uri[:q], h.uri[q+1:]
+	}
+	// An absolute-form target (http://host/path) is routed by its path.
+	if len(h.path) > 0 && h.path[0] != '/' {
+		if i := bytes.Index(h.path, []byte("://")); i > 0 {
+			p := h.path[i+3:]
+			if j := bytes.IndexByte(p, '/'); j >= 0 {
+				h.path = p[j:]
+			} else {
+				h.path = []byte("/")
+			}
+		}
+	}
+	return true
+}
+
+func trimCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
+}
+
+// headerIter walks the header lines of a head. Obsolete line folding is not
+// supported: a continuation line is read as a line without a colon and skipped.
+type headerIter struct{ b []byte }
+
+// next returns the next header's name and value (value trimmed of spaces and tabs).
+func (it *headerIter) next() (name, value []byte, ok bool) {
+	for len(it.b) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(it.b, '\n'); i >= 0 {
+			line, it.b = it.b[:i], it.b[i+1:]
+		} else {
+			line, it.b = it.b, nil
+		}
+		line = trimCR(line)
+		c := bytes.IndexByte(line, ':')
+		if c <= 0 {
+			continue
+		}
+		return line[:c], trimOWS(line[c+1:]), true
+	}
+	return nil, nil, false
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// header returns the value of the first header called name (case-insensitive).
+func (h *requestHead) header(name string) []byte {
+	it := headerIter{b: h.headers}
+	for {
+		k, v, ok := it.next()
+		if !ok {
+			return nil
+		}
+		if equalFold(k, name) {
+			return v
+		}
+	}
+}
+
+// headerHasToken reports whether any header called name holds token in its
+// comma-separated list (case-insensitive).
+func (h *requestHead) headerHasToken(name, token string) bool {
+	it := headerIter{b: h.headers}
+	for {
+		k, v, ok := it.next()
+		if !ok {
+			return false
+		}
+		if equalFold(k, name) && hasToken(v, token) {
+			return true
+		}
+	}
+}
+
+// hasToken reports whether the comma-separated list v holds token (case-insensitive).
+func hasToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		var item []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			item, v = v[:i], v[i+1:]
+		} else {
+			item, v = v, nil
+		}
+		if equalFold(trimOWS(item), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalFold compares ASCII case-insensitively without allocating.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// queryHas reports whether the raw query string holds key=value exactly (no
+// unescaping: the values Centrifugo looks at are plain ASCII).
+func queryHas(q []byte, key, value string) bool {
+	for len(q) > 0 {
+		var kv []byte
+		if i := bytes.IndexByte(q, '&'); i >= 0 {
+			kv, q = q[:i], q[i+1:]
+		} else {
+			kv, q = q, nil
+		}
+		if len(kv) == len(key)+1+len(value) && string(kv[:len(key)]) == key &&
+			kv[len(key)] == '=' && string(kv[len(key)+1:]) == value {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,237 @@
+package netio
+
+import (
+	"github.com/cloudwego/netpoll"
+
+	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/netio/ws"
+)
+
+// sniff reads the request head and routes the connection: a WebSocket upgrade on
+// the configured path is handled here, anything else goes to fasthttp. It blocks
+// only to complete a head already begun, bounded by the handshake deadline.
+func (c *conn) sniff() {
+	r := c.nc.Reader()
+	var h requestHead
+	for {
+		l := r.Len()
+		if l > maxHeadSize {
+			l = maxHeadSize
+		}
+		b, err := r.Peek(l)
+		if err != nil {
+			c.closeTCP()
+			return
+		}
+		kind, n := route(b, c.srv.cfg.WebSocketPath, &h)
+		switch kind {
+		case routeHTTP:
+			c.serveHTTP()
+			return
+		case routeTooLarge:
+			c.reject(431)
+			return
+		case routeWebSocket:
+			c.upgrade(&h, n)
+			return
+		}
+		// The head is incomplete: wait for one more byte (Peek blocks until the
+		// read deadline set at accept).
+		if _, err := r.Peek(l + 1); err != nil {
+			c.closeTCP()
+			return
+		}
+	}
+}
+
+// serveHTTP hands the connection to fasthttp, which owns it until it closes.
+func (c *conn) serveHTTP() {
+	c.mode = modeHTTP
+	c.srv.sweepRemove(c)
+	_ = c.nc.SetReadTimeout(0) // also clears the handshake deadline
+	_ = c.srv.http.ServeConn(&httpConn{Connection: c.nc, c: c})
+}
+
+// httpConn lets fasthttp's ConnState hook find the connection.
+type httpConn struct {
+	netpoll.Connection
+	c *conn
+}
+
+// reject answers a bad upgrade with an HTTP error and closes the connection.
+func (c *conn) reject(status int) {
+	c.mode = modeDrain
+	c.srv.sweepRemove(c)
+	buf := getBuf(256)
+	buf.b = appendHTTPError(buf.b, status)
+	r := c.nc.Reader()
+	_ = r.Skip(r.Len())
+	_ = r.Release()
+	_ = c.write(buf.b)
+	putBuf(buf)
+	c.closeTCP()
+}
+
+// upgrade completes a WebSocket handshake whose head (n bytes) is h, calls Accept,
+// and goes on reading frames that came with the head.
+func (c *conn) upgrade(h *requestHead, n int) {
+	hs := checkUpgrade(h, c.srv.origins)
+	if hs.status != 101 {
+		c.reject(hs.status)
+		return
+	}
+	req := &UpgradeRequest{
+		Protocol:    hs.protocol,
+		Subprotocol: hs.subprotocol,
+		Path:        string(h.path),
+		Query:       string(h.query),
+		Origin:      string(h.header("Origin")),
+		UserAgent:   string(h.header("User-Agent")),
+		head:        string(h.headers),
+	}
+	if ra := c.nc.RemoteAddr(); ra != nil {
+		req.RemoteAddr = ra.String()
+	}
+	resp := getBuf(256)
+	resp.b = appendSwitching(resp.b, hs.key, hs.subprotocol)
+	// h and hs.key alias the peeked head: they are not used after this point.
+	r := c.nc.Reader()
+	if err := r.Skip(n); err != nil {
+		putBuf(resp)
+		c.closeTCP()
+		return
+	}
+	c.srv.sweepRemove(c)
+	_ = c.nc.SetReadTimeout(c.srv.cfg.ReadTimeout)
+	_ = c.nc.SetWriteTimeout(c.srv.cfg.WriteTimeout)
+	c.proto = hs.protocol
+	c.dataOp = ws.OpText
+	if hs.protocol == codec.ProtocolProtobuf {
+		c.dataOp = ws.OpBinary
+	}
+	err := c.write(resp.b)
+	putBuf(resp)
+	if err != nil {
+		c.closeTCP()
+		return
+	}
+	c.mode = modeWebSocket
+	// Replies the session queues while being accepted go out with the first batch.
+	c.beginRead()
+	sess := c.srv.cfg.Accept(c, req)
+	if sess == nil {
+		c.endRead()
+		c.closeTCP()
+		return
+	}
+	c.mu.Lock()
+	c.sess = sess
+	c.mu.Unlock()
+	c.serveFrames(true)
+}
+
+// serveFrames reads every complete frame buffered and hands messages to the
+// session; replies queued meanwhile are flushed once at the end of the batch. A
+// frame already begun is waited for (bounded by Config.ReadTimeout) after flushing,
+// so the goroutine returns only when all input is consumed (netpoll C2).
+func (c *conn) serveFrames(inBatch bool) {
+	r := c.nc.Reader()
+	if !inBatch {
+		c.beginRead()
+	}
+	for c.mode == modeWebSocket {
+		ev, op, p, need, err := c.fr.next(r)
+		if err == errMessageTooBig {
+			// Close with 1009 but keep parsing (the reader skips the message), so the
+			// peer's close frame ends the connection promptly.
+			c.stopRead = true
+			c.requestClose(ws.CloseMessageTooBig, "", false)
+			continue
+		}
+		if err != nil {
+			c.protocolError(closeCodeFor(err))
+			break
+		}
+		switch ev {
+		case evMessage:
+			if !c.stopRead && !c.sess.HandleFrame(p) {
+				c.stopRead = true
+			}
+			continue
+		case evControl:
+			c.control(op, p)
+			continue
+		}
+		if need == 0 {
+			break
+		}
+		c.endRead()
+		_ = r.Release()
+		if _, err := r.Peek(need); err != nil {
+			// Read timeout inside a frame, or the connection closed.
+			c.closeTCP()
+			return
+		}
+		c.beginRead()
+	}
+	c.endRead()
+	if c.mode == modeDrain {
+		_ = r.Skip(r.Len())
+	}
+	_ = r.Release()
+}
+
+// control handles a ping, pong or close frame from the client.
+func (c *conn) control(op ws.Opcode, p []byte) {
+	switch op {
+	case ws.OpPing:
+		c.mu.Lock()
+		if !c.closeReq && !c.dead && !c.broken {
+			// Only the latest ping is answered (RFC 6455 §5.5.3).
+			if c.pong == nil {
+				c.pong = getBuf(ws.MaxControlPayload)
+			}
+			c.pong.b = append(c.pong.b[:0], p...)
+			c.scheduleLocked() // inRead: flushed at the end of the batch
+		}
+		c.mu.Unlock()
+	case ws.OpClose:
+		code, _, err := ws.ParseClose(p)
+		if err != nil {
+			c.protocolError(ws.CloseProtocolError)
+			return
+		}
+		c.mode = modeDrain
+		c.fr.reset()
+		c.mu.Lock()
+		c.peerClosed = true
+		sent := c.closeSent
+		if !c.closeReq && !c.broken && !c.dead {
+			// Echo the peer's code (an empty close is echoed empty).
+			c.closeReq = true
+			c.closeCode = code
+			c.closeReason = ""
+			c.scheduleLocked()
+		}
+		c.mu.Unlock()
+		if sent {
+			c.closeTCP()
+		}
+	}
+}
+
+// protocolError sends a close frame with code (1002) after what is queued, and
+// discards all further input (frame boundaries are lost) until the peer closes or
+// the close times out.
+func (c *conn) protocolError(code uint16) {
+	c.mode = modeDrain
+	c.fr.reset()
+	c.requestClose(code, "", false)
+}
+
+// drain discards input (after a protocol error or the peer's close frame).
+func (c *conn) drain() {
+	r := c.nc.Reader()
+	_ = r.Skip(r.Len())
+	_ = r.Release()
+}

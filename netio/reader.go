@@ -1,0 +1,167 @@
+package netio
+
+import (
+	"errors"
+
+	"github.com/rotorhq/rotor/netio/ws"
+)
+
+// Errors of the inbound frame stream. errUnmasked and errBadFragment (like the ws
+// header errors) close with 1002; errMessageTooBig closes with 1009.
+var (
+	errUnmasked      = errors.New("netio: unmasked client frame")
+	errBadFragment   = errors.New("netio: unexpected continuation or data frame")
+	errMessageTooBig = errors.New("netio: message exceeds the size limit")
+)
+
+// inbound is the part of netpoll.Reader the frame reader uses; tests supply their
+// own. Peek, Next and Skip are only called with n ≤ Len(), so they never block here.
+type inbound interface {
+	Len() int
+	Peek(n int) ([]byte, error)
+	Next(n int) ([]byte, error)
+	Skip(n int) error
+}
+
+// frameEvent is what frameReader.next produced.
+type frameEvent uint8
+
+const (
+	evNone    frameEvent = iota // no complete event buffered
+	evMessage                   // a complete text or binary message
+	evControl                   // a ping, pong or close frame
+)
+
+// frameReader turns the client's frame stream into messages: it checks masking and
+// header rules, unmasks in place, enforces the message size limit and reassembles
+// fragments (control frames may come between them). It is used by one goroutine at
+// a time (the connection's reader) and holds a buffer only inside a fragmented
+// message.
+type frameReader struct {
+	limit int
+	msg   *obuf     // reassembly buffer of a fragmented message; nil otherwise
+	op    ws.Opcode // opcode of the message being reassembled
+	// done means msg was returned by the last call and is recycled by the next.
+	done bool
+	// skip counts bytes of an oversized frame still to be discarded, and discard
+	// means the continuation frames of an oversized message are discarded too: after
+	// errMessageTooBig the stream stays in sync, so the peer's close frame is seen.
+	skip    int64
+	discard bool
+}
+
+// next consumes from src until it has a complete event, and returns it. A message's
+// payload is unmasked and valid until the next call (it aliases src or the
+// reassembly buffer). With evNone, need is the number of bytes src must hold for the
+// frame under way to complete (0 when nothing needs waiting for: src is empty, or an
+// oversized frame is being discarded as it arrives). After errMessageTooBig the
+// reader keeps going, discarding that message; after any other error the stream is
+// unusable.
+func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload []byte, need int, err error) {
+	if fr.done {
+		fr.done = false
+		putBuf(fr.msg)
+		fr.msg = nil
+	}
+	for {
+		if fr.skip > 0 {
+			n := int(min(fr.skip, int64(src.Len())))
+			if err := src.Skip(n); err != nil {
+				return evNone, 0, nil, 0, err
+			}
+			fr.skip -= int64(n)
+			if fr.skip > 0 {
+				return evNone, 0, nil, 0, nil
+			}
+		}
+		avail := src.Len()
+		if avail == 0 {
+			return evNone, 0, nil, 0, nil
+		}
+		peek := avail
+		if peek > ws.MaxHeaderSize {
+			peek = ws.MaxHeaderSize
+		}
+		hb, perr := src.Peek(peek)
+		if perr != nil {
+			return evNone, 0, nil, 0, perr
+		}
+		h, hn, herr := ws.ParseHeader(hb)
+		if herr == ws.ErrIncomplete {
+			return evNone, 0, nil, hn, nil
+		}
+		if herr != nil {
+			return evNone, 0, nil, 0, herr
+		}
+		if !h.Masked {
+			return evNone, 0, nil, 0, errUnmasked
+		}
+		if !h.Op.IsControl() {
+			if (h.Op == ws.OpContinuation) != (fr.msg != nil || fr.discard) {
+				return evNone, 0, nil, 0, errBadFragment
+			}
+			if fr.discard {
+				fr.skip = int64(hn) + h.Length
+				fr.discard = !h.Fin
+				continue
+			}
+			have := 0
+			if fr.msg != nil {
+				have = len(fr.msg.b)
+			}
+			if h.Length > int64(fr.limit-have) {
+				putBuf(fr.msg)
+				fr.msg = nil
+				fr.skip = int64(hn) + h.Length
+				fr.discard = !h.Fin
+				return evNone, 0, nil, 0, errMessageTooBig
+			}
+		}
+		total := hn + int(h.Length)
+		if avail < total {
+			return evNone, 0, nil, total, nil
+		}
+		frame, nerr := src.Next(total)
+		if nerr != nil {
+			return evNone, 0, nil, 0, nerr
+		}
+		p := frame[hn:]
+		ws.Unmask(p, h.Mask, 0)
+		switch {
+		case h.Op.IsControl():
+			return evControl, h.Op, p, 0, nil
+		case h.Op != ws.OpContinuation && h.Fin:
+			return evMessage, h.Op, p, 0, nil
+		case h.Op != ws.OpContinuation:
+			// First fragment: start reassembling.
+			fr.op = h.Op
+			fr.msg = getBuf(len(p))
+			fr.msg.b = append(fr.msg.b, p...)
+		default:
+			fr.msg = growBuf(fr.msg, len(p))
+			fr.msg.b = append(fr.msg.b, p...)
+			if h.Fin {
+				fr.done = true
+				return evMessage, fr.op, fr.msg.b, 0, nil
+			}
+		}
+	}
+}
+
+// reset drops a message under reassembly. Only the reader's goroutine, or the close
+// callback once the reader can no longer run, may call it.
+func (fr *frameReader) reset() {
+	putBuf(fr.msg)
+	fr.msg = nil
+	fr.done = false
+	fr.skip = 0
+	fr.discard = false
+}
+
+// closeCodeFor maps a frame stream error to the close code sent to the client.
+func closeCodeFor(err error) uint16 {
+	if err == errMessageTooBig {
+		return ws.CloseMessageTooBig
+	}
+	return ws.CloseProtocolError
+}

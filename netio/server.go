@@ -1,0 +1,605 @@
+// Package netio is Rotor's network side: netpoll owns the public port, the request
+// head routes each connection either to our own RFC 6455 server (WebSocket upgrades
+// on Config.WebSocketPath) or to fasthttp (everything else), and each WebSocket
+// connection has a pooled outbound buffer drained by flush workers.
+//
+// Goroutines: netpoll pollers read sockets; an OnRequest runner exists per
+// connection only while it has input to process (or for the lifetime of a
+// connection handed to fasthttp); W flush workers write outbound data and deliver
+// Session.OnClose; one sweeper per Server closes connections whose handshake or
+// closing handshake timed out. An idle upgraded connection holds no goroutine and no
+// armed timer.
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/cloudwego/netpoll"
+	"github.com/valyala/fasthttp"
+
+	"github.com/rotorhq/rotor/engine"
+)
+
+// Errors returned by Listen, Serve and Config.Validate.
+var (
+	// ErrServerClosed is returned by Serve when Shutdown ran before it.
+	ErrServerClosed = errors.New("netio: server closed")
+	// ErrNoAccept is returned by Config.Validate when Accept is nil.
+	ErrNoAccept = errors.New("netio: Config.Accept is required")
+)
+
+var recoveredPanics = metrics.NewCounter("rotor_netio_recovered_panics_total")
+
+var initOnce sync.Once
+
+// Init configures netpoll once for many mostly idle connections: 1 KiB for a new
+// connection's input buffer and 1 KiB as the smallest LinkBuffer node (netpoll's
+// defaults are 8 KiB and 4 KiB), round-robin pollers. It is the only caller of
+// netpoll.Configure (ARCHITECTURE C3, C6). Idempotent; Listen calls it.
+func Init() {
+	initOnce.Do(func() {
+		netpoll.LinkBufferCap = 1 << 10
+		_ = netpoll.Configure(netpoll.Config{
+			BufferSize:  1 << 10,
+			LoadBalance: netpoll.RoundRobin,
+		})
+	})
+}
+
+// Config configures a Server. Zero values mean the documented defaults.
+type Config struct {
+	// Address is the TCP address to listen on, e.g. "127.0.0.1:8000".
+	Address string
+	// WebSocketPath is the path of bidirectional WebSocket upgrades;
+	// "" → "/connection/websocket".
+	WebSocketPath string
+	// AllowedOrigins are client.allowed_origins: lower-cased glob patterns ('*', '?').
+	// Empty: only upgrades without an Origin header pass; "*" allows all. A rejected
+	// upgrade gets HTTP 403.
+	AllowedOrigins []string
+	// MessageSizeLimit is websocket.message_size_limit in bytes, per reassembled
+	// message; 0 → 65536. A larger message gets close code 1009.
+	MessageSizeLimit int
+	// QueueMaxSize is client.queue_max_size: the most bytes a connection may have
+	// queued; 0 → 1048576. Enqueue beyond it returns engine.ErrSlowConsumer.
+	QueueMaxSize int
+	// WriteTimeout is websocket.write_timeout: how long a write may wait for a full
+	// socket before the connection is closed; 0 → 1s.
+	WriteTimeout time.Duration
+	// HandshakeTimeout is how long a new connection has to send its whole request
+	// head; 0 → 10s.
+	HandshakeTimeout time.Duration
+	// ReadTimeout bounds the wait for the rest of a WebSocket frame already begun;
+	// 0 → 10s. Idle connections have no read timeout (the engine pings them).
+	ReadTimeout time.Duration
+	// CloseTimeout is how long the server waits for the peer's close frame after
+	// sending its own before closing TCP; 0 → 5s (client protocol §11).
+	CloseTimeout time.Duration
+	// FlushWorkers is the number of flush workers; 0 → GOMAXPROCS.
+	FlushWorkers int
+	// HTTPHandler serves every request that is not a WebSocket upgrade on
+	// WebSocketPath; nil answers 404. Ignored when HTTPServer is set.
+	HTTPHandler fasthttp.RequestHandler
+	// HTTPServer, when set, serves those requests instead of a default server built
+	// around HTTPHandler (ReadTimeout 30s, IdleTimeout 60s). Its ConnState hook is
+	// wrapped so Shutdown can close idle keep-alive connections.
+	HTTPServer *fasthttp.Server
+	// Accept is called after a successful upgrade, on the connection's goroutine,
+	// with the new transport. It returns the session to feed, or nil to drop the
+	// connection. Required.
+	Accept func(t engine.Transport, r *UpgradeRequest) Session
+	// Logger receives connection-level errors; nil → slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate checks c; zero values are valid except a nil Accept.
+func (c *Config) Validate() error {
+	if c.Accept == nil {
+		return ErrNoAccept
+	}
+	switch {
+	case c.MessageSizeLimit < 0:
+		return fmt.Errorf("netio: negative MessageSizeLimit %d", c.MessageSizeLimit)
+	case c.QueueMaxSize < 0:
+		return fmt.Errorf("netio: negative QueueMaxSize %d", c.QueueMaxSize)
+	case c.FlushWorkers < 0:
+		return fmt.Errorf("netio: negative FlushWorkers %d", c.FlushWorkers)
+	case c.WriteTimeout < 0 || c.HandshakeTimeout < 0 || c.ReadTimeout < 0 || c.CloseTimeout < 0:
+		return errors.New("netio: negative timeout")
+	}
+	if c.WebSocketPath != "" && c.WebSocketPath[0] != '/' {
+		return fmt.Errorf("netio: WebSocketPath %q must start with '/'", c.WebSocketPath)
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.WebSocketPath == "" {
+		c.WebSocketPath = "/connection/websocket"
+	}
+	if c.MessageSizeLimit == 0 {
+		c.MessageSizeLimit = 65536
+	}
+	if c.QueueMaxSize == 0 {
+		c.QueueMaxSize = 1048576
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = time.Second
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 10 * time.Second
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 5 * time.Second
+	}
+	if c.FlushWorkers == 0 {
+		c.FlushWorkers = runtime.GOMAXPROCS(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is one netpoll listener with its router, WebSocket server and workers.
+type Server struct {
+	cfg     Config
+	origins *originPolicy
+	http    *fasthttp.Server
+	ln      *listener
+	workers []*worker
+	epoch   time.Time // origin of the monotonic clock used for sweep deadlines
+	nextID  atomic.Uint64
+	live    atomic.Int64 // connections accepted and not finished (OnClose delivered)
+
+	shutting  atomic.Bool
+	serving   chan struct{} // closed when Serve returns; nil until Serve starts
+	stopOnce  sync.Once
+	stopSweep chan struct{}
+	sweepDone chan struct{}
+
+	mu         sync.Mutex // guards the lists below; never held with a conn.mu
+	conns      *conn      // all tracked connections (doubly linked)
+	handshakes sweepQueue // connections waiting for their head, by deadline
+	closings   sweepQueue // connections waiting for the peer's close, by deadline
+}
+
+// listener makes netpoll's accept loop stoppable without closing connections:
+// once stopped, Accept reports "nothing to accept" and the listening socket is shut
+// down, which hangs up the listener's poll operator and ends Serve.
+type listener struct {
+	netpoll.Listener
+	stopped atomic.Bool
+}
+
+// Accept implements net.Listener for netpoll's server (poller goroutine).
+func (l *listener) Accept() (net.Conn, error) {
+	if l.stopped.Load() {
+		return nil, nil
+	}
+	return l.Listener.Accept()
+}
+
+// Listen validates cfg, binds the address and starts the flush workers. The
+// server accepts connections once Serve runs.
+func Listen(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	Init()
+	tcp, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("netio: listen: %w", err)
+	}
+	nl, err := netpoll.ConvertListener(tcp)
+	if err != nil {
+		_ = tcp.Close()
+		return nil, fmt.Errorf("netio: listen: %w", err)
+	}
+	s := &Server{
+		cfg:       cfg,
+		origins:   newOriginPolicy(cfg.AllowedOrigins),
+		ln:        &listener{Listener: nl},
+		epoch:     time.Now(),
+		stopSweep: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	s.http = cfg.HTTPServer
+	if s.http == nil {
+		h := cfg.HTTPHandler
+		if h == nil {
+			h = func(ctx *fasthttp.RequestCtx) { ctx.NotFound() }
+		}
+		s.http = &fasthttp.Server{
+			Handler:               h,
+			ReadTimeout:           30 * time.Second,
+			IdleTimeout:           60 * time.Second,
+			NoDefaultServerHeader: true,
+		}
+	}
+	prev := s.http.ConnState
+	s.http.ConnState = func(nc net.Conn, st fasthttp.ConnState) {
+		if hc, ok := nc.(*httpConn); ok {
+			hc.c.httpIdle.Store(st == fasthttp.StateIdle)
+		}
+		if prev != nil {
+			prev(nc, st)
+		}
+	}
+	s.workers = make([]*worker, cfg.FlushWorkers)
+	for i := range s.workers {
+		w := &worker{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		s.workers[i] = w
+		go w.run(s)
+	}
+	go s.sweeper()
+	return s, nil
+}
+
+// Addr returns the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Shutdown. It returns nil after Shutdown and
+// ErrServerClosed if Shutdown ran first. Call once.
+func (s *Server) Serve() error {
+	done := make(chan struct{})
+	s.mu.Lock()
+	if s.shutting.Load() || s.serving != nil {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.serving = done
+	s.mu.Unlock()
+	defer close(done)
+	evl, err := netpoll.NewEventLoop(s.onRequest, netpoll.WithOnPrepare(s.onPrepare))
+	if err != nil {
+		return err
+	}
+	err = evl.Serve(s.ln)
+	if s.shutting.Load() {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, closes idle keep-alive HTTP connections, and waits until
+// every connection has closed and its OnClose has returned (the engine disconnects
+// WebSocket clients with 3001 in the meantime), or ctx ends: then the remaining
+// connections are closed at the TCP level and ctx.Err() is returned. The workers
+// and the sweeper stop before it returns. Any goroutine; blocks.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	serving := s.serving
+	s.mu.Unlock()
+	s.ln.stopped.Store(true)
+	_ = syscall.Shutdown(s.ln.Fd(), syscall.SHUT_RD)
+	if serving != nil {
+		select {
+		case <-serving:
+		case <-ctx.Done():
+		}
+	}
+	_ = s.ln.Close()
+
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+	for s.live.Load() > 0 && err == nil {
+		s.closeIdleHTTP()
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		s.closeAll()
+		// Close callbacks and OnClose calls finish quickly once the sockets are
+		// closed; bound the wait anyway.
+		for deadline := time.Now().Add(time.Second); s.live.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	s.stopOnce.Do(func() {
+		close(s.stopSweep)
+		<-s.sweepDone
+		for _, w := range s.workers {
+			close(w.stop)
+			<-w.done
+		}
+	})
+	return err
+}
+
+// onPrepare runs on a poller goroutine for each accepted connection: it creates the
+// conn (which becomes the connection's context) and arms the handshake deadline.
+func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
+	c := &conn{Context: context.Background(), srv: s, nc: nc, fd: -1}
+	if f, ok := nc.(interface{ Fd() int }); ok {
+		c.fd = f.Fd()
+	}
+	c.w = s.workers[s.nextID.Add(1)%uint64(len(s.workers))]
+	c.fr.limit = s.cfg.MessageSizeLimit
+	s.live.Add(1)
+	_ = nc.AddCloseCallback(c.onClosed)
+	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	s.track(c)
+	if s.shutting.Load() || c.fd < 0 {
+		c.closeTCP()
+	}
+	return c
+}
+
+// onRequest runs on a netpoll runner while the connection has input.
+func (s *Server) onRequest(ctx context.Context, nc netpoll.Connection) error {
+	c, ok := ctx.(*conn)
+	if !ok {
+		return nc.Close()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			recoveredPanics.Inc()
+			s.cfg.Logger.Error("netio: panic in connection reader", "panic", r, "remote", nc.RemoteAddr())
+			c.closeTCP()
+			c.drain()
+		}
+	}()
+	switch c.mode {
+	case modeSniff:
+		c.sniff()
+	case modeWebSocket:
+		c.serveFrames(false)
+	default:
+		c.drain()
+	}
+	return nil
+}
+
+// connDone counts a connection as finished.
+func (s *Server) connDone() { s.live.Add(-1) }
+
+// track adds c to the connection list and the handshake sweep queue.
+func (s *Server) track(c *conn) {
+	s.mu.Lock()
+	c.next = s.conns
+	if s.conns != nil {
+		s.conns.prev = c
+	}
+	s.conns = c
+	c.sweepAt = s.now() + int64(s.cfg.HandshakeTimeout)
+	c.sweepList = sweepHandshake
+	s.handshakes.push(c)
+	s.mu.Unlock()
+}
+
+// untrack removes c from every server list. Idempotent.
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if s.conns == c {
+		s.conns = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
+	s.sweepRemoveLocked(c)
+	s.mu.Unlock()
+}
+
+// closeIdleHTTP closes keep-alive HTTP connections waiting for a request.
+func (s *Server) closeIdleHTTP() {
+	var idle []netpoll.Connection
+	s.mu.Lock()
+	for c := s.conns; c != nil; c = c.next {
+		if c.httpIdle.Load() {
+			idle = append(idle, c.nc)
+		}
+	}
+	s.mu.Unlock()
+	for _, nc := range idle {
+		_ = nc.Close()
+	}
+}
+
+// closeAll closes every tracked connection at the TCP level.
+func (s *Server) closeAll() {
+	var all []*conn
+	s.mu.Lock()
+	for c := s.conns; c != nil; c = c.next {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		c.closeTCP()
+	}
+}
+
+// now is the server's monotonic clock in nanoseconds.
+func (s *Server) now() int64 { return int64(time.Since(s.epoch)) }
+
+// sweepQueue is a FIFO of connections ordered by deadline (each queue has one fixed
+// timeout, so pushing at the tail keeps it ordered). Guarded by Server.mu.
+type sweepQueue struct{ head, tail *conn }
+
+func (q *sweepQueue) push(c *conn) {
+	c.sweepNext = nil
+	c.sweepPrev = q.tail
+	if q.tail != nil {
+		q.tail.sweepNext = c
+	} else {
+		q.head = c
+	}
+	q.tail = c
+}
+
+func (q *sweepQueue) remove(c *conn) {
+	if c.sweepPrev != nil {
+		c.sweepPrev.sweepNext = c.sweepNext
+	} else {
+		q.head = c.sweepNext
+	}
+	if c.sweepNext != nil {
+		c.sweepNext.sweepPrev = c.sweepPrev
+	} else {
+		q.tail = c.sweepPrev
+	}
+	c.sweepPrev, c.sweepNext = nil, nil
+}
+
+// sweepAdd puts c on a sweep queue with a deadline d from now. Takes s.mu.
+func (s *Server) sweepAdd(c *conn, list uint8, d time.Duration) {
+	s.mu.Lock()
+	s.sweepRemoveLocked(c)
+	c.sweepAt = s.now() + int64(d)
+	c.sweepList = list
+	if list == sweepHandshake {
+		s.handshakes.push(c)
+	} else {
+		s.closings.push(c)
+	}
+	s.mu.Unlock()
+}
+
+// sweepRemove takes c off its sweep queue. Takes s.mu.
+func (s *Server) sweepRemove(c *conn) {
+	s.mu.Lock()
+	s.sweepRemoveLocked(c)
+	s.mu.Unlock()
+}
+
+// sweepRemoveLocked: must hold s.mu.
+func (s *Server) sweepRemoveLocked(c *conn) {
+	switch c.sweepList {
+	case sweepHandshake:
+		s.handshakes.remove(c)
+	case sweepClosing:
+		s.closings.remove(c)
+	}
+	c.sweepList = sweepNone
+}
+
+// sweeper closes connections past their handshake or closing deadline. One
+// goroutine per Server; it never does I/O other than closing sockets.
+func (s *Server) sweeper() {
+	defer close(s.sweepDone)
+	period := min(s.cfg.HandshakeTimeout, s.cfg.CloseTimeout) / 4
+	period = max(min(period, time.Second), 5*time.Millisecond)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	var expired []*conn
+	for {
+		select {
+		case <-s.stopSweep:
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		s.mu.Lock()
+		for _, q := range []*sweepQueue{&s.handshakes, &s.closings} {
+			for c := q.head; c != nil && c.sweepAt <= now; c = q.head {
+				q.remove(c)
+				c.sweepList = sweepNone
+				expired = append(expired, c)
+			}
+		}
+		s.mu.Unlock()
+		for i, c := range expired {
+			c.closeTCP()
+			expired[i] = nil
+		}
+		expired = expired[:0]
+	}
+}
+
+// worker is a flush worker: a FIFO of connections (each at most once, linked
+// through conn.qnext) and a goroutine draining it. Pushing never blocks or
+// allocates.
+type worker struct {
+	mu         sync.Mutex
+	head, tail *conn
+	sleeping   bool
+	wake       chan struct{} // capacity 1
+	stop       chan struct{}
+	done       chan struct{}
+}
+
+// push queues c unless it is queued already. Must not hold c.mu.
+func (w *worker) push(c *conn) {
+	w.mu.Lock()
+	if c.queued {
+		w.mu.Unlock()
+		return
+	}
+	c.queued = true
+	c.qnext = nil
+	if w.tail != nil {
+		w.tail.qnext = c
+	} else {
+		w.head = c
+	}
+	w.tail = c
+	wake := w.sleeping
+	w.sleeping = false
+	w.mu.Unlock()
+	if wake {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *worker) run(s *Server) {
+	defer close(w.done)
+	for {
+		w.mu.Lock()
+		c := w.head
+		if c == nil {
+			w.sleeping = true
+			w.mu.Unlock()
+			select {
+			case <-w.wake:
+			case <-w.stop:
+				return
+			}
+			continue
+		}
+		w.head = c.qnext
+		if w.head == nil {
+			w.tail = nil
+		}
+		c.qnext = nil
+		c.queued = false
+		w.mu.Unlock()
+		s.work(c)
+	}
+}
+
+// work runs one connection's flush and close notification, recovering panics so
+// a bad session cannot kill the worker.
+func (s *Server) work(c *conn) {
+	defer func() {
+		if r := recover(); r != nil {
+			recoveredPanics.Inc()
+			s.cfg.Logger.Error("netio: panic in flush worker", "panic", r)
+			c.closeTCP()
+		}
+	}()
+	c.runWorker()
+}
