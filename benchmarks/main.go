@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -96,6 +97,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		cm.noFile = lim
 	}
 
+	if cm.cpuProfile != "" {
+		f, err := os.Create(cm.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "rotor bench: %v\n", err)
+			return exitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "rotor bench: %v\n", err)
+			return exitUsage
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cm.timeout)
 	defer cancel()
 	var progress io.Writer
@@ -140,6 +154,7 @@ type common struct {
 	handshake  time.Duration
 	inflight   int
 	jsonOut    bool
+	cpuProfile string
 
 	proto  codec.Protocol
 	noFile uint64 // RLIMIT_NOFILE in force
@@ -159,6 +174,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.handshake, "handshake-timeout", 10*time.Second, "bound on one client's dial + connect + subscribe")
 	fs.IntVar(&c.inflight, "inflight", 512, "most handshakes in progress at once")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON line with all figures instead of the table")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to this file")
 }
 
 // finish validates the shared flags and derives the URLs.

@@ -31,10 +31,23 @@ func (r *jsonReader) reset(b []byte) {
 }
 
 func (r *jsonReader) ws() {
-	for r.i < len(r.b) && isJSONSpace(r.b[r.i]) {
+	for r.i < len(r.b) {
+		// Most calls find a token right away: one comparison settles it.
+		if c := r.b[r.i]; c > ' ' || !isJSONSpace(c) {
+			return
+		}
 		r.i++
 	}
 }
+
+// strPlain[c] is true for the bytes a string scan steps over without a second look:
+// everything but '"', '\\', control bytes and non-ASCII.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // peek skips whitespace and returns the next byte, 0 at the end.
 func (r *jsonReader) peek() byte {
@@ -181,6 +194,12 @@ func (r *jsonReader) readString() ([]byte, error) {
 	r.i++ // '"'
 	start := r.i
 	for r.i < len(r.b) {
+		for r.i < len(r.b) && strPlain[r.b[r.i]] {
+			r.i++
+		}
+		if r.i == len(r.b) {
+			break
+		}
 		c := r.b[r.i]
 		switch {
 		case c == '"':
@@ -471,6 +490,12 @@ func (r *jsonReader) literal(lit string) error {
 func (r *jsonReader) skipString() error {
 	r.i++ // '"'
 	for r.i < len(r.b) {
+		for r.i < len(r.b) && strPlain[r.b[r.i]] {
+			r.i++
+		}
+		if r.i == len(r.b) {
+			break
+		}
 		c := r.b[r.i]
 		switch {
 		case c == '"':

@@ -38,6 +38,7 @@ func TestOversizedFrameRaw(t *testing.T) {
 	if closed.Code != websocket.CloseMessageTooBig {
 		t.Fatalf("closed with %d %q (%v), want 1009", closed.Code, closed.Reason, closed.Err)
 	}
+	t.Logf("close 1009 reason %q", closed.Reason)
 	for _, m := range closed.Messages {
 		// The publication of the accepted frame may arrive before the close;
 		// no reply to id 3 may.

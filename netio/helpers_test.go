@@ -87,10 +87,11 @@ type event struct {
 // final chunk) and returns the events and the first error. It checks that every
 // "need" is larger than what is buffered.
 func readStream(limit int, data []byte, chunks []int) ([]event, error) {
-	data = append([]byte(nil), data...) // unmasking is in place
+	stream := append([]byte(nil), data...) // unmasking is in place
 	fr := frameReader{limit: limit}
 	defer fr.reset()
 	src := &memIn{}
+	end := 0 // stream[:end] has been delivered; src.b is its unread suffix
 	var evs []event
 	for {
 		ev, op, p, need, err := fr.next(src)
@@ -108,16 +109,16 @@ func readStream(limit int, data []byte, chunks []int) ([]event, error) {
 		if need != 0 && need <= src.Len() {
 			return evs, errors.New("need not beyond buffered bytes")
 		}
-		if len(data) == 0 {
+		if end == len(stream) {
 			return evs, nil
 		}
-		n := len(data)
+		n := len(stream) - end
 		if len(chunks) > 0 {
 			n = min(chunks[0], n)
 			chunks = chunks[1:]
 		}
-		// Keep unread bytes, like a LinkBuffer does.
-		src.b = append(append([]byte(nil), src.b...), data[:n]...)
-		data = data[n:]
+		start := end - len(src.b)
+		end += n
+		src.b = stream[start:end:end]
 	}
 }

@@ -12,7 +12,13 @@ var (
 	errUnmasked      = errors.New("netio: unmasked client frame")
 	errBadFragment   = errors.New("netio: unexpected continuation or data frame")
 	errMessageTooBig = errors.New("netio: message exceeds the size limit")
+	// errFrameTooLong is a frame so long it cannot be skipped (over 2^62 bytes):
+	// close with 1009 and discard the stream.
+	errFrameTooLong = errors.New("netio: frame length beyond any limit")
 )
+
+// maxSkip is the longest oversized frame the reader skips to stay in sync.
+const maxSkip = 1 << 62
 
 // inbound is the part of netpoll.Reader the frame reader uses; tests supply their
 // own. Peek, Next and Skip are only called with n ≤ Len(), so they never block here.
@@ -100,6 +106,9 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 			if (h.Op == ws.OpContinuation) != (fr.msg != nil || fr.discard) {
 				return evNone, 0, nil, 0, errBadFragment
 			}
+			if h.Length > maxSkip {
+				return evNone, 0, nil, 0, errFrameTooLong
+			}
 			if fr.discard {
 				fr.skip = int64(hn) + h.Length
 				fr.discard = !h.Fin
@@ -160,7 +169,7 @@ func (fr *frameReader) reset() {
 
 // closeCodeFor maps a frame stream error to the close code sent to the client.
 func closeCodeFor(err error) uint16 {
-	if err == errMessageTooBig {
+	if err == errMessageTooBig || err == errFrameTooLong {
 		return ws.CloseMessageTooBig
 	}
 	return ws.CloseProtocolError

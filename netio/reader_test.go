@@ -90,6 +90,11 @@ func TestFrameReader(t *testing.T) {
 			want: []event{{kind: evTooBig}, {evMessage, ws.OpText, "after"}},
 		},
 		{
+			name: "length beyond skipping", limit: 100,
+			in:   []byte{0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF9, 1, 2, 3, 4},
+			err:  errFrameTooLong,
+		},
+		{
 			name: "data frame while discarding", limit: 100,
 			in:   cat(cframe(false, ws.OpText, []byte(mid)), cframe(true, ws.OpText, []byte("x"))),
 			want: []event{{kind: evTooBig}},
@@ -159,7 +164,7 @@ func TestFrameReader(t *testing.T) {
 }
 
 func TestCloseCodeFor(t *testing.T) {
-	if closeCodeFor(errMessageTooBig) != 1009 || closeCodeFor(errUnmasked) != 1002 ||
+	if closeCodeFor(errMessageTooBig) != 1009 || closeCodeFor(errUnmasked) != 1002 || closeCodeFor(errFrameTooLong) != 1009 ||
 		closeCodeFor(ws.ErrReservedBits) != 1002 {
 		t.Fatal("wrong close codes")
 	}

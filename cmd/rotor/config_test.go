@@ -460,6 +460,9 @@ func TestLoadConfigFatalLogLevel(t *testing.T) {
 
 func TestToIntRanges(t *testing.T) {
 	t.Parallel()
+	if strconv.IntSize != 64 {
+		t.Skip("range cases assume a 64-bit int")
+	}
 	for _, tc := range []struct {
 		in   any
 		want int
@@ -479,9 +482,6 @@ func TestToIntRanges(t *testing.T) {
 			t.Errorf("toInt(%v) = %d, %v", tc.in, got, err)
 		}
 	}
-	if strconv.IntSize != 64 {
-		t.Skip("range cases assume 64-bit int")
-	}
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -491,4 +491,24 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestEveryNamespaceOptionIsMapped fails when engine.NamespaceOptions gains a field
+// that nsOptions does not map from its Centrifugo key.
+func TestEveryNamespaceOptionIsMapped(t *testing.T) {
+	t.Parallel()
+	var o engine.NamespaceOptions
+	mapped := map[uintptr]string{}
+	for _, opt := range nsOptions {
+		mapped[reflect.ValueOf(opt.field(&o)).Pointer()] = opt.key
+	}
+	v := reflect.ValueOf(&o).Elem()
+	for i := range v.NumField() {
+		if _, ok := mapped[v.Field(i).Addr().Pointer()]; !ok {
+			t.Errorf("engine.NamespaceOptions.%s has no Centrifugo key in nsOptions", v.Type().Field(i).Name)
+		}
+	}
+	if len(mapped) != v.NumField() {
+		t.Errorf("%d options map onto %d fields", len(mapped), v.NumField())
+	}
 }

@@ -87,6 +87,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		return err
 	}
 	node.Run()
+	sc.API.Logger = logger
 	apiHandler := api.New(sc.API, node)
 
 	netio.Init()
