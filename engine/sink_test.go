@@ -38,4 +38,3 @@ func subscribeSinks(tb testing.TB, node *Node, channel string, n int) []*sinkTra
 	}
 	return sinks
 }
-

@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Centrifuge } from 'centrifuge';
+import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
 import WebSocket from 'ws';
 
 export const HMAC_SECRET = 'secret';
@@ -235,8 +236,11 @@ export const CLIENT_EVENTS = ['state', 'connecting', 'connected', 'disconnected'
 export const SUB_EVENTS = ['subscribing', 'subscribed', 'unsubscribed', 'error', 'publication'];
 
 // New centrifuge-js client over `ws`, with its event log. Call client.connect().
-export function newClient(srv, opts = {}) {
-  const client = new Centrifuge(srv.wsURL, {
+// protocol: 'json' (default) or 'protobuf' (the SDK's protobuf build, which
+// delivers publication data as Uint8Array).
+export function newClient(srv, opts = {}, { protocol = 'json' } = {}) {
+  const Impl = protocol === 'protobuf' ? CentrifugeProtobuf : Centrifuge;
+  const client = new Impl(srv.wsURL, {
     websocket: WebSocket,
     minReconnectDelay: 100,
     maxReconnectDelay: 500,

@@ -7,9 +7,13 @@ import { newClient, newSub, userToken, withServer, sleep } from '../harness.mjs'
 
 const N = 50;
 
-test('publications arrive in order with exact data (json)', async () => {
+// With the protobuf build, data arrives as the bytes of the JSON text the API got.
+const decode = (protocol, data) => (protocol === 'protobuf' ? JSON.parse(new TextDecoder().decode(data)) : data);
+const rawText = (protocol, data) => (protocol === 'protobuf' ? new TextDecoder().decode(data) : JSON.stringify(data));
+
+for (const protocol of ['json', 'protobuf']) test(`publications arrive in order with exact data (${protocol})`, async () => {
   await withServer(async (srv) => {
-    const { client, log } = newClient(srv, { token: userToken('alice') });
+    const { client, log } = newClient(srv, { token: userToken('alice') }, { protocol });
     try {
       const channels = [
         { name: 'news', auth: 'x-api-key' },
@@ -44,7 +48,13 @@ test('publications arrive in order with exact data (json)', async () => {
         assert.equal(ch.received.length, N, `${ch.name}: received ${ch.received.length} of ${N}`);
         ch.received.forEach((ctx, i) => {
           assert.equal(ctx.channel, ch.name);
-          assert.deepEqual(ctx.data, sent.get(ch.name)[i], `${ch.name} publication #${i}`);
+          const want = sent.get(ch.name)[i];
+          assert.deepEqual(decode(protocol, ctx.data), want, `${ch.name} publication #${i}`);
+          if (protocol === 'protobuf') {
+            assert.ok(ctx.data instanceof Uint8Array, 'protobuf data is bytes');
+            // Byte-exact: the API body carried JSON.stringify(data).
+            assert.equal(rawText(protocol, ctx.data), JSON.stringify(want));
+          }
         });
       }
 
@@ -56,7 +66,7 @@ test('publications arrive in order with exact data (json)', async () => {
         const deadline = Date.now() + 5000;
         while (ch.received.length < N + 1 && Date.now() < deadline) await sleep(10);
         assert.equal(ch.received.length, N + 1, `${ch.name}: broadcast not received`);
-        assert.deepEqual(ch.received[N].data, bdata);
+        assert.deepEqual(decode(protocol, ch.received[N].data), bdata);
       }
       await sleep(200);
       for (const ch of channels) assert.equal(ch.received.length, N + 1, `${ch.name}: extra publications`);
