@@ -51,8 +51,8 @@ type Client struct {
 	info    []byte
 	// expireAt is the unix second the connection expires at; 0 never.
 	expireAt int64
-	// subs is the set of subscribed channels; nil until the first subscribe.
-	subs map[string]struct{}
+	// subs holds the subscribed channels; nil until the first subscribe.
+	subs map[string]*subscription
 }
 
 // NewClient creates the session of a freshly accepted transport and arms its stale
@@ -171,11 +171,11 @@ func (c *Client) dispatch(cmd *codec.Command) error {
 	case cmd.Publish != nil:
 		return c.handlePublish(cmd.ID, cmd.Publish)
 	case cmd.Presence != nil:
-		return c.handleFeature(cmd.ID, cmd.Presence.Channel, featurePresence)
+		return c.handlePresence(cmd.ID, cmd.Presence.Channel)
 	case cmd.PresenceStats != nil:
-		return c.handleFeature(cmd.ID, cmd.PresenceStats.Channel, featurePresence)
+		return c.handlePresenceStats(cmd.ID, cmd.PresenceStats.Channel)
 	case cmd.History != nil:
-		return c.handleFeature(cmd.ID, cmd.History.Channel, featureHistory)
+		return c.handleHistory(cmd.ID, cmd.History)
 	case cmd.RPC != nil:
 		// Without an RPC proxy there is nothing to call.
 		c.writeError(cmd.ID, ErrorNotAvailable)
@@ -375,10 +375,12 @@ func (c *Client) OnClose() {
 	c.state = stateClosed
 	subs := c.subs
 	c.subs = nil
+	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
 	c.mu.Unlock()
 	n.wheel.cancel(c)
-	for ch := range subs {
+	for ch, sub := range subs {
 		n.hub.removeSub(ch, c)
+		c.afterDetach(ch, sub, &info)
 	}
 	if wasConnected {
 		n.hub.removeConn(c)

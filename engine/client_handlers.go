@@ -47,7 +47,7 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 		c.writeError(id, ErrorPermissionDenied)
 		return nil
 	}
-	var res codec.SubscribeResult
+	p := subParams{ns: ns}
 	switch {
 	case req.Token != "":
 		vt, err := n.verifier.verifySubscription(req.Token)
@@ -70,7 +70,8 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 			c.writeError(id, ErrorExpired)
 			return nil
 		}
-		res.Expires, res.TTL, res.Data = vt.expireAt > 0, ttl, vt.data
+		p.expireAt, p.ttl, p.data, p.chanInfo = vt.expireAt, ttl, vt.data, vt.info
+		p.flags = namespaceFlags(ns, vt.override)
 	default:
 		limited, users := isUserLimited(ns, ch)
 		allowed := (limited && userInList(users, user)) ||
@@ -80,36 +81,56 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 			c.writeError(id, ErrorPermissionDenied)
 			return nil
 		}
+		p.flags = namespaceFlags(ns, nil)
 	}
-
-	b := getBuf()
-	defer putBuf(b)
-	out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{ID: id, Subscribe: &res})
-	*b = out
-	if err != nil {
-		return DisconnectBadProtocol
+	// Client flags add to what the namespace grants (§3.1, "counting it as subscribed").
+	if req.Positioned && (ns.AllowPositioning || n.historyAccess(ns, user, true)) {
+		p.flags |= subPositioned
 	}
-	c.mu.Lock()
-	if c.state != stateConnected {
-		c.mu.Unlock()
+	if req.Recoverable && (ns.AllowRecovery || n.historyAccess(ns, user, true)) {
+		p.flags |= subRecoverable | subPositioned
+	}
+	if req.JoinLeave && ns.JoinLeave && n.presenceAccess(ns, user, true) {
+		p.flags |= subPushJoinLeave
+	}
+	if p.flags&subRecoverable != 0 && req.Recover {
+		p.recover = true
+		p.since = codec.StreamPosition{Offset: req.Offset, Epoch: req.Epoch}
+		p.rejectUnrecovered = req.Flag&2 != 0
+	}
+	err := c.attach(ch, &p, func(res *codec.SubscribeResult) ([]byte, error) {
+		b := getBuf()
+		defer putBuf(b)
+		out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{ID: id, Subscribe: res})
+		*b = out
+		if err != nil {
+			return nil, DisconnectBadProtocol
+		}
+		return append([]byte(nil), out...), nil
+	})
+	if e, ok := err.(*Error); ok {
+		c.writeError(id, e)
 		return nil
 	}
-	if c.subs == nil {
-		c.subs = make(map[string]struct{}, 1)
+	return err
+}
+
+// historyAccess reports whether user may read ch's history (§3.4).
+func (n *Node) historyAccess(ns *NamespaceOptions, user string, subscribed bool) bool {
+	if !historyEnabled(ns) {
+		return false
 	}
-	c.subs[ch] = struct{}{}
-	c.mu.Unlock()
-	// The reply is queued under the channel's shard lock, so no publication of ch can
-	// overtake it.
-	n.hub.addSub(ch, c, func() { c.enqueue(out) })
-	// OnClose may have run between the state check and addSub and missed ch.
-	c.mu.Lock()
-	closed := c.state == stateClosed
-	c.mu.Unlock()
-	if closed {
-		n.hub.removeSub(ch, c)
+	anonOK := user != "" || ns.AllowHistoryForAnonymous
+	return (ns.AllowHistoryForClient && anonOK) || (ns.AllowHistoryForSubscriber && subscribed && anonOK) || n.cfg.Insecure
+}
+
+// presenceAccess reports whether user may read ch's presence (§3.3).
+func (n *Node) presenceAccess(ns *NamespaceOptions, user string, subscribed bool) bool {
+	if !ns.Presence {
+		return false
 	}
-	return nil
+	anonOK := user != "" || ns.AllowPresenceForAnonymous
+	return (ns.AllowPresenceForClient && anonOK) || (ns.AllowPresenceForSubscriber && subscribed && anonOK) || n.cfg.Insecure
 }
 
 func (c *Client) handleUnsubscribe(id uint32, req *codec.UnsubscribeRequest) error {
@@ -117,13 +138,7 @@ func (c *Client) handleUnsubscribe(id uint32, req *codec.UnsubscribeRequest) err
 	if ch == "" {
 		return DisconnectBadRequest
 	}
-	c.mu.Lock()
-	_, ok := c.subs[ch]
-	delete(c.subs, ch)
-	c.mu.Unlock()
-	if ok {
-		c.node.hub.removeSub(ch, c)
-	}
+	c.detach(ch)
 	return c.writeReply(&codec.Reply{ID: id, Unsubscribe: &codec.UnsubscribeResult{}})
 }
 
@@ -165,35 +180,81 @@ func (c *Client) handlePublish(id uint32, req *codec.PublishRequest) error {
 	return c.writeReply(&codec.Reply{ID: id, Publish: &codec.PublishResult{}})
 }
 
-type feature uint8
-
-const (
-	featurePresence feature = iota
-	featureHistory
-)
-
-// handleFeature answers presence, presence_stats and history for channels whose
-// namespace does not enable the feature (channels-and-namespaces.md §3.3, §3.4):
-// 102 for an unknown namespace, 107 for a bad name, 108 when the feature is off.
-func (c *Client) handleFeature(id uint32, ch string, f feature) error {
+// checkReadable applies the checks shared by presence, presence_stats and history
+// (§3.3, §3.4): 102 unknown namespace, 107 bad name, 108 feature off, 103 no access.
+func (c *Client) checkReadable(id uint32, ch string, history bool) (*NamespaceOptions, bool, error) {
 	n := c.node
 	if ch == "" {
-		return DisconnectBadRequest
+		return nil, false, DisconnectBadRequest
 	}
 	ns, rest, ok := n.namespaceFor(ch)
 	if !ok {
 		c.writeError(id, ErrorUnknownChannel)
-		return nil
+		return nil, false, nil
 	}
 	if !n.validChannelName(ns, ch, rest) {
 		c.writeError(id, ErrorBadRequest)
+		return nil, false, nil
+	}
+	if (history && !historyEnabled(ns)) || (!history && !ns.Presence) {
+		c.writeError(id, ErrorNotAvailable)
+		return nil, false, nil
+	}
+	c.mu.Lock()
+	_, subscribed := c.subs[ch]
+	user := c.user
+	c.mu.Unlock()
+	allowed := n.presenceAccess(ns, user, subscribed)
+	if history {
+		allowed = n.historyAccess(ns, user, subscribed)
+	}
+	if !allowed {
+		c.writeError(id, ErrorPermissionDenied)
+		return nil, false, nil
+	}
+	return ns, true, nil
+}
+
+func (c *Client) handlePresence(id uint32, ch string) error {
+	if _, ok, err := c.checkReadable(id, ch, false); !ok {
+		return err
+	}
+	return c.writeReply(&codec.Reply{ID: id, Presence: &codec.PresenceResult{Presence: c.node.presence.get(ch)}})
+}
+
+func (c *Client) handlePresenceStats(id uint32, ch string) error {
+	if _, ok, err := c.checkReadable(id, ch, false); !ok {
+		return err
+	}
+	st := c.node.presence.stats(ch)
+	return c.writeReply(&codec.Reply{ID: id, PresenceStats: &codec.PresenceStatsResult{NumClients: st.NumClients, NumUsers: st.NumUsers}})
+}
+
+func (c *Client) handleHistory(id uint32, req *codec.HistoryRequest) error {
+	if _, ok, err := c.checkReadable(id, req.Channel, true); !ok {
+		return err
+	}
+	limit := int(req.Limit)
+	if limit < 0 || limit > historyMaxPublications {
+		limit = historyMaxPublications
+	}
+	if req.Reverse && req.Since != nil && req.Since.Offset == 0 {
+		c.writeError(id, ErrorBadRequest)
 		return nil
 	}
-	// Presence and history stores arrive with the complete client protocol; until
-	// then every namespace reports the feature as not available.
-	c.writeError(id, ErrorNotAvailable)
-	return nil
+	res, err := c.node.History(HistoryRequest{Channel: req.Channel, Limit: limit, Since: req.Since, Reverse: req.Reverse})
+	if err != nil {
+		if e, ok := err.(*Error); ok {
+			c.writeError(id, e)
+			return nil
+		}
+		return err
+	}
+	return c.writeReply(&codec.Reply{ID: id, History: &codec.HistoryResult{Publications: res.Publications, Epoch: res.Epoch, Offset: res.Offset}})
 }
+
+// historyMaxPublications caps client history queries (client.history_max_publication_limit).
+const historyMaxPublications = 300
 
 // handleRefresh renews the connection's expiry with a fresh token (auth.md §2).
 func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {

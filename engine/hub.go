@@ -26,8 +26,15 @@ type subShard struct {
 // channelSubs is the subscriber set of one channel: a dense slice for the broadcast
 // loop plus an index for O(1) removal.
 type channelSubs struct {
-	clients []*Client
+	clients []subEntry
 	index   map[*Client]int
+}
+
+// subEntry is one subscriber; joinLeave marks those that receive join/leave pushes.
+// The flag lives here, not in the client, so broadcasts never take client.mu.
+type subEntry struct {
+	c         *Client
+	joinLeave bool
 }
 
 type connShard struct {
@@ -64,7 +71,7 @@ func (h *hub) connShard(user string) *connShard {
 // so that no publication of the channel can reach c before what then enqueues (the
 // subscribe reply). It reports whether c was the channel's first subscriber.
 // Must not hold c.mu.
-func (h *hub) addSub(channel string, c *Client, then func()) (first bool) {
+func (h *hub) addSub(channel string, c *Client, joinLeave bool, then func()) (first bool) {
 	sh := h.subShard(channel)
 	sh.mu.Lock()
 	cs := sh.channels[channel]
@@ -75,7 +82,7 @@ func (h *hub) addSub(channel string, c *Client, then func()) (first bool) {
 	}
 	if _, ok := cs.index[c]; !ok {
 		cs.index[c] = len(cs.clients)
-		cs.clients = append(cs.clients, c)
+		cs.clients = append(cs.clients, subEntry{c: c, joinLeave: joinLeave})
 	}
 	if then != nil {
 		then()
@@ -102,9 +109,9 @@ func (h *hub) removeSub(channel string, c *Client) (last bool) {
 	if i != lastIdx {
 		moved := cs.clients[lastIdx]
 		cs.clients[i] = moved
-		cs.index[moved] = i
+		cs.index[moved.c] = i
 	}
-	cs.clients[lastIdx] = nil
+	cs.clients[lastIdx] = subEntry{}
 	cs.clients = cs.clients[:lastIdx]
 	delete(cs.index, c)
 	if len(cs.clients) == 0 {
@@ -139,7 +146,8 @@ func (h *hub) broadcast(channel string, pub *codec.Publication) int {
 	}
 	var encoded [2]*[]byte // indexed by codec.Protocol
 	n := 0
-	for _, c := range cs.clients {
+	for i := range cs.clients {
+		c := cs.clients[i].c
 		p := c.proto
 		b := encoded[p]
 		if b == nil {
@@ -160,6 +168,70 @@ func (h *hub) broadcast(channel string, pub *codec.Publication) int {
 		}
 	}
 	return n
+}
+
+// broadcastJoinLeave pushes a join (or leave) of info to the subscribers of channel
+// that asked for join/leave pushes.
+func (h *hub) broadcastJoinLeave(channel string, info *codec.ClientInfo, join bool) {
+	sh := h.subShard(channel)
+	sh.mu.RLock()
+	cs := sh.channels[channel]
+	if cs == nil {
+		sh.mu.RUnlock()
+		return
+	}
+	var encoded [2]*[]byte
+	for i := range cs.clients {
+		e := &cs.clients[i]
+		if !e.joinLeave {
+			continue
+		}
+		p := e.c.proto
+		b := encoded[p]
+		if b == nil {
+			b = getBuf()
+			if join {
+				*b = codec.AppendJoinPush(p, (*b)[:0], channel, info)
+			} else {
+				*b = codec.AppendLeavePush(p, (*b)[:0], channel, info)
+			}
+			encoded[p] = b
+		}
+		if err := e.c.t.Enqueue(*b); err != nil {
+			e.c.enqueueFailed(err)
+		}
+	}
+	sh.mu.RUnlock()
+	for _, b := range encoded {
+		if b != nil {
+			putBuf(b)
+		}
+	}
+}
+
+// channels returns the channels with local subscribers and their counts, filtered by
+// match when not nil.
+func (h *hub) channels(match func(string) bool) map[string]ChannelInfo {
+	out := make(map[string]ChannelInfo)
+	for i := range h.subs {
+		sh := &h.subs[i]
+		sh.mu.RLock()
+		for ch, cs := range sh.channels {
+			if match == nil || match(ch) {
+				out[ch] = ChannelInfo{NumClients: uint32(len(cs.clients))}
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// userConns returns a snapshot of user's connections on this node.
+func (h *hub) userConns(user string) []*Client {
+	sh := h.connShard(user)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return append([]*Client(nil), sh.users[user]...)
 }
 
 // addConn registers c under its user. Must not hold c.mu.

@@ -28,6 +28,8 @@ type Node struct {
 	started    time.Time
 	hub        *hub
 	wheel      *wheel
+	streams    *streamStore
+	presence   *presenceStore
 	verifier   *tokenVerifier
 	namespaces map[string]*NamespaceOptions
 	regexps    map[*NamespaceOptions]*regexp.Regexp
@@ -35,6 +37,7 @@ type Node struct {
 
 	pingInterval, pongTimeout, staleDelay, expiredDelay time.Duration
 
+	sweepStop    chan struct{}
 	shuttingDown atomic.Bool
 	// live counts sessions between NewClient and OnClose, for a drained shutdown.
 	live     sync.WaitGroup
@@ -69,6 +72,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		uid:          newUUID(),
 		started:      time.Now(),
 		hub:          newHub(cfg.HubShards),
+		streams:      newStreamStore(),
+		presence:     newPresenceStore(),
+		sweepStop:    make(chan struct{}),
 		verifier:     newTokenVerifier(cfg.TokenHMACSecretKey),
 		namespaces:   make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
 		regexps:      make(map[*NamespaceOptions]*regexp.Regexp),
@@ -108,8 +114,22 @@ func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
 	return out
 }
 
-// Run starts the node's timer wheel. Call once.
-func (n *Node) Run() { n.wheel.start() }
+// Run starts the node's timer wheel and history sweeper. Call once.
+func (n *Node) Run() {
+	n.wheel.start()
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-n.sweepStop:
+				return
+			case now := <-t.C:
+				n.streams.sweep(now.UnixNano())
+			}
+		}
+	}()
+}
 
 // Config returns the node's effective configuration.
 func (n *Node) Config() Config { return n.cfg }
@@ -130,13 +150,17 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	n.stopOnce.Do(n.wheel.close)
+	n.stopOnce.Do(func() {
+		n.wheel.close()
+		close(n.sweepStop)
+	})
 	return err
 }
 
-// Publish delivers data to the channel's subscribers on this node. It returns
-// *Error values for client-visible failures (107 empty channel or data, 102 unknown
-// namespace). data is not retained after Publish returns.
+// Publish delivers data to the channel's subscribers on this node, saving it to the
+// channel's stream when the namespace keeps history. It returns *Error values for
+// client-visible failures (107 empty channel or data, 102 unknown namespace). data is
+// not retained after Publish returns (history keeps its own copy).
 func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (PublishResult, error) {
 	if channel == "" {
 		return PublishResult{}, ErrorBadRequest
@@ -148,9 +172,71 @@ func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (Publis
 	if !checkPublicationData(ns, data) {
 		return PublishResult{}, ErrorBadRequest
 	}
+	if historyEnabled(ns) && !opts.SkipHistory {
+		return n.publishWithHistory(channel, ns, data, &opts), nil
+	}
+	if opts.IdempotencyKey != "" {
+		return n.publishIdempotent(channel, data, &opts), nil
+	}
 	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
 	n.hub.broadcast(channel, &pub)
 	return PublishResult{}, nil
+}
+
+// publishWithHistory appends to the stream and broadcasts under the channel's publish
+// lock, so subscribers see publications in offset order.
+func (n *Node) publishWithHistory(channel string, ns *NamespaceOptions, data []byte, opts *PublishOptions) PublishResult {
+	now := time.Now().UnixNano()
+	sh := n.streams.shard(channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	idemKey := ""
+	if opts.IdempotencyKey != "" {
+		idemKey = channel + "_" + opts.IdempotencyKey
+		if e, ok := sh.idem[idemKey]; ok && now < e.until {
+			return e.res
+		}
+	}
+	st := sh.getLocked(channel, now, metaTTL(ns))
+	pub := &codec.Publication{Data: append([]byte(nil), data...), Tags: copyTags(opts.Tags)}
+	if opts.Info != nil {
+		info := *opts.Info
+		pub.Info = &info
+	}
+	st.appendLocked(pub, ns.HistorySize, ns.HistoryTTL, now)
+	n.hub.broadcast(channel, pub)
+	res := PublishResult{Offset: pub.Offset, Epoch: st.epoch}
+	if idemKey != "" {
+		sh.idem[idemKey] = idemEntry{res: res, until: now + int64(idempotencyWindow)}
+	}
+	return res
+}
+
+// publishIdempotent publishes without history once per channel and key in the window.
+func (n *Node) publishIdempotent(channel string, data []byte, opts *PublishOptions) PublishResult {
+	now := time.Now().UnixNano()
+	key := channel + "_" + opts.IdempotencyKey
+	sh := n.streams.shard(channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.idem[key]; ok && now < e.until {
+		return e.res
+	}
+	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
+	n.hub.broadcast(channel, &pub)
+	sh.idem[key] = idemEntry{until: now + int64(idempotencyWindow)}
+	return PublishResult{}
+}
+
+func copyTags(t map[string]string) map[string]string {
+	if len(t) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(t))
+	for k, v := range t {
+		out[k] = v
+	}
+	return out
 }
 
 // Info reports this node's counters for the info API.

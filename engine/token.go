@@ -90,6 +90,41 @@ type subscriptionClaims struct {
 	Data     json.RawMessage `json:"data,omitempty"`
 	B64Data  string          `json:"b64data,omitempty"`
 	ExpireAt *int64          `json:"expire_at,omitempty"`
+	Override *tokenOverride  `json:"override,omitempty"`
+}
+
+// tokenOverride is the `override` claim: each option as {"value": bool}.
+type tokenOverride struct {
+	Presence           *boolValue `json:"presence,omitempty"`
+	JoinLeave          *boolValue `json:"join_leave,omitempty"`
+	ForcePushJoinLeave *boolValue `json:"force_push_join_leave,omitempty"`
+	ForcePositioning   *boolValue `json:"force_positioning,omitempty"`
+	ForceRecovery      *boolValue `json:"force_recovery,omitempty"`
+}
+
+type boolValue struct {
+	Value bool `json:"value"`
+}
+
+func (b *boolValue) ptr() *bool {
+	if b == nil {
+		return nil
+	}
+	v := b.Value
+	return &v
+}
+
+func (o *tokenOverride) toOverride() *SubscribeOverride {
+	if o == nil {
+		return nil
+	}
+	return &SubscribeOverride{
+		Presence:           o.Presence.ptr(),
+		JoinLeave:          o.JoinLeave.ptr(),
+		ForcePushJoinLeave: o.ForcePushJoinLeave.ptr(),
+		ForcePositioning:   o.ForcePositioning.ptr(),
+		ForceRecovery:      o.ForceRecovery.ptr(),
+	}
 }
 
 // verifiedSubToken is the outcome of a successful subscription token check.
@@ -97,6 +132,7 @@ type verifiedSubToken struct {
 	user, channel, client string
 	info, data            []byte
 	expireAt              int64
+	override              *SubscribeOverride
 }
 
 // verifySubscription returns errTokenExpired for exp/nbf failures (109) and any other
@@ -116,7 +152,7 @@ func (v *tokenVerifier) verifySubscription(token string) (verifiedSubToken, erro
 		}
 		return verifiedSubToken{}, err
 	}
-	vt := verifiedSubToken{user: claims.Subject, channel: claims.Channel, client: claims.Client}
+	vt := verifiedSubToken{user: claims.Subject, channel: claims.Channel, client: claims.Client, override: claims.Override.toOverride()}
 	if vt.info, err = rawOrBase64(claims.Info, claims.B64Info); err != nil {
 		return verifiedSubToken{}, err
 	}

@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// History queries channel's stream (history-recovery.md §2). Limit < 0 means all.
+// It returns 107 for an empty channel, 102 for an unknown namespace, 108 when the
+// namespace keeps no history and 112 for an epoch mismatch in Since.
+func (n *Node) History(req HistoryRequest) (HistoryResult, error) {
+	if req.Channel == "" {
+		return HistoryResult{}, ErrorBadRequest
+	}
+	ns, _, ok := n.namespaceFor(req.Channel)
+	if !ok {
+		return HistoryResult{}, ErrorUnknownChannel
+	}
+	if !historyEnabled(ns) {
+		return HistoryResult{}, ErrorNotAvailable
+	}
+	sh := n.streams.shard(req.Channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.getLocked(req.Channel, time.Now().UnixNano(), metaTTL(ns))
+	pubs, err := st.query(req.Since, req.Limit, req.Reverse)
+	if err != nil {
+		return HistoryResult{}, err
+	}
+	return HistoryResult{Publications: pubs, Epoch: st.epoch, Offset: st.top}, nil
+}
+
+// HistoryRemove drops channel's stored publications; its position and epoch stay.
+func (n *Node) HistoryRemove(channel string) error {
+	if channel == "" {
+		return ErrorBadRequest
+	}
+	ns, _, ok := n.namespaceFor(channel)
+	if !ok {
+		return ErrorUnknownChannel
+	}
+	if !historyEnabled(ns) {
+		return ErrorNotAvailable
+	}
+	sh := n.streams.shard(channel)
+	sh.mu.Lock()
+	if st := sh.streams[channel]; st != nil {
+		st.pubs = nil
+		st.retainUntil = 0
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// Presence returns channel's presence map keyed by client ID.
+func (n *Node) Presence(channel string) (map[string]*codec.ClientInfo, error) {
+	if err := n.checkPresenceChannel(channel); err != nil {
+		return nil, err
+	}
+	return n.presence.get(channel), nil
+}
+
+// PresenceStats counts channel's present clients and users.
+func (n *Node) PresenceStats(channel string) (PresenceStats, error) {
+	if err := n.checkPresenceChannel(channel); err != nil {
+		return PresenceStats{}, err
+	}
+	return n.presence.stats(channel), nil
+}
+
+func (n *Node) checkPresenceChannel(channel string) error {
+	if channel == "" {
+		return ErrorBadRequest
+	}
+	ns, _, ok := n.namespaceFor(channel)
+	if !ok {
+		return ErrorUnknownChannel
+	}
+	if !ns.Presence {
+		return ErrorNotAvailable
+	}
+	return nil
+}
+
+// Channels lists channels with local subscribers whose name matches pattern (glob
+// syntax of server-api.md §4.10; "" matches all).
+func (n *Node) Channels(pattern string) (map[string]ChannelInfo, error) {
+	if pattern == "" {
+		return n.hub.channels(nil), nil
+	}
+	g, err := compileGlob(pattern)
+	if err != nil {
+		return nil, ErrorInternal
+	}
+	return n.hub.channels(g.match), nil
+}
+
+// matching returns the connections of user narrowed to client when set. Rotor has no
+// emulation sessions yet, so a session filter matches nothing.
+func (n *Node) matching(user, client, session string) []*Client {
+	if session != "" {
+		return nil
+	}
+	conns := n.hub.userConns(user)
+	if client == "" {
+		return conns
+	}
+	for _, c := range conns {
+		if c.ID() == client {
+			return []*Client{c}
+		}
+	}
+	return nil
+}
+
+// Subscribe subscribes the matching connections to req.Channel server-side; each gets
+// a subscribe push. A connection at its channel limit is disconnected with 3505.
+func (n *Node) Subscribe(req ServerSubscribeRequest) error {
+	if req.Channel == "" {
+		return ErrorBadRequest
+	}
+	ns, _, ok := n.namespaceFor(req.Channel)
+	if !ok {
+		return ErrorUnknownChannel
+	}
+	ttl, ok := ttlUntil(req.ExpireAt)
+	if !ok {
+		return ErrorExpired
+	}
+	for _, c := range n.matching(req.User, req.Client, req.Session) {
+		p := subParams{
+			ns: ns, flags: namespaceFlags(ns, req.Override) | subServerSide,
+			chanInfo: req.Info, data: req.Data, expireAt: req.ExpireAt, ttl: ttl,
+		}
+		if req.RecoverSince != nil && p.flags&subRecoverable != 0 {
+			p.recover, p.since = true, *req.RecoverSince
+		}
+		c.serverSubscribe(req.Channel, &p)
+	}
+	return nil
+}
+
+// serverSubscribe attaches a server-side subscription and sends the subscribe push.
+func (c *Client) serverSubscribe(ch string, p *subParams) {
+	c.mu.Lock()
+	_, already := c.subs[ch]
+	numSubs := len(c.subs)
+	c.mu.Unlock()
+	if already {
+		return
+	}
+	if numSubs >= c.node.cfg.ChannelLimit {
+		c.Disconnect(DisconnectChannelLimit)
+		return
+	}
+	err := c.attach(ch, p, func(res *codec.SubscribeResult) ([]byte, error) {
+		push := codec.Push{Channel: ch, Subscribe: &codec.Subscribe{
+			Recoverable: res.Recoverable, Epoch: res.Epoch, Offset: res.Offset,
+			Positioned: res.Positioned, Data: res.Data,
+		}}
+		return codec.AppendReply(c.proto, nil, &codec.Reply{Push: &push})
+	})
+	if err != nil {
+		c.Disconnect(DisconnectInsufficient)
+	}
+}
+
+// Unsubscribe removes req.Channel from the matching connections, each of which gets an
+// unsubscribe push 2000 "server unsubscribe".
+func (n *Node) Unsubscribe(req ServerUnsubscribeRequest) error {
+	if req.Channel == "" {
+		return ErrorBadRequest
+	}
+	if _, _, ok := n.namespaceFor(req.Channel); !ok {
+		return ErrorUnknownChannel
+	}
+	for _, c := range n.matching(req.User, req.Client, req.Session) {
+		if _, ok := c.detach(req.Channel); ok {
+			var buf [128]byte
+			c.enqueue(codec.AppendUnsubscribePush(c.proto, buf[:0], req.Channel, 2000, "server unsubscribe"))
+		}
+	}
+	return nil
+}
+
+// Disconnect closes the matching connections, except those in the whitelist, with
+// req.Disconnect (default 3503 "force disconnect").
+func (n *Node) Disconnect(req ServerDisconnectRequest) error {
+	d := DisconnectForce
+	if req.Disconnect != nil {
+		d = *req.Disconnect
+	}
+	for _, c := range n.matching(req.User, req.Client, req.Session) {
+		id := c.ID()
+		kept := false
+		for _, w := range req.Whitelist {
+			if w == id {
+				kept = true
+				break
+			}
+		}
+		if !kept {
+			c.Disconnect(d)
+		}
+	}
+	return nil
+}
+
+// Refresh updates the expiry (and info) of the matching connections, which get a
+// refresh push; Expired disconnects them with 3005.
+func (n *Node) Refresh(req ServerRefreshRequest) error {
+	ttl, ok := ttlUntil(req.ExpireAt)
+	if !ok && !req.Expired {
+		return ErrorExpired
+	}
+	for _, c := range n.matching(req.User, req.Client, req.Session) {
+		if req.Expired {
+			c.Disconnect(DisconnectExpired)
+			continue
+		}
+		c.mu.Lock()
+		c.expireAt = req.ExpireAt
+		if len(req.Info) > 0 {
+			c.info = append([]byte(nil), req.Info...)
+		}
+		c.mu.Unlock()
+		push := codec.Push{Refresh: &codec.Refresh{Expires: req.ExpireAt > 0, TTL: ttl}}
+		b := getBuf()
+		if out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{Push: &push}); err == nil {
+			*b = out
+			c.enqueue(out)
+		}
+		putBuf(b)
+	}
+	return nil
+}

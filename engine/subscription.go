@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+type subFlags uint8
+
+const (
+	subPresence      subFlags = 1 << iota // the client is listed in the channel's presence
+	subJoinLeave                          // join/leave of this client are published
+	subPushJoinLeave                      // the client receives join/leave pushes
+	subPositioned
+	subRecoverable
+	subServerSide
+)
+
+// subscription is a client's state in one channel. Guarded by client.mu.
+type subscription struct {
+	flags    subFlags
+	chanInfo []byte
+	expireAt int64
+}
+
+// subParams describes a subscription about to be attached.
+type subParams struct {
+	ns       *NamespaceOptions
+	flags    subFlags
+	chanInfo []byte
+	data     []byte
+	expireAt int64
+	ttl      uint32
+	// recovery request
+	recover           bool
+	since             codec.StreamPosition
+	rejectUnrecovered bool
+}
+
+// defaultHistoryMetaTTL is channel.history_meta_ttl's default.
+const defaultHistoryMetaTTL = 720 * time.Hour
+
+// recoveryMaxPublications caps recovered publications (client.recovery_max_publication_limit).
+const recoveryMaxPublications = 300
+
+func historyEnabled(ns *NamespaceOptions) bool { return ns.HistorySize > 0 && ns.HistoryTTL > 0 }
+
+func metaTTL(ns *NamespaceOptions) time.Duration {
+	if ns.HistoryMetaTTL > 0 {
+		return ns.HistoryMetaTTL
+	}
+	return defaultHistoryMetaTTL
+}
+
+// namespaceFlags applies namespace defaults and the token/API override to a new
+// subscription (channels-and-namespaces.md §3.1).
+func namespaceFlags(ns *NamespaceOptions, o *SubscribeOverride) subFlags {
+	pick := func(def bool, ov *bool) bool {
+		if ov != nil {
+			return *ov
+		}
+		return def
+	}
+	var ov SubscribeOverride
+	if o != nil {
+		ov = *o
+	}
+	var f subFlags
+	if pick(ns.Presence, ov.Presence) {
+		f |= subPresence
+	}
+	if pick(ns.JoinLeave, ov.JoinLeave) {
+		f |= subJoinLeave
+	}
+	if pick(ns.ForcePushJoinLeave, ov.ForcePushJoinLeave) {
+		f |= subPushJoinLeave
+	}
+	if pick(ns.ForcePositioning, ov.ForcePositioning) {
+		f |= subPositioned
+	}
+	if pick(ns.ForceRecovery, ov.ForceRecovery) {
+		f |= subRecoverable | subPositioned
+	}
+	return f
+}
+
+// attach subscribes c to ch with p and queues the message built by encode (the
+// subscribe reply or push) before any publication of ch. It returns the subscribe
+// result for callers that need it, or an *Error (112) when recovery must fail.
+// Must not hold c.mu.
+func (c *Client) attach(ch string, p *subParams, encode func(res *codec.SubscribeResult) ([]byte, error)) error {
+	n := c.node
+	res := codec.SubscribeResult{Expires: p.expireAt > 0, TTL: p.ttl, Data: p.data}
+	var unlock func()
+	if p.flags&subPositioned != 0 {
+		// Hold the channel's publish lock from reading the position until c is in the
+		// hub: no publication can fall between the two.
+		sh := n.streams.shard(ch)
+		sh.mu.Lock()
+		unlock = sh.mu.Unlock
+		st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
+		res.Positioned, res.Epoch, res.Offset = true, st.epoch, st.top
+		if p.flags&subRecoverable != 0 {
+			res.Recoverable = true
+			if p.recover {
+				res.WasRecovering = true
+				if p.ns.ForceRecoveryMode == "cache" {
+					recoverCache(st, p, &res)
+				} else {
+					recoverStream(st, p, &res)
+				}
+				if !res.Recovered && p.rejectUnrecovered {
+					unlock()
+					return ErrorUnrecoverablePosition
+				}
+			}
+		}
+	}
+	out, err := encode(&res)
+	if err != nil {
+		if unlock != nil {
+			unlock()
+		}
+		return err
+	}
+	sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt}
+	c.mu.Lock()
+	if c.state != stateConnected {
+		c.mu.Unlock()
+		if unlock != nil {
+			unlock()
+		}
+		return nil
+	}
+	if c.subs == nil {
+		c.subs = make(map[string]*subscription, 1)
+	}
+	c.subs[ch] = sub
+	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: p.chanInfo}
+	c.mu.Unlock()
+	n.hub.addSub(ch, c, p.flags&subPushJoinLeave != 0, func() { c.enqueue(out) })
+	if unlock != nil {
+		unlock()
+	}
+	// OnClose may have run between the state check and addSub and missed ch.
+	c.mu.Lock()
+	closed := c.state == stateClosed
+	c.mu.Unlock()
+	if closed {
+		n.hub.removeSub(ch, c)
+		return nil
+	}
+	if p.flags&subPresence != 0 {
+		n.presence.add(ch, &info)
+	}
+	if p.flags&subJoinLeave != 0 {
+		n.hub.broadcastJoinLeave(ch, &info, true)
+	}
+	return nil
+}
+
+// recoverStream implements history-recovery.md §3.1. Must hold the stream's shard lock.
+func recoverStream(st *stream, p *subParams, res *codec.SubscribeResult) {
+	if p.since.Epoch != "" && p.since.Epoch != st.epoch {
+		return
+	}
+	pubs, err := st.query(&codec.StreamPosition{Offset: p.since.Offset}, recoveryMaxPublications, false)
+	if err != nil {
+		return
+	}
+	if len(pubs) == 0 {
+		res.Recovered = st.top == p.since.Offset
+	} else {
+		res.Recovered = pubs[0].Offset == p.since.Offset+1 && pubs[len(pubs)-1].Offset == st.top
+	}
+	if res.Recovered {
+		res.Publications = pubs
+		res.Offset = p.since.Offset
+	}
+}
+
+// recoverCache implements the cache recovery mode of history-recovery.md §3.2.
+func recoverCache(st *stream, p *subParams, res *codec.SubscribeResult) {
+	hasState := p.since.Offset > 0 && p.since.Offset == st.top && p.since.Epoch == st.epoch
+	if len(st.pubs) == 0 {
+		res.Recovered = hasState
+		return
+	}
+	latest := st.pubs[len(st.pubs)-1]
+	res.Recovered = latest.Offset == st.top
+	if res.Recovered && !hasState {
+		res.Publications = []*codec.Publication{latest}
+	}
+}
+
+// detach removes c from ch: hub, presence, and a leave push to the others. It reports
+// whether c was subscribed. Must not hold c.mu.
+func (c *Client) detach(ch string) (*subscription, bool) {
+	n := c.node
+	c.mu.Lock()
+	sub, ok := c.subs[ch]
+	delete(c.subs, ch)
+	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	n.hub.removeSub(ch, c)
+	c.afterDetach(ch, sub, &info)
+	return sub, true
+}
+
+// afterDetach updates presence and publishes the leave of an already removed subscription.
+func (c *Client) afterDetach(ch string, sub *subscription, info *codec.ClientInfo) {
+	n := c.node
+	if sub.flags&subPresence != 0 {
+		n.presence.remove(ch, info.Client)
+	}
+	if sub.flags&subJoinLeave != 0 {
+		info.ChanInfo = sub.chanInfo
+		n.hub.broadcastJoinLeave(ch, info, false)
+	}
+}
