@@ -44,6 +44,12 @@ type ServerConfig struct {
 	WriteTimeout time.Duration
 	// QueueMaxSize is client.queue_max_size in bytes; default (and 0) 1048576.
 	QueueMaxSize int
+	// HealthEnabled is health.enabled: serve GET /health (Centrifugo serves it only
+	// when enabled).
+	HealthEnabled bool
+	// UsageStatsDisabled is usage_stats.disabled. Rotor never sends usage statistics,
+	// so the key is accepted and has no effect.
+	UsageStatsDisabled bool
 	// Engine is the engine configuration (client.*, channel.*, node.name). Version
 	// and HubShards are left for main to fill.
 	Engine engine.Config
@@ -107,6 +113,8 @@ func topKeys(c *ServerConfig) []mappedKey {
 		{"http_api.error_mode", &c.API.ErrorMode},
 		{"channel.max_length", &e.ChannelMaxLength},
 		{"node.name", &e.Name},
+		{"health.enabled", &c.HealthEnabled},
+		{"usage_stats.disabled", &c.UsageStatsDisabled},
 	}
 }
 

@@ -98,7 +98,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		MessageSizeLimit: sc.MessageSizeLimit,
 		QueueMaxSize:     sc.QueueMaxSize,
 		WriteTimeout:     sc.WriteTimeout,
-		HTTPHandler:      httpHandler(apiHandler),
+		HTTPHandler:      httpHandler(apiHandler, sc.HealthEnabled),
 		Accept: func(t engine.Transport, _ *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t)
 		},
@@ -137,9 +137,16 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// httpHandler serves everything that is not a WebSocket upgrade.
-func httpHandler(apiHandler *api.Handler) fasthttp.RequestHandler {
-	return apiHandler.ServeHTTP
+// httpHandler serves everything that is not a WebSocket upgrade. /health exists only
+// with health.enabled, as in Centrifugo.
+func httpHandler(apiHandler *api.Handler, health bool) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if !health && string(ctx.Path()) == "/health" {
+			ctx.Error("404 page not found", fasthttp.StatusNotFound)
+			return
+		}
+		apiHandler.ServeHTTP(ctx)
+	}
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
@@ -175,6 +182,7 @@ func applyDevDefaults(sc *ServerConfig) {
 	if len(sc.AllowedOrigins) == 0 {
 		sc.AllowedOrigins = []string{"*"}
 	}
+	sc.HealthEnabled = true
 	sc.Engine.WithoutNamespace.AllowSubscribeForClient = true
 	sc.Engine.WithoutNamespace.AllowPublishForSubscriber = true
 }
