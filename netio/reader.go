@@ -1,20 +1,7 @@
 package netio
 
 import (
-	"errors"
-
 	"github.com/rotorhq/rotor/netio/ws"
-)
-
-// Errors of the inbound frame stream. errUnmasked and errBadFragment (like the ws
-// header errors) close with 1002; errMessageTooBig closes with 1009.
-var (
-	errUnmasked      = errors.New("netio: unmasked client frame")
-	errBadFragment   = errors.New("netio: unexpected continuation or data frame")
-	errMessageTooBig = errors.New("netio: message exceeds the size limit")
-	// errFrameTooLong is a frame so long it cannot be skipped (over 2^62 bytes):
-	// close with 1009 and discard the stream.
-	errFrameTooLong = errors.New("netio: frame length beyond any limit")
 )
 
 // maxSkip is the longest oversized frame the reader skips to stay in sync.

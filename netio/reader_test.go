@@ -91,8 +91,8 @@ func TestFrameReader(t *testing.T) {
 		},
 		{
 			name: "length beyond skipping", limit: 100,
-			in:   []byte{0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF9, 1, 2, 3, 4},
-			err:  errFrameTooLong,
+			in:  []byte{0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF9, 1, 2, 3, 4},
+			err: errFrameTooLong,
 		},
 		{
 			name: "data frame while discarding", limit: 100,

@@ -30,14 +30,6 @@ import (
 	"github.com/rotorhq/rotor/engine"
 )
 
-// Errors returned by Listen, Serve and Config.Validate.
-var (
-	// ErrServerClosed is returned by Serve when Shutdown ran before it.
-	ErrServerClosed = errors.New("netio: server closed")
-	// ErrNoAccept is returned by Config.Validate when Accept is nil.
-	ErrNoAccept = errors.New("netio: Config.Accept is required")
-)
-
 var recoveredPanics = metrics.NewCounter("rotor_netio_recovered_panics_total")
 
 var initOnce sync.Once
@@ -338,9 +330,6 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 	_ = nc.AddCloseCallback(c.onClosed)
 	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	s.track(c)
-	if s.shutting.Load() || c.fd < 0 {
-		c.closeTCP()
-	}
 	return c
 }
 
@@ -360,6 +349,12 @@ func (s *Server) onRequest(ctx context.Context, nc netpoll.Connection) error {
 	}()
 	switch c.mode {
 	case modeSniff:
+		if c.fd < 0 {
+			// Not a netpoll socket connection: nothing to serve.
+			c.drain()
+			c.closeTCP()
+			return nil
+		}
 		c.sniff()
 	case modeWebSocket:
 		c.serveFrames(false)

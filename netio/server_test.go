@@ -995,3 +995,98 @@ func TestShutdownDeadlineForcesClose(t *testing.T) {
 		t.Fatalf("Serve after Shutdown: %v", err)
 	}
 }
+
+// TestBackpressureIntegrity fills the socket so sends fall back to netpoll's
+// Writer, and checks every byte arrives in order, followed by the close frame.
+func TestBackpressureIntegrity(t *testing.T) {
+	ts := startServer(t, Config{QueueMaxSize: 4 << 20, WriteTimeout: 10 * time.Second})
+	c := dial(t, ts.url+"/connection/websocket")
+	e := ts.session(t)
+	const total = 3000
+	pad := strings.Repeat("p", 10<<10)
+	go func() {
+		for i := 0; i < total; i++ {
+			msg := []byte(fmt.Sprintf("%d:%s", i, pad))
+			for {
+				err := e.t.Enqueue(msg)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, engine.ErrSlowConsumer) {
+					t.Error(err)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		e.t.Close(engine.DisconnectForceReconnect)
+	}()
+	time.Sleep(300 * time.Millisecond) // let the socket buffers fill up
+	next := 0
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != 3011 {
+				t.Fatalf("after %d messages: %v", next, err)
+			}
+			break
+		}
+		for _, m := range strings.Split(string(p), "\n") {
+			i, rest, ok := strings.Cut(m, ":")
+			if !ok || i != strconv.Itoa(next) || rest != pad {
+				t.Fatalf("message %d corrupt (got index %q, %d bytes)", next, i, len(rest))
+			}
+			next++
+		}
+	}
+	if next != total {
+		t.Fatalf("got %d of %d messages", next, total)
+	}
+	waitClosed(t, e)
+	if !e.t.(*conn).viaNetpoll {
+		t.Fatal("the socket never filled: the netpoll fallback was not exercised")
+	}
+}
+
+func TestShutdownStopsGoroutines(t *testing.T) {
+	// Warm up netpoll's pollers (global) with a first server.
+	func() {
+		ts := startServer(t, Config{})
+		c := dial(t, ts.url+"/connection/websocket")
+		_ = c.Close()
+		waitClosed(t, ts.session(t))
+	}()
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	s, err := Listen(Config{Address: "127.0.0.1:0", FlushWorkers: 3, Accept: func(tr engine.Transport, r *UpgradeRequest) Session {
+		return newEcho(tr, r)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	c := dial(t, "ws://"+s.Addr().String()+"/connection/websocket")
+	_ = c.WriteMessage(websocket.TextMessage, []byte("hi"))
+	readMsg(t, c)
+	_ = c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	var after int
+	for i := 0; i < 50; i++ {
+		if after = runtime.NumGoroutine(); after <= before {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<16)
+	t.Fatalf("goroutines: %d before, %d after Shutdown\n%s", before, after, buf[:runtime.Stack(buf, true)])
+}

@@ -4,14 +4,16 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cloudwego/netpoll"
+
 	"github.com/rotorhq/rotor/codec"
 	"github.com/rotorhq/rotor/netio/ws"
 )
 
-// newSocketConn builds a conn over one end of a Unix socket pair, without netpoll,
-// for the outbound path (Enqueue, the flush token, direct sends). A goroutine
-// discards what arrives at the other end. The socket buffers are large, so sends
-// never hit a full socket (the netpoll fallback needs a real netpoll connection).
+// newSocketConn builds a conn over one end of a Unix socket pair wrapped by
+// netpoll.NewFDConnection (no listener, no OnRequest), for the outbound path:
+// Enqueue, the flush token, direct sends and the netpoll fallback when the socket
+// is full. A goroutine discards what arrives at the other end.
 func newSocketConn(tb testing.TB, proto codec.Protocol) *conn {
 	tb.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
@@ -22,7 +24,9 @@ func newSocketConn(tb testing.TB, proto codec.Protocol) *conn {
 		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 8<<20)
 		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<20)
 	}
-	if err := syscall.SetNonblock(fds[0], true); err != nil {
+	Init()
+	nc, err := netpoll.NewFDConnection(fds[0])
+	if err != nil {
 		tb.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -37,12 +41,12 @@ func newSocketConn(tb testing.TB, proto codec.Protocol) *conn {
 		}
 	}()
 	tb.Cleanup(func() {
-		_ = syscall.Close(fds[0])
+		_ = nc.Close()
 		<-done
 		_ = syscall.Close(fds[1])
 	})
 	s := &Server{cfg: Config{QueueMaxSize: 1 << 20}}
-	c := &conn{srv: s, fd: fds[0], w: &worker{wake: make(chan struct{}, 1)}, proto: proto, dataOp: ws.OpText}
+	c := &conn{srv: s, nc: nc, fd: fds[0], w: &worker{wake: make(chan struct{}, 1)}, proto: proto, dataOp: ws.OpText}
 	if proto == codec.ProtocolProtobuf {
 		c.dataOp = ws.OpBinary
 	}
