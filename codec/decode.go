@@ -30,6 +30,7 @@ func (s *frameSplitter) next(emptyIsError bool) ([]byte, error) {
 		return nil, s.err
 	}
 	if s.done {
+		s.frame = nil // the frame is finished: do not keep it reachable
 		if s.count == 0 && emptyIsError {
 			s.err = errEmptyFrame
 			return nil, s.err
@@ -110,16 +111,29 @@ func (d *CommandDecoder) Decode(cmd *Command) error {
 	} else {
 		r := &d.json
 		r.reset(msg)
-		if err = r.command(cmd); err == nil {
+		// A bare null line is an empty command (a pong), as in Centrifugo's decoder.
+		if !r.null() {
+			err = r.command(cmd)
+		}
+		if err == nil {
 			err = r.end()
 		}
 		r.b = nil // do not keep the frame reachable
 	}
 	if err != nil {
 		d.split.err = err
+		d.split.frame = nil
+	}
+	if cap(d.json.scratch) > maxRetainedScratch {
+		// A long escaped string grew the scratch buffer; a connection keeps its
+		// decoder for life, so do not let one big command pin that memory.
+		d.json.scratch = nil
 	}
 	return err
 }
+
+// maxRetainedScratch is the largest unescaping buffer a decoder keeps between commands.
+const maxRetainedScratch = 1024
 
 // ReplyDecoder decodes the replies of one server frame (client side: tests, the load
 // tool). Same aliasing rules as CommandDecoder; not safe for concurrent use.
@@ -162,13 +176,20 @@ func decodeNext[T any](d *ReplyDecoder, v *T, j func(*jsonReader, *T) error, pb 
 	} else {
 		r := &d.json
 		r.reset(msg)
-		if err = j(r, v); err == nil {
+		if !r.null() {
+			err = j(r, v)
+		}
+		if err == nil {
 			err = r.end()
 		}
 		r.b = nil
 	}
 	if err != nil {
 		d.split.err = err
+		d.split.frame = nil
+	}
+	if cap(d.json.scratch) > maxRetainedScratch {
+		d.json.scratch = nil
 	}
 	return err
 }

@@ -121,13 +121,15 @@ func appendPublicationPush(p Protocol, dst []byte, channel string, pub *Publicat
 		pub = &emptyPublication
 	}
 	if p == ProtocolProtobuf {
-		pubSize := sizePublication(pub)
+		var buf [sortBuf]strPair
+		tags := sortedPairs(pub.Tags, &buf)
+		pubSize := sizePublication(pub, tags)
 		pushSize := sizeStr(2, len(channel)) + sizeLD(4, pubSize)
 		dst = pbPushPrefix(dst, pushSize, wrap)
 		dst = pbStr(dst, 2, channel)
 		dst = protowire.AppendTag(dst, 4, tBytes)
 		dst = protowire.AppendVarint(dst, uint64(pubSize))
-		return appendPBPublication(dst, pub)
+		return appendPBPublication(dst, pub, tags)
 	}
 	w := jsonWriter{b: dst}
 	outer := w.jsonPushPrefix(wrap)

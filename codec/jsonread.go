@@ -13,7 +13,7 @@ import (
 //
 //	more, err := r.beginObject()
 //	for more && err == nil {
-//		k, err := r.key()          // consumes the ':' too
+//		k, err := r.key() // consumes the ':' too (check err)
 //		... read or skip the value ...
 //		more, err = r.nextMember()
 //	}
@@ -44,6 +44,14 @@ func (r *jsonReader) ws() {
 // everything but '"', '\\', control bytes and non-ASCII.
 var strPlain = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// skipPlain is strPlain for skipString, which lets non-ASCII bytes through too.
+var skipPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
@@ -422,19 +430,24 @@ func (r *jsonReader) i32() (int32, error) {
 
 // raw returns the verbatim text of the next value (null included, as the text
 // "null"), after validating it. It aliases the input; its capacity is cut so an append
-// by the caller can never overwrite the rest of the frame.
+// by the caller can never overwrite the rest of the frame. Unlike skipped values, a raw
+// payload must be valid UTF-8: it is forwarded as is into other clients' text frames,
+// where invalid UTF-8 would fail their WebSocket connection.
 func (r *jsonReader) raw() ([]byte, error) {
 	r.ws()
 	start := r.i
 	if err := r.skip(); err != nil {
 		return nil, err
 	}
-	return r.b[start:r.i:r.i], nil
+	v := r.b[start:r.i:r.i]
+	if !utf8.Valid(v) {
+		return nil, errJSONSyntax
+	}
+	return v, nil
 }
 
-// skip validates and steps over the next value. Strings must be valid UTF-8 here:
-// skipped values are either dropped or forwarded verbatim as raw payloads, and a raw
-// payload ends up in other clients' text frames.
+// skip validates the syntax of the next value and steps over it. Bytes of strings are
+// not checked for UTF-8 validity here (see raw), as encoding/json does not check them.
 func (r *jsonReader) skip() error {
 	switch c := r.peek(); {
 	case c == '{':
@@ -490,7 +503,7 @@ func (r *jsonReader) literal(lit string) error {
 func (r *jsonReader) skipString() error {
 	r.i++ // '"'
 	for r.i < len(r.b) {
-		for r.i < len(r.b) && strPlain[r.b[r.i]] {
+		for r.i < len(r.b) && skipPlain[r.b[r.i]] {
 			r.i++
 		}
 		if r.i == len(r.b) {
@@ -516,16 +529,8 @@ func (r *jsonReader) skipString() error {
 			default:
 				return errJSONSyntax
 			}
-		case c < 0x20:
+		default: // a control byte
 			return errJSONSyntax
-		case c >= utf8.RuneSelf:
-			ru, size := utf8.DecodeRune(r.b[r.i:])
-			if ru == utf8.RuneError && size == 1 {
-				return errJSONSyntax
-			}
-			r.i += size
-		default:
-			r.i++
 		}
 	}
 	return errJSONSyntax
@@ -576,8 +581,8 @@ func (r *jsonReader) skipDigits() int {
 // It allocates nothing.
 func ValidJSON(b []byte) bool {
 	r := jsonReader{b: b}
-	if r.skip() != nil {
+	if r.skip() != nil || r.end() != nil {
 		return false
 	}
-	return r.end() == nil
+	return utf8.Valid(b)
 }

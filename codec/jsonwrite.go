@@ -209,6 +209,9 @@ type strPair struct{ k, v string }
 
 // sortedPairs returns the entries of m in key order, in buf when they fit.
 func sortedPairs(m map[string]string, buf *[sortBuf]strPair) []strPair {
+	if len(m) == 0 {
+		return nil
+	}
 	var ps []strPair
 	if len(m) <= len(buf) {
 		ps = buf[:0]

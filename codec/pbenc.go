@@ -127,14 +127,16 @@ func sizeStrEntry(k, v string) int {
 	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(len(v))
 }
 
-func sizePublication(p *Publication) int {
+// sizePublication and appendPBPublication take the tags already sorted (sortedPairs),
+// so the map is walked once per encode rather than twice.
+func sizePublication(p *Publication, tags []strPair) int {
 	n := sizeStr(4, len(p.Data))
 	if p.Info != nil {
 		n += sizeLD(5, sizeClientInfo(p.Info))
 	}
 	n += sizeU64(6, p.Offset)
-	for k, v := range p.Tags {
-		n += sizeLD(7, sizeStrEntry(k, v))
+	for _, t := range tags {
+		n += sizeLD(7, sizeStrEntry(t.k, t.v))
 	}
 	n += sizeBool(8, p.Delta) + sizeU64(9, uint64(p.Time)) + sizeStr(10, len(p.Channel)) +
 		sizeStr(11, len(p.Key)) + sizeBool(12, p.Removed) + sizeU64(13, protowire.EncodeZigZag(p.Score)) +
@@ -142,7 +144,7 @@ func sizePublication(p *Publication) int {
 	return n
 }
 
-func appendPBPublication(b []byte, p *Publication) []byte {
+func appendPBPublication(b []byte, p *Publication, tags []strPair) []byte {
 	b = pbBytes(b, 4, p.Data)
 	if p.Info != nil {
 		b = protowire.AppendTag(b, 5, tBytes)
@@ -150,7 +152,7 @@ func appendPBPublication(b []byte, p *Publication) []byte {
 		b = appendPBClientInfo(b, p.Info)
 	}
 	b = pbU64(b, 6, p.Offset)
-	b = appendPBStrMap(b, 7, p.Tags)
+	b = appendPBStrPairs(b, 7, tags)
 	b = pbBool(b, 8, p.Delta)
 	b = pbI64(b, 9, p.Time)
 	b = pbStr(b, 10, p.Channel)
@@ -167,9 +169,11 @@ func appendPBPubField(b []byte, num protowire.Number, p *Publication) []byte {
 	if p == nil {
 		p = &emptyPublication
 	}
+	var buf [sortBuf]strPair
+	tags := sortedPairs(p.Tags, &buf)
 	b = protowire.AppendTag(b, num, tBytes)
-	b = protowire.AppendVarint(b, uint64(sizePublication(p)))
-	return appendPBPublication(b, p)
+	b = protowire.AppendVarint(b, uint64(sizePublication(p, tags)))
+	return appendPBPublication(b, p, tags)
 }
 
 // emptyPublication stands in for a nil *Publication; it is never written to.
@@ -180,7 +184,11 @@ func appendPBStrMap(b []byte, num protowire.Number, m map[string]string) []byte 
 		return b
 	}
 	var buf [sortBuf]strPair
-	for _, p := range sortedPairs(m, &buf) {
+	return appendPBStrPairs(b, num, sortedPairs(m, &buf))
+}
+
+func appendPBStrPairs(b []byte, num protowire.Number, pairs []strPair) []byte {
+	for _, p := range pairs {
 		b = protowire.AppendTag(b, num, tBytes)
 		b = protowire.AppendVarint(b, uint64(sizeStrEntry(p.k, p.v)))
 		b = protowire.AppendTag(b, 1, tBytes)

@@ -86,52 +86,64 @@ func namespaceFlags(ns *NamespaceOptions, o *SubscribeOverride) subFlags {
 }
 
 // attach subscribes c to ch with p and queues the message built by encode (the
-// subscribe reply or push) before any publication of ch. It returns the subscribe
-// result for callers that need it, or an *Error (112) when recovery must fail.
-// Must not hold c.mu.
+// subscribe reply or push) before any publication of ch. It returns an *Error (112)
+// when recovery must fail. Must not hold c.mu.
 func (c *Client) attach(ch string, p *subParams, encode func(res *codec.SubscribeResult) ([]byte, error)) error {
-	n := c.node
-	res := codec.SubscribeResult{Expires: p.expireAt > 0, TTL: p.ttl, Data: p.data}
-	var unlock func()
-	if p.flags&subPositioned != 0 {
-		// Hold the channel's publish lock from reading the position until c is in the
-		// hub: no publication can fall between the two.
-		sh := n.streams.shard(ch)
-		sh.mu.Lock()
-		unlock = sh.mu.Unlock
-		st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
-		res.Positioned, res.Epoch, res.Offset = true, st.epoch, st.top
-		if p.flags&subRecoverable != 0 {
-			res.Recoverable = true
-			if p.recover {
-				res.WasRecovering = true
-				if p.ns.ForceRecoveryMode == "cache" {
-					recoverCache(st, p, &res)
-				} else {
-					recoverStream(st, p, &res)
-				}
-				if !res.Recovered && p.rejectUnrecovered {
-					unlock()
-					return ErrorUnrecoverablePosition
-				}
-			}
-		}
+	res, pos, err := c.prepareSub(ch, p)
+	if err != nil {
+		return err
 	}
 	out, err := encode(&res)
 	if err != nil {
-		if unlock != nil {
-			unlock()
-		}
 		return err
 	}
+	c.enqueue(out)
+	c.joinSub(ch, p, pos)
+	return nil
+}
+
+// prepareSub computes the subscribe result of ch (position, recovery) and returns
+// the stream position it was computed at. Must not hold c.mu.
+func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, codec.StreamPosition, error) {
+	res := codec.SubscribeResult{Expires: p.expireAt > 0, TTL: p.ttl, Data: p.data}
+	var pos codec.StreamPosition
+	if p.flags&subPositioned == 0 {
+		return res, pos, nil
+	}
+	sh := c.node.streams.shard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
+	pos = codec.StreamPosition{Offset: st.top, Epoch: st.epoch}
+	res.Positioned, res.Epoch, res.Offset = true, st.epoch, st.top
+	if p.flags&subRecoverable != 0 {
+		res.Recoverable = true
+		if p.recover {
+			res.WasRecovering = true
+			if p.ns.ForceRecoveryMode == "cache" {
+				recoverCache(st, p, &res)
+			} else {
+				recoverStream(st, p, &res)
+			}
+			if !res.Recovered && p.rejectUnrecovered {
+				return res, pos, ErrorUnrecoverablePosition
+			}
+		}
+	}
+	return res, pos, nil
+}
+
+// joinSub registers the subscription and adds c to the hub. For a positioned
+// subscription it first sends, under the channel's publish lock, whatever was
+// published after pos (between the result and now), so the client sees every offset
+// exactly once and in order. Must not hold c.mu.
+func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
+	n := c.node
 	sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt}
 	c.mu.Lock()
 	if c.state != stateConnected {
 		c.mu.Unlock()
-		if unlock != nil {
-			unlock()
-		}
-		return nil
+		return
 	}
 	if c.subs == nil {
 		c.subs = make(map[string]*subscription, 1)
@@ -139,9 +151,40 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 	c.subs[ch] = sub
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: p.chanInfo}
 	c.mu.Unlock()
-	n.hub.addSub(ch, c, p.flags&subPushJoinLeave != 0, func() { c.enqueue(out) })
-	if unlock != nil {
-		unlock()
+	lostPosition := false
+	if p.flags&subPositioned != 0 {
+		sh := n.streams.shard(ch)
+		sh.mu.Lock()
+		st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
+		switch {
+		case st.epoch != pos.Epoch:
+			lostPosition = true
+		case st.top > pos.Offset:
+			missed, _ := st.query(&codec.StreamPosition{Offset: pos.Offset}, -1, false)
+			if len(missed) == 0 || missed[0].Offset != pos.Offset+1 {
+				lostPosition = true // retention dropped what the client needs
+				break
+			}
+			b := getBuf()
+			for _, pub := range missed {
+				*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, pub)
+				c.enqueue(*b)
+			}
+			putBuf(b)
+		}
+		if !lostPosition {
+			n.hub.addSub(ch, c, p.flags&subPushJoinLeave != 0, nil)
+		}
+		sh.mu.Unlock()
+	} else {
+		n.hub.addSub(ch, c, p.flags&subPushJoinLeave != 0, nil)
+	}
+	if lostPosition {
+		c.mu.Lock()
+		delete(c.subs, ch)
+		c.mu.Unlock()
+		c.insufficientState(ch, p.flags&subServerSide != 0)
+		return
 	}
 	// OnClose may have run between the state check and addSub and missed ch.
 	c.mu.Lock()
@@ -149,7 +192,7 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 	c.mu.Unlock()
 	if closed {
 		n.hub.removeSub(ch, c)
-		return nil
+		return
 	}
 	if p.flags&subPresence != 0 {
 		n.presence.add(ch, &info)
@@ -157,7 +200,18 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 	if p.flags&subJoinLeave != 0 {
 		n.hub.broadcastJoinLeave(ch, &info, true)
 	}
-	return nil
+}
+
+// insufficientState tells the client its position in ch is lost: an unsubscribe push
+// 2500 for a client-side subscription (the SDK resubscribes and recovers), a 3010
+// disconnect for a server-side one.
+func (c *Client) insufficientState(ch string, serverSide bool) {
+	if serverSide {
+		c.Disconnect(DisconnectInsufficient)
+		return
+	}
+	var buf [128]byte
+	c.enqueue(codec.AppendUnsubscribePush(c.proto, buf[:0], ch, 2500, "insufficient state"))
 }
 
 // recoverStream implements history-recovery.md §3.1. Must hold the stream's shard lock.
