@@ -236,14 +236,11 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	if n.shuttingDown.Load() {
 		return DisconnectShutdown
 	}
-	var (
-		user     string
-		info     []byte
-		expireAt int64
-	)
+	var vt verifiedToken
 	switch {
 	case req.Token != "":
-		vt, err := n.verifier.verifyConnection(req.Token)
+		var err error
+		vt, err = n.verifier.verifyConnection(req.Token)
 		if err == errTokenExpired {
 			c.failConnect(id, ErrorTokenExpired)
 			return nil
@@ -252,38 +249,83 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 			n.log.Debug("invalid connection token", "err", err)
 			return DisconnectInvalidToken
 		}
-		user, info, expireAt = vt.user, vt.info, vt.expireAt
+		if vt.user == "" && n.cfg.DisallowAnonymousConnectionTokens {
+			return DisconnectPermissionDenied
+		}
 	case n.cfg.AllowAnonymousConnectWithoutToken || n.cfg.Insecure:
 	default:
 		n.log.Debug("client credentials not found")
 		return DisconnectBadRequest
 	}
 	if n.cfg.Insecure {
-		expireAt = 0
+		vt.expireAt = 0
 	}
-	ttl, ok := ttlUntil(expireAt)
+	ttl, ok := ttlUntil(vt.expireAt)
 	if !ok {
 		c.failConnect(id, ErrorExpired)
 		return nil
 	}
+	if lim := n.cfg.UserConnectionLimit; lim > 0 && vt.user != "" && len(n.hub.userConns(vt.user)) >= lim {
+		return DisconnectConnectionLimit
+	}
+	// Server-side subscriptions: every channel must resolve to a namespace (102).
+	type pendingSub struct {
+		ch  string
+		p   subParams
+		pos codec.StreamPosition
+	}
+	pending := make([]pendingSub, 0, len(vt.subs))
+	for ch, ss := range vt.subs {
+		ns, _, ok := n.namespaceFor(ch)
+		if !ok {
+			c.failConnect(id, ErrorUnknownChannel)
+			return nil
+		}
+		p := subParams{ns: ns, flags: namespaceFlags(ns, ss.override) | subServerSide, chanInfo: ss.info, data: ss.data}
+		if r := req.Subs[ch]; r != nil && r.Recover && p.flags&subRecoverable != 0 {
+			p.recover, p.since = true, codec.StreamPosition{Offset: r.Offset, Epoch: r.Epoch}
+		}
+		pending = append(pending, pendingSub{ch: ch, p: p})
+	}
+	if len(pending) > n.cfg.ChannelLimit {
+		return DisconnectChannelLimit
+	}
+
 	c.mu.Lock()
 	c.id = newUUID()
-	c.user = user
-	c.info = append([]byte(nil), info...)
-	c.expireAt = expireAt
+	c.user = vt.user
+	c.info = append([]byte(nil), vt.info...)
+	c.expireAt = vt.expireAt
 	c.state = stateConnected
 	c.tkind = timerPing
 	clientID := c.id
 	c.mu.Unlock()
 	n.hub.addConn(c)
 
-	res := codec.ConnectResult{Client: clientID, Version: n.cfg.Version, Expires: expireAt > 0, TTL: ttl}
+	res := codec.ConnectResult{Client: clientID, Version: n.cfg.Version, Expires: vt.expireAt > 0, TTL: ttl}
 	if n.pingInterval > 0 {
 		res.Ping = uint32(n.pingInterval / time.Second)
 		res.Pong = true
 	}
+	if n.cfg.ConnectIncludeServerTime {
+		res.Time = time.Now().UnixMilli()
+	}
+	if len(pending) > 0 {
+		res.Subs = make(map[string]*codec.SubscribeResult, len(pending))
+		for i := range pending {
+			ps := &pending[i]
+			sr, pos, _ := c.prepareSub(ps.ch, &ps.p) // no reject flag on server-side subscriptions
+			ps.pos = pos
+			res.Subs[ps.ch] = &sr
+		}
+	}
 	if err := c.writeReply(&codec.Reply{ID: id, Connect: &res}); err != nil {
 		return err
+	}
+	// Join the hub only after the connect reply is queued: the client never sees a
+	// channel push before it; positioned subscriptions catch up in joinSub.
+	for i := range pending {
+		c.joinSub(pending[i].ch, &pending[i].p, pending[i].pos)
 	}
 	if n.pingInterval > 0 {
 		// The first ping goes out at a random moment in [interval/2, interval) so
@@ -343,7 +385,11 @@ func (c *Client) onTimer() {
 	case timerPing:
 		c.pingOut = true
 		c.tkind = timerPong
+		expired := c.expiredSubsLocked(n.nowNano())
 		c.mu.Unlock()
+		for _, e := range expired {
+			c.expireSub(e.ch, e.serverSide)
+		}
 		var buf [2]byte
 		c.enqueue(codec.AppendPing(c.proto, buf[:0]))
 		n.wheel.schedule(c, n.pongTimeout)
@@ -358,6 +404,36 @@ func (c *Client) onTimer() {
 		n.wheel.schedule(c, n.pingInterval-n.pongTimeout)
 	default:
 		c.mu.Unlock()
+	}
+}
+
+type expiredSub struct {
+	ch         string
+	serverSide bool
+}
+
+// expiredSubsLocked lists subscriptions past expiry plus the grace delay. Checked on
+// each ping tick, like Centrifugo's presence tick. Must hold c.mu.
+func (c *Client) expiredSubsLocked(now int64) []expiredSub {
+	var out []expiredSub
+	for ch, sub := range c.subs {
+		if sub.expireAt > 0 && now >= sub.expireAt*int64(time.Second)+int64(c.node.expiredSubDelay) {
+			out = append(out, expiredSub{ch: ch, serverSide: sub.flags&subServerSide != 0})
+		}
+	}
+	return out
+}
+
+// expireSub ends a subscription whose token was not refreshed: unsubscribe push 2501
+// for a client-side subscription, disconnect 3006 for a server-side one.
+func (c *Client) expireSub(ch string, serverSide bool) {
+	if serverSide {
+		c.Disconnect(DisconnectSubExpired)
+		return
+	}
+	if _, ok := c.detach(ch); ok {
+		var buf [128]byte
+		c.enqueue(codec.AppendUnsubscribePush(c.proto, buf[:0], ch, 2501, "subscription expired"))
 	}
 }
 

@@ -326,5 +326,13 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		c.writeError(id, ErrorExpired)
 		return nil
 	}
+	c.mu.Lock()
+	if sub := c.subs[req.Channel]; sub != nil {
+		sub.expireAt = vt.expireAt
+		if len(vt.info) > 0 {
+			sub.chanInfo = vt.info
+		}
+	}
+	c.mu.Unlock()
 	return c.writeReply(&codec.Reply{ID: id, SubRefresh: &codec.SubRefreshResult{Expires: vt.expireAt > 0, TTL: ttl}})
 }

@@ -21,6 +21,15 @@ type Config struct {
 	TokenHMACSecretKey string
 	// AllowAnonymousConnectWithoutToken lets a connect without token in as user "".
 	AllowAnonymousConnectWithoutToken bool
+	// DisallowAnonymousConnectionTokens rejects tokens with an empty sub (3507)
+	// (client.disallow_anonymous_connection_tokens).
+	DisallowAnonymousConnectionTokens bool
+	// UserConnectionLimit caps one user's connections on this node (3504)
+	// (client.user_connection_limit); 0 = no limit.
+	UserConnectionLimit int
+	// ConnectIncludeServerTime adds `time` to connect results
+	// (client.connect_include_server_time).
+	ConnectIncludeServerTime bool
 	// Insecure is client.insecure: anonymous connects, no expiry, all permissions.
 	Insecure bool
 
@@ -33,6 +42,9 @@ type Config struct {
 	// ExpiredCloseDelay is the grace after connection expiry before 3005
 	// (client.expired_close_delay); 0 → 25s.
 	ExpiredCloseDelay time.Duration
+	// ExpiredSubCloseDelay is the grace after a subscription's expiry before 2501 /
+	// 3006 (client.expired_sub_close_delay); 0 → 25s.
+	ExpiredSubCloseDelay time.Duration
 	// ChannelLimit caps client subscriptions per connection (client.channel_limit); 0 → 128.
 	ChannelLimit int
 	// ChannelMaxLength is the max channel name length in bytes (channel.max_length); 0 → 255.

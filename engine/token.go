@@ -12,14 +12,30 @@ import (
 // connectionClaims are the claims Rotor reads from a connection JWT (auth.md §2).
 type connectionClaims struct {
 	jwt.RegisteredClaims
-	Info     json.RawMessage `json:"info,omitempty"`
-	B64Info  string          `json:"b64info,omitempty"`
-	Channels []string        `json:"channels,omitempty"`
-	Meta     json.RawMessage `json:"meta,omitempty"`
-	ExpireAt *int64          `json:"expire_at,omitempty"`
+	Info     json.RawMessage            `json:"info,omitempty"`
+	B64Info  string                     `json:"b64info,omitempty"`
+	Channels []string                   `json:"channels,omitempty"`
+	Subs     map[string]tokenSubOptions `json:"subs,omitempty"`
+	Meta     json.RawMessage            `json:"meta,omitempty"`
+	ExpireAt *int64                     `json:"expire_at,omitempty"`
 	// Channel must be absent from a connection token: its presence marks a
 	// subscription token used in the wrong place.
 	Channel *string `json:"channel,omitempty"`
+}
+
+// tokenSubOptions are the per-channel options of a connection token's `subs` claim.
+type tokenSubOptions struct {
+	Info     json.RawMessage `json:"info,omitempty"`
+	B64Info  string          `json:"b64info,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	B64Data  string          `json:"b64data,omitempty"`
+	Override *tokenOverride  `json:"override,omitempty"`
+}
+
+// serverSub is one server-side subscription a connection token asks for.
+type serverSub struct {
+	info, data []byte
+	override   *SubscribeOverride
 }
 
 // verifiedToken is the outcome of a successful connection token check.
@@ -28,6 +44,9 @@ type verifiedToken struct {
 	info []byte
 	// expireAt is the unix second the connection expires at; 0 means never.
 	expireAt int64
+	// subs are the server-side subscriptions from `subs` (or `channels` when subs is
+	// empty).
+	subs map[string]serverSub
 }
 
 var errTokenExpired = errors.New("engine: token expired")
@@ -67,6 +86,26 @@ func (v *tokenVerifier) verifyConnection(token string) (verifiedToken, error) {
 	vt := verifiedToken{user: claims.Subject}
 	if vt.info, err = rawOrBase64(claims.Info, claims.B64Info); err != nil {
 		return verifiedToken{}, err
+	}
+	switch {
+	case len(claims.Subs) > 0:
+		vt.subs = make(map[string]serverSub, len(claims.Subs))
+		for ch, o := range claims.Subs {
+			var ss serverSub
+			if ss.info, err = rawOrBase64(o.Info, o.B64Info); err != nil {
+				return verifiedToken{}, err
+			}
+			if ss.data, err = rawOrBase64(o.Data, o.B64Data); err != nil {
+				return verifiedToken{}, err
+			}
+			ss.override = o.Override.toOverride()
+			vt.subs[ch] = ss
+		}
+	case len(claims.Channels) > 0:
+		vt.subs = make(map[string]serverSub, len(claims.Channels))
+		for _, ch := range claims.Channels {
+			vt.subs[ch] = serverSub{}
+		}
 	}
 	switch {
 	case claims.ExpireAt != nil:
