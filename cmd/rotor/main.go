@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/benchmarks"
 	"github.com/rotorhq/rotor/engine"
 	"github.com/rotorhq/rotor/netio"
 )
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "gentoken":
 			return genToken(args[1:], stdout, stderr)
+		case "bench":
+			return benchmarks.Main(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("rotor", flag.ContinueOnError)
