@@ -53,12 +53,19 @@ type Client struct {
 	expireAt int64
 	// subs holds the subscribed channels; nil until the first subscribe.
 	subs map[string]*subscription
+	// meta is the connection meta from the token or connect proxy, for proxies.
+	meta []byte
+	// headers are request headers proxies may forward; nil when none are configured.
+	headers map[string]string
+	// refreshing is set while a refresh proxy call is in flight.
+	refreshing bool
 }
 
 // NewClient creates the session of a freshly accepted transport and arms its stale
-// timer. The transport must later call OnClose exactly once.
-func (n *Node) NewClient(t Transport) *Client {
-	c := &Client{node: n, t: t, proto: t.Protocol()}
+// timer. The transport must later call OnClose exactly once. headers are the request
+// headers backend proxies may forward (nil when none are configured).
+func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
+	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers}
 	c.tslot = -1
 	n.live.Add(1)
 	if n.shuttingDown.Load() {
@@ -177,9 +184,7 @@ func (c *Client) dispatch(cmd *codec.Command) error {
 	case cmd.History != nil:
 		return c.handleHistory(cmd.ID, cmd.History)
 	case cmd.RPC != nil:
-		// Without an RPC proxy there is nothing to call.
-		c.writeError(cmd.ID, ErrorNotAvailable)
-		return nil
+		return c.handleRPC(cmd.ID, cmd.RPC)
 	case cmd.Send != nil:
 		return c.handleSend()
 	case cmd.Refresh != nil:
@@ -236,7 +241,10 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	if n.shuttingDown.Load() {
 		return DisconnectShutdown
 	}
-	var vt verifiedToken
+	var (
+		vt          verifiedToken
+		connectData []byte
+	)
 	switch {
 	case req.Token != "":
 		var err error
@@ -251,6 +259,30 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		}
 		if vt.user == "" && n.cfg.DisallowAnonymousConnectionTokens {
 			return DisconnectPermissionDenied
+		}
+	case n.cfg.ConnectProxy != nil:
+		resp, err := c.callProxy(n.cfg.ConnectProxy, &ProxyRequest{
+			Kind: ProxyConnect, Name: req.Name, Version: req.Version, Data: req.Data, Channels: sortedKeys(req.Subs),
+		})
+		switch {
+		case err != nil:
+			n.log.Warn("connect proxy failed", "err", err)
+			c.failConnect(id, ErrorInternal)
+			return nil
+		case resp.Disconnect != nil:
+			return *resp.Disconnect
+		case resp.Error != nil:
+			c.failConnect(id, resp.Error)
+			return nil
+		case resp.Result == nil:
+			if !n.cfg.AllowAnonymousConnectWithoutToken && !n.cfg.Insecure {
+				return DisconnectBadRequest
+			}
+		default:
+			r := resp.Result
+			vt = verifiedToken{user: r.User, info: r.Info, expireAt: r.ExpireAt, meta: r.Meta}
+			connectData = r.Data
+			vt.subs = proxySubs(r)
 		}
 	case n.cfg.AllowAnonymousConnectWithoutToken || n.cfg.Insecure:
 	default:
@@ -295,6 +327,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	c.id = newUUID()
 	c.user = vt.user
 	c.info = append([]byte(nil), vt.info...)
+	c.meta = vt.meta
 	c.expireAt = vt.expireAt
 	c.state = stateConnected
 	c.tkind = timerPing
@@ -302,7 +335,11 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	c.mu.Unlock()
 	n.hub.addConn(c)
 
-	res := codec.ConnectResult{Client: clientID, Version: n.cfg.Version, Expires: vt.expireAt > 0, TTL: ttl}
+	res := codec.ConnectResult{Client: clientID, Version: n.cfg.Version, Expires: vt.expireAt > 0, TTL: ttl, Data: connectData}
+	if n.cfg.RefreshProxy != nil {
+		// The server refreshes the connection itself through the refresh proxy.
+		res.Expires, res.TTL = false, 0
+	}
 	if n.pingInterval > 0 {
 		res.Ping = uint32(n.pingInterval / time.Second)
 		res.Pong = true
@@ -376,7 +413,7 @@ func (c *Client) onTimer() {
 		c.Disconnect(DisconnectStale)
 		return
 	}
-	if c.expireAt > 0 && n.nowNano() >= (c.expireAt*int64(time.Second))+int64(n.expiredDelay) {
+	if c.expireAt > 0 && n.cfg.RefreshProxy == nil && n.nowNano() >= (c.expireAt*int64(time.Second))+int64(n.expiredDelay) {
 		c.mu.Unlock()
 		c.Disconnect(DisconnectExpired)
 		return
@@ -385,10 +422,19 @@ func (c *Client) onTimer() {
 	case timerPing:
 		c.pingOut = true
 		c.tkind = timerPong
-		expired := c.expiredSubsLocked(n.nowNano())
+		now := n.nowNano()
+		expired := c.expiredSubsLocked(now)
+		refreshConn := n.cfg.RefreshProxy != nil && c.expireAt > 0 && !c.refreshing && now >= c.expireAt*int64(time.Second)
+		if refreshConn {
+			c.refreshing = true
+		}
 		c.mu.Unlock()
 		for _, e := range expired {
 			c.expireSub(e.ch, e.serverSide)
+		}
+		if refreshConn {
+			// Proxy calls may take up to their timeout: never on the wheel goroutine.
+			go c.proxyRefreshConnection()
 		}
 		var buf [2]byte
 		c.enqueue(codec.AppendPing(c.proto, buf[:0]))
@@ -417,7 +463,17 @@ type expiredSub struct {
 func (c *Client) expiredSubsLocked(now int64) []expiredSub {
 	var out []expiredSub
 	for ch, sub := range c.subs {
-		if sub.expireAt > 0 && now >= sub.expireAt*int64(time.Second)+int64(c.node.expiredSubDelay) {
+		if sub.expireAt == 0 || sub.refreshing {
+			continue
+		}
+		if sub.ns != nil && sub.ns.SubRefreshProxyEnabled {
+			if now >= sub.expireAt*int64(time.Second) {
+				sub.refreshing = true
+				go c.proxyRefreshSubscription(ch, sub)
+			}
+			continue
+		}
+		if now >= sub.expireAt*int64(time.Second)+int64(c.node.expiredSubDelay) {
 			out = append(out, expiredSub{ch: ch, serverSide: sub.flags&subServerSide != 0})
 		}
 	}

@@ -74,6 +74,9 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 		p.flags = namespaceFlags(ns, vt.override)
 	default:
 		limited, users := isUserLimited(ns, ch)
+		if !(limited && userInList(users, user)) && !limited && ns.SubscribeProxyEnabled {
+			return c.subscribeViaProxy(id, req, &p)
+		}
 		allowed := (limited && userInList(users, user)) ||
 			(!limited && ns.AllowSubscribeForClient && (user != "" || ns.AllowSubscribeForAnonymous)) ||
 			n.cfg.Insecure
@@ -98,7 +101,12 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 		p.since = codec.StreamPosition{Offset: req.Offset, Epoch: req.Epoch}
 		p.rejectUnrecovered = req.Flag&2 != 0
 	}
-	err := c.attach(ch, &p, func(res *codec.SubscribeResult) ([]byte, error) {
+	return c.finishSubscribe(id, ch, &p)
+}
+
+// finishSubscribe attaches a granted client-side subscription and writes its reply.
+func (c *Client) finishSubscribe(id uint32, ch string, p *subParams) error {
+	err := c.attach(ch, p, func(res *codec.SubscribeResult) ([]byte, error) {
 		b := getBuf()
 		defer putBuf(b)
 		out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{ID: id, Subscribe: res})
@@ -113,6 +121,34 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 		return nil
 	}
 	return err
+}
+
+// subscribeViaProxy lets the subscribe proxy decide (§3.1 step 10). Client-requested
+// positioning/recovery flags do not apply on this path, only namespace options and
+// the proxy's override.
+func (c *Client) subscribeViaProxy(id uint32, req *codec.SubscribeRequest, p *subParams) error {
+	n := c.node
+	proxy := n.cfg.SubscribeProxies[proxyName(p.ns.SubscribeProxyName)]
+	if proxy == nil {
+		c.writeError(id, ErrorNotAvailable)
+		return nil
+	}
+	resp, err := c.callProxy(proxy, &ProxyRequest{Kind: ProxySubscribe, Channel: req.Channel, Token: req.Token, Data: req.Data})
+	if d, ok := proxyOutcome(c, id, resp, err); !ok {
+		return d
+	}
+	var override *SubscribeOverride
+	if r := resp.Result; r != nil {
+		ttl, ok := ttlUntil(r.ExpireAt)
+		if !ok {
+			c.writeError(id, ErrorExpired)
+			return nil
+		}
+		p.expireAt, p.ttl, p.chanInfo, p.data = r.ExpireAt, ttl, r.Info, r.Data
+		override = r.Override
+	}
+	p.flags = namespaceFlags(p.ns, override)
+	return c.finishSubscribe(id, req.Channel, p)
 }
 
 // historyAccess reports whether user may read ch's history (§3.4).
@@ -159,9 +195,15 @@ func (c *Client) handlePublish(id uint32, req *codec.PublishRequest) error {
 		return nil
 	}
 	c.mu.Lock()
-	_, subscribed := c.subs[ch]
+	sub, subscribed := c.subs[ch]
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
+	if subscribed {
+		info.ChanInfo = sub.chanInfo
+	}
 	c.mu.Unlock()
+	if ns.PublishProxyEnabled {
+		return c.publishViaProxy(id, req, ns, &info)
+	}
 	anonOK := info.User != "" || ns.AllowPublishForAnonymous
 	allowed := (ns.AllowPublishForClient && anonOK) ||
 		(ns.AllowPublishForSubscriber && subscribed && anonOK) ||
@@ -259,7 +301,7 @@ const historyMaxPublications = 300
 // handleRefresh renews the connection's expiry with a fresh token (auth.md §2).
 func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
 	n := c.node
-	if req.Token == "" {
+	if req.Token == "" || n.cfg.RefreshProxy != nil {
 		return DisconnectBadRequest
 	}
 	vt, err := n.verifier.verifyConnection(req.Token)
@@ -335,4 +377,34 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 	}
 	c.mu.Unlock()
 	return c.writeReply(&codec.Reply{ID: id, SubRefresh: &codec.SubRefreshResult{Expires: vt.expireAt > 0, TTL: ttl}})
+}
+
+// publishViaProxy lets the publish proxy decide and shape the publication (§3.2 step 5).
+func (c *Client) publishViaProxy(id uint32, req *codec.PublishRequest, ns *NamespaceOptions, info *codec.ClientInfo) error {
+	n := c.node
+	proxy := n.cfg.PublishProxies[proxyName(ns.PublishProxyName)]
+	if proxy == nil {
+		c.writeError(id, ErrorNotAvailable)
+		return nil
+	}
+	resp, err := c.callProxy(proxy, &ProxyRequest{Kind: ProxyPublish, Channel: req.Channel, Data: req.Data})
+	if d, ok := proxyOutcome(c, id, resp, err); !ok {
+		return d
+	}
+	data := req.Data
+	opts := PublishOptions{Info: info}
+	if r := resp.Result; r != nil {
+		if len(r.Data) > 0 {
+			data = r.Data
+		}
+		opts.SkipHistory, opts.Tags, opts.IdempotencyKey, opts.Delta = r.SkipHistory, r.Tags, r.IdempotencyKey, r.Delta
+	}
+	if _, err := n.Publish(req.Channel, data, opts); err != nil {
+		if e, ok := err.(*Error); ok {
+			c.writeError(id, e)
+			return nil
+		}
+		return err
+	}
+	return c.writeReply(&codec.Reply{ID: id, Publish: &codec.PublishResult{}})
 }

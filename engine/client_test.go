@@ -57,7 +57,7 @@ func userToken(t testing.TB, user string) string {
 
 func newTestClient(n *Node) (*Client, *fakeTransport) {
 	tr := newFakeTransport(codec.ProtocolJSON)
-	c := n.NewClient(tr)
+	c := n.NewClient(tr, nil)
 	tr.mu.Lock()
 	tr.client = c
 	tr.mu.Unlock()
@@ -205,7 +205,7 @@ func TestPublicationDelivery(t *testing.T) {
 	n := newTestNode(t, testConfig())
 	sub, str := connected(t, n, "1")
 	pbTr := newFakeTransport(codec.ProtocolProtobuf)
-	pbSub := n.NewClient(pbTr)
+	pbSub := n.NewClient(pbTr, nil)
 	var buf []byte
 	buf, _ = codec.AppendCommand(codec.ProtocolProtobuf, buf, &codec.Command{ID: 1, Connect: &codec.ConnectRequest{Token: userToken(t, "2")}})
 	buf, _ = codec.AppendCommand(codec.ProtocolProtobuf, buf, &codec.Command{ID: 2, Subscribe: &codec.SubscribeRequest{Channel: "chat:room"}})

@@ -55,6 +55,21 @@ type Config struct {
 	// Namespaces lists the configured namespaces by name.
 	Namespaces []NamespaceOptions
 
+	// ConnectProxy and RefreshProxy are client.proxy.connect / client.proxy.refresh
+	// when enabled; nil otherwise.
+	ConnectProxy, RefreshProxy ProxyCaller
+	// ChannelProxies are the subscribe, publish and sub_refresh proxies by name
+	// ("default" = channel.proxy.*, others from the top-level proxies list).
+	SubscribeProxies, PublishProxies, SubRefreshProxies map[string]ProxyCaller
+	// RPCProxies are RPC proxies by name ("default" = rpc.proxy).
+	RPCProxies map[string]ProxyCaller
+	// RPCWithoutNamespace and RPCNamespaces route RPC methods to proxies.
+	RPCWithoutNamespace RPCNamespace
+	RPCNamespaces       []RPCNamespace
+	// RPCPingMethod, when not empty, is a built-in RPC method answering an empty
+	// result (rpc.ping.enabled / rpc.ping.method).
+	RPCPingMethod string
+
 	// HubShards is the number of hub shards, a power of two; 0 → 64.
 	HubShards int
 }
@@ -88,6 +103,12 @@ type NamespaceOptions struct {
 	AllowUserLimitedChannels   bool
 	ChannelRegex               string
 	PublicationDataFormat      string
+	SubscribeProxyEnabled      bool
+	SubscribeProxyName         string // "" → "default"
+	PublishProxyEnabled        bool
+	PublishProxyName           string
+	SubRefreshProxyEnabled     bool
+	SubRefreshProxyName        string
 }
 
 var namespaceNameRe = regexp.MustCompile(`^[-a-zA-Z0-9_.]{2,}$`)

@@ -70,3 +70,7 @@ var (
 	// ErrTransportClosed is returned by Transport.Enqueue after the transport closed.
 	ErrTransportClosed = errors.New("engine: transport closed")
 )
+
+// errNoProxy is reported when a namespace enables a proxy whose name is not
+// configured (config validation normally prevents it).
+var errNoProxy = errors.New("engine: proxy not configured")

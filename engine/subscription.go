@@ -22,6 +22,9 @@ type subscription struct {
 	flags    subFlags
 	chanInfo []byte
 	expireAt int64
+	ns       *NamespaceOptions
+	// refreshing is set while a sub_refresh proxy call for it is in flight.
+	refreshing bool
 }
 
 // subParams describes a subscription about to be attached.
@@ -139,7 +142,7 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 // exactly once and in order. Must not hold c.mu.
 func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	n := c.node
-	sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt}
+	sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt, ns: p.ns}
 	c.mu.Lock()
 	if c.state != stateConnected {
 		c.mu.Unlock()

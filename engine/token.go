@@ -47,6 +47,8 @@ type verifiedToken struct {
 	// subs are the server-side subscriptions from `subs` (or `channels` when subs is
 	// empty).
 	subs map[string]serverSub
+	// meta is kept server-side for proxies.
+	meta []byte
 }
 
 var errTokenExpired = errors.New("engine: token expired")
@@ -86,6 +88,9 @@ func (v *tokenVerifier) verifyConnection(token string) (verifiedToken, error) {
 	vt := verifiedToken{user: claims.Subject}
 	if vt.info, err = rawOrBase64(claims.Info, claims.B64Info); err != nil {
 		return verifiedToken{}, err
+	}
+	if len(claims.Meta) > 0 && string(claims.Meta) != "null" {
+		vt.meta = claims.Meta
 	}
 	switch {
 	case len(claims.Subs) > 0:

@@ -103,7 +103,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		WriteTimeout:     sc.WriteTimeout,
 		HTTPHandler:      httpHandler(apiHandler, sc.HealthEnabled),
 		Accept: func(t engine.Transport, _ *netio.UpgradeRequest) netio.Session {
-			return node.NewClient(t)
+			return node.NewClient(t, nil)
 		},
 		Logger: logger,
 	})
