@@ -104,17 +104,14 @@ type pubHandler func(c *benchConn, channel, data []byte, now int64)
 // benchConn is one simulated client. One goroutine owns it: it dials, handshakes, then
 // reads, answering pings; only closeNow may be called from elsewhere.
 type benchConn struct {
-	idx     int
 	ws      *websocket.Conn
 	proto   codec.Protocol
 	buf     []byte // frame read buffer, reused
 	out     []byte // command scratch buffer
 	closing atomic.Bool
 
-	// Fanout bookkeeping, touched only by the reader goroutine until the run ends.
-	received int64
+	// Fanout bookkeeping, written only by the reader goroutine.
 	lastSeq  []int64      // per publisher: highest sequence seen, -1 before the first
-	ooo      int64        // publications that arrived after a higher sequence of the same publisher
 	lastRecv atomic.Int64 // unix nanos of the last publication (read by the run at the end)
 }
 
@@ -293,7 +290,6 @@ func (c *benchConn) handshake(ctx context.Context, o *clientOptions, d *websocke
 
 // pong answers one server ping with an empty command.
 func (c *benchConn) pong(cnt *counters) error {
-	cnt.pings.Add(1)
 	c.out = codec.AppendPing(c.proto, c.out[:0])
 	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if err := c.ws.WriteMessage(c.msgType(), c.out); err != nil {
@@ -302,6 +298,7 @@ func (c *benchConn) pong(cnt *counters) error {
 		}
 		return err
 	}
+	cnt.pings.Add(1)
 	return nil
 }
 
@@ -350,14 +347,19 @@ func (c *benchConn) readLoop(onPub pubHandler, cnt *counters) error {
 	}
 }
 
-// closeNow closes the connection from any goroutine: a close frame (1000), then the
-// socket. The reader then returns nil.
+// closeNow starts closing the connection from any goroutine: it sends a close frame
+// (1000) and gives the server a moment to answer it, so that neither side resets the
+// TCP connection; the reader then sees the close (or the deadline), returns nil, and
+// closes the socket. Without a reader (or if the close frame cannot be sent) the
+// socket is closed at once.
 func (c *benchConn) closeNow() {
 	if c.closing.Swap(true) || c.ws == nil {
 		return
 	}
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	_ = c.ws.Close()
+	err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	if err != nil || c.ws.SetReadDeadline(time.Now().Add(2*time.Second)) != nil {
+		_ = c.ws.Close()
+	}
 }
 
 // pool runs the clients of one run: it starts them at a bounded rate, tracks them, and
@@ -424,7 +426,7 @@ func (p *pool) start(ctx context.Context, rate float64, spec clientSpec) {
 
 func (p *pool) run(ctx context.Context, i int, spec clientSpec) {
 	defer p.readers.Done()
-	c := &benchConn{idx: i, proto: p.opts.proto}
+	c := &benchConn{proto: p.opts.proto}
 	if spec.prepare != nil {
 		spec.prepare(c)
 	}
@@ -451,8 +453,8 @@ func (p *pool) run(ctx context.Context, i int, spec clientSpec) {
 	if err := c.readLoop(spec.onPub, p.cnt); err != nil {
 		p.cnt.dropped.Add(1)
 		p.cnt.noteError(err)
-		_ = c.ws.Close()
 	}
+	_ = c.ws.Close()
 }
 
 // waitSettled waits until every launched handshake has ended, or ctx ends.

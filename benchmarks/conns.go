@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -117,7 +118,13 @@ func runConns(ctx context.Context, cm *common, o *connsOptions, progress io.Writ
 		URL: cm.wsURL, N: o.n, Channels: o.channels, Rate: o.rate, HoldS: o.hold.Seconds(),
 	}
 	var wmu sync.Mutex
-	warn := func(s string) { wmu.Lock(); rep.Warnings = append(rep.Warnings, s); wmu.Unlock() }
+	warn := func(s string) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if !slices.Contains(rep.Warnings, s) {
+			rep.Warnings = append(rep.Warnings, s)
+		}
+	}
 
 	names := make([]string, o.channels)
 	for i := range names {

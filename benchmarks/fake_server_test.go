@@ -379,4 +379,3 @@ func TestFakeTimeout(t *testing.T) {
 		t.Errorf("timeout not honoured: %v", d)
 	}
 }
-

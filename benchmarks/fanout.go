@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -208,7 +209,13 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 		PayloadB: len(appendPayload(nil, payload{ts: time.Now().UnixNano(), seq: int64(o.m), pub: o.concurrency}, o.size)),
 	}
 	var wmu sync.Mutex
-	warn := func(s string) { wmu.Lock(); rep.Warnings = append(rep.Warnings, s); wmu.Unlock() }
+	warn := func(s string) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if !slices.Contains(rep.Warnings, s) {
+			rep.Warnings = append(rep.Warnings, s)
+		}
+	}
 
 	lat := newHistogram()
 	var received, ooo, bad atomic.Int64
@@ -229,7 +236,6 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 		} else {
 			c.lastSeq[pl.pub] = pl.seq
 		}
-		c.received++
 		c.lastRecv.Store(now)
 		received.Add(1)
 	}

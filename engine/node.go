@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/rotorhq/rotor/codec"
 )
 
@@ -38,6 +40,7 @@ type Node struct {
 	pingInterval, pongTimeout, staleDelay, expiredDelay, expiredSubDelay time.Duration
 
 	sweepStop    chan struct{}
+	metrics      *metrics.Set
 	shuttingDown atomic.Bool
 	// live counts sessions between NewClient and OnClose, for a drained shutdown.
 	live     sync.WaitGroup
@@ -117,6 +120,7 @@ func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
 
 // Run starts the node's timer wheel and history sweeper. Call once.
 func (n *Node) Run() {
+	n.registerMetrics()
 	n.wheel.start()
 	go func() {
 		t := time.NewTicker(10 * time.Second)
@@ -154,6 +158,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.wheel.close()
 		close(n.sweepStop)
+		if n.metrics != nil {
+			metrics.UnregisterSet(n.metrics, true)
+		}
 	})
 	return err
 }

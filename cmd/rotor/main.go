@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 
@@ -101,7 +102,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		MessageSizeLimit: sc.MessageSizeLimit,
 		QueueMaxSize:     sc.QueueMaxSize,
 		WriteTimeout:     sc.WriteTimeout,
-		HTTPHandler:      httpHandler(apiHandler, sc.HealthEnabled),
+		HTTPHandler:      httpHandler(apiHandler, sc),
 		Accept: func(t engine.Transport, _ *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t, nil)
 		},
@@ -140,13 +141,22 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// httpHandler serves everything that is not a WebSocket upgrade. /health exists only
-// with health.enabled, as in Centrifugo.
-func httpHandler(apiHandler *api.Handler, health bool) fasthttp.RequestHandler {
+// httpHandler serves everything that is not a WebSocket upgrade. /health and
+// /metrics exist only with health.enabled and prometheus.enabled, as in Centrifugo.
+func httpHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if !health && string(ctx.Path()) == "/health" {
-			ctx.Error("404 page not found", fasthttp.StatusNotFound)
-			return
+		switch string(ctx.Path()) {
+		case "/health":
+			if !sc.HealthEnabled {
+				ctx.Error("404 page not found", fasthttp.StatusNotFound)
+				return
+			}
+		case "/metrics":
+			if sc.PrometheusEnabled {
+				ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+				metrics.WritePrometheus(ctx, true)
+				return
+			}
 		}
 		apiHandler.ServeHTTP(ctx)
 	}
@@ -186,6 +196,7 @@ func applyDevDefaults(sc *ServerConfig) {
 		sc.AllowedOrigins = []string{"*"}
 	}
 	sc.HealthEnabled = true
+	sc.PrometheusEnabled = true
 	sc.Engine.WithoutNamespace.AllowSubscribeForClient = true
 	sc.Engine.WithoutNamespace.AllowPublishForSubscriber = true
 }
