@@ -1,10 +1,14 @@
 package api
 
 import (
+	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/rotorhq/rotor/codec"
 	"github.com/rotorhq/rotor/engine"
 )
 
@@ -144,4 +148,203 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendPresenceStatsResult appends {"num_clients":N,"num_users":M}: both always
+// present.
+func appendPresenceStatsResult(dst []byte, s engine.PresenceStats) []byte {
+	dst = append(dst, `{"num_clients":`...)
+	dst = strconv.AppendUint(dst, uint64(s.NumClients), 10)
+	dst = append(dst, `,"num_users":`...)
+	dst = strconv.AppendUint(dst, uint64(s.NumUsers), 10)
+	return append(dst, '}')
+}
+
+// appendPresenceResult appends {"presence":{"<client>":ClientInfo,…}} with the keys
+// sorted, as encoding/json writes a map; "presence" is always present.
+func appendPresenceResult(dst []byte, clients map[string]*codec.ClientInfo) ([]byte, error) {
+	dst = append(dst, `{"presence":{`...)
+	for i, k := range sortedKeys(clients) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = appendClientInfo(dst, clients[k]); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, "}}"...), nil
+}
+
+// appendClientInfo appends the API ClientInfo {"user","client","conn_info",
+// "chan_info"}: user and client always present, the raw infos omitted when empty.
+// A nil info is null.
+func appendClientInfo(dst []byte, ci *codec.ClientInfo) ([]byte, error) {
+	if ci == nil {
+		return append(dst, "null"...), nil
+	}
+	dst = append(dst, `{"user":`...)
+	dst = appendJSONString(dst, ci.User)
+	dst = append(dst, `,"client":`...)
+	dst = appendJSONString(dst, ci.Client)
+	var err error
+	if len(ci.ConnInfo) > 0 {
+		dst = append(dst, `,"conn_info":`...)
+		if dst, err = appendRawJSON(dst, ci.ConnInfo); err != nil {
+			return dst, err
+		}
+	}
+	if len(ci.ChanInfo) > 0 {
+		dst = append(dst, `,"chan_info":`...)
+		if dst, err = appendRawJSON(dst, ci.ChanInfo); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendHistoryResult appends {"publications":[…],"epoch":"E","offset":N}: all
+// three always present ([] when there are no publications).
+func appendHistoryResult(dst []byte, res engine.HistoryResult) ([]byte, error) {
+	dst = append(dst, `{"publications":[`...)
+	for i, p := range res.Publications {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = appendPublication(dst, p); err != nil {
+			return dst, err
+		}
+	}
+	dst = append(dst, `],"epoch":`...)
+	dst = appendJSONString(dst, res.Epoch)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, res.Offset, 10)
+	return append(dst, '}'), nil
+}
+
+// appendPublication appends the API Publication: only data, info, offset and tags,
+// each omitted when empty. A nil publication is null.
+func appendPublication(dst []byte, p *codec.Publication) ([]byte, error) {
+	if p == nil {
+		return append(dst, "null"...), nil
+	}
+	dst = append(dst, '{')
+	sep := false
+	comma := func() {
+		if sep {
+			dst = append(dst, ',')
+		}
+		sep = true
+	}
+	var err error
+	if len(p.Data) > 0 {
+		comma()
+		dst = append(dst, `"data":`...)
+		if dst, err = appendRawJSON(dst, p.Data); err != nil {
+			return dst, err
+		}
+	}
+	if p.Info != nil {
+		comma()
+		dst = append(dst, `"info":`...)
+		if dst, err = appendClientInfo(dst, p.Info); err != nil {
+			return dst, err
+		}
+	}
+	if p.Offset != 0 {
+		comma()
+		dst = append(dst, `"offset":`...)
+		dst = strconv.AppendUint(dst, p.Offset, 10)
+	}
+	if len(p.Tags) > 0 {
+		comma()
+		dst = append(dst, `"tags":`...)
+		dst = appendStringMap(dst, p.Tags)
+	}
+	return append(dst, '}'), nil
+}
+
+// appendStringMap appends m as a JSON object with sorted keys.
+func appendStringMap(dst []byte, m map[string]string) []byte {
+	dst = append(dst, '{')
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, m[k])
+	}
+	return append(dst, '}')
+}
+
+// appendChannelsResult appends {"channels":{"<name>":{"num_clients":N},…}} with
+// sorted keys; "channels" is always present, num_clients is omitted when 0.
+func appendChannelsResult(dst []byte, channels map[string]engine.ChannelInfo) []byte {
+	dst = append(dst, `{"channels":{`...)
+	for i, k := range sortedKeys(channels) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':', '{')
+		if n := channels[k].NumClients; n != 0 {
+			dst = append(dst, `"num_clients":`...)
+			dst = strconv.AppendUint(dst, uint64(n), 10)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "}}"...)
+}
+
+// sortedKeys returns m's keys in the order encoding/json writes them.
+func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
+// appendRawJSON appends the raw JSON value raw as encoding/json embeds a
+// json.Marshaler's output (Centrifugo's Raw type): compacted, with <, >, &, U+2028
+// and U+2029 escaped inside strings. Invalid JSON (binary data published with
+// b64data, say) is errRawJSON: Centrifugo's json.Marshal fails on it too.
+func appendRawJSON(dst, raw []byte) ([]byte, error) {
+	if !json.Valid(raw) {
+		return dst, errRawJSON
+	}
+	inString := false
+	start := 0
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if !inString {
+			switch c {
+			case ' ', '\t', '\n', '\r':
+				dst = append(dst, raw[start:i]...)
+				start = i + 1
+			case '"':
+				inString = true
+			}
+			continue
+		}
+		switch {
+		case c == '\\':
+			i++ // the escaped byte is ASCII in valid JSON: keep it as is
+		case c == '"':
+			inString = false
+		case c == '<' || c == '>' || c == '&':
+			dst = append(dst, raw[start:i]...)
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			start = i + 1
+		case c == 0xE2 && i+2 < len(raw) && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xA8:
+			dst = append(dst, raw[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[raw[i+2]&0xF])
+			i += 2
+			start = i + 1
+		}
+	}
+	return append(dst, raw[start:]...), nil
 }

@@ -1,33 +1,70 @@
 // Package api serves Centrifugo's HTTP server API (shared/spec/server-api.md) and the
-// health endpoint on fasthttp. It decodes requests with sonic into pooled structs,
-// calls the engine through the small Node interface declared here, and writes
-// Centrifugo-shaped JSON with hand-written appenders.
+// health endpoint on fasthttp: POST /api/<method> for every OSS method (publish,
+// broadcast, subscribe, unsubscribe, disconnect, refresh, presence, presence_stats,
+// history, history_remove, channels, info, rpc, batch) and the legacy multi-command
+// POST /api that gocent v3 uses. It decodes requests with sonic (publish from pooled
+// structs), calls the engine through the small Node interface declared here, and
+// writes Centrifugo-shaped JSON with hand-written appenders, byte for byte what
+// Centrifugo's encoding/json produces.
 package api
 
 import (
 	"crypto/subtle"
-	"errors"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/rotorhq/rotor/codec"
 	"github.com/rotorhq/rotor/engine"
 )
 
 // Node is what the API needs from the engine; *engine.Node satisfies it.
+//
+// Every method may be called concurrently from fasthttp workers and from the helper
+// goroutines of broadcast and parallel batch. Errors that are *engine.Error values
+// (possibly wrapped) reach the API client with their code and message; any other
+// error is logged and answered as 100 "internal server error".
+//
+// Ownership: Publish's data aliases the request body and is valid only during the
+// call (the implementation copies what it keeps). Every other byte slice and every
+// string handed to the Node is a fresh copy the Node may keep. What the Node returns
+// is read by the API after the call, so it must not be mutated afterwards.
 type Node interface {
-	// Publish delivers data to channel. data aliases the request body and is valid
-	// only during the call: the implementation copies what it keeps. channel and the
-	// strings in opts are owned by the callee. It returns *engine.Error values for
-	// client-visible failures; any other error is reported as 100 internal.
-	// Called concurrently from fasthttp workers and broadcast helpers.
+	// Publish delivers data to channel and reports the stream position (zero when
+	// the channel keeps no history).
 	Publish(channel string, data []byte, opts engine.PublishOptions) (engine.PublishResult, error)
 	// Info reports this node's counters.
 	Info() engine.NodeInfo
+	// Subscribe subscribes the matching connections server-side. req.Channel is not
+	// empty; req.Info and req.Data are raw bytes (b64info/b64data already decoded).
+	Subscribe(req engine.ServerSubscribeRequest) error
+	// Unsubscribe unsubscribes the matching connections; req.Channel may be empty.
+	Unsubscribe(req engine.ServerUnsubscribeRequest) error
+	// Disconnect disconnects the matching connections; req.Disconnect is never nil
+	// (the API fills in 3503 "force disconnect" when the request has none).
+	Disconnect(req engine.ServerDisconnectRequest) error
+	// Refresh changes the expiry (and optionally the info) of matching connections.
+	Refresh(req engine.ServerRefreshRequest) error
+	// Presence returns the channel's present clients by client ID (channel not empty).
+	Presence(channel string) (map[string]*codec.ClientInfo, error)
+	// PresenceStats counts the channel's present clients and users (channel not empty).
+	PresenceStats(channel string) (engine.PresenceStats, error)
+	// History reads the channel's stream (req.Channel not empty). req.Limit: 0 →
+	// no publications, negative → all, else at most that many.
+	History(req engine.HistoryRequest) (engine.HistoryResult, error)
+	// HistoryRemove deletes the channel's publications, keeping its position.
+	HistoryRemove(channel string) error
+	// Channels lists the channels with at least one subscriber whose name matches
+	// the glob pattern ("" matches all); an invalid pattern is a plain error (100).
+	Channels(pattern string) (map[string]engine.ChannelInfo, error)
+}
+
+// ShutdownReporter is optionally implemented by the Node: when it reports true, the
+// legacy endpoint answers 503 (Centrifugo checks node.NotifyShutdown there).
+type ShutdownReporter interface {
+	ShuttingDown() bool
 }
 
 // maxBroadcastWorkers bounds the goroutines one broadcast publishes with. Centrifugo
@@ -43,6 +80,8 @@ type Handler struct {
 	transport bool
 	maxBody   int
 	log       *slog.Logger
+	// shutdown is the Node's ShutdownReporter, or nil.
+	shutdown ShutdownReporter
 }
 
 // New builds a Handler. It does not validate cfg (call cfg.Validate first): an
@@ -62,34 +101,94 @@ func New(cfg Config, node Node) *Handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	h.shutdown, _ = node.(ShutdownReporter)
 	return h
 }
 
-// ServeHTTP routes one request: POST /api/publish, /api/broadcast and /api/info, any
-// method on /health (200 {}), and 404 for everything else. It runs on the calling
-// fasthttp worker goroutine; broadcast may fan out to helper goroutines and waits for
-// them before returning.
+// ServeHTTP routes one request: POST /api (the legacy multi-command endpoint),
+// POST /api/<method> for every OSS method, any method on /health (200 {}), and a
+// plain 404 for everything else. It runs on the calling fasthttp worker goroutine;
+// broadcast and parallel batch fan out to helper goroutines and wait for them
+// before returning.
 func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
-	switch string(ctx.Path()) {
-	case "/api/publish":
+	path := ctx.Path()
+	switch string(path) {
+	case "/api":
+		if h.admit(ctx) {
+			h.legacy(ctx)
+		}
+		return
+	case "/api/publish": // the hot path: pooled, no per-request allocation
 		if h.admit(ctx) {
 			h.publish(ctx)
 		}
+		return
 	case "/api/broadcast":
 		if h.admit(ctx) {
 			h.broadcast(ctx)
 		}
-	case "/api/info":
+		return
+	case "/api/batch":
 		if h.admit(ctx) {
-			h.info(ctx)
+			h.batch(ctx)
 		}
+		return
 	case "/health":
 		ctx.SetStatusCode(fasthttp.StatusOK)
 		ctx.SetContentType("application/json")
 		ctx.Response.SetBodyString("{}")
-	default:
-		textError(ctx, fasthttp.StatusNotFound, "404 page not found\n")
+		return
 	}
+	if m, ok := pathMethods[string(path)]; ok {
+		if h.admit(ctx) {
+			h.serveCommand(ctx, m, newCommand(m))
+		}
+		return
+	}
+	textError(ctx, fasthttp.StatusNotFound, "404 page not found\n")
+}
+
+// pathMethods maps the per-method paths served by serveCommand.
+var pathMethods = map[string]method{
+	"/api/subscribe":      methodSubscribe,
+	"/api/unsubscribe":    methodUnsubscribe,
+	"/api/disconnect":     methodDisconnect,
+	"/api/presence":       methodPresence,
+	"/api/presence_stats": methodPresenceStats,
+	"/api/history":        methodHistory,
+	"/api/history_remove": methodHistoryRemove,
+	"/api/info":           methodInfo,
+	"/api/rpc":            methodRPC,
+	"/api/refresh":        methodRefresh,
+	"/api/channels":       methodChannels,
+}
+
+// serveCommand answers a per-method request: the body must decode as the method's
+// request (else 400), then the result goes out as {"result":…} or the error in the
+// request's error mode. cmd is a fresh zero request of method m.
+func (h *Handler) serveCommand(ctx *fasthttp.RequestCtx, m method, cmd command) {
+	if err := decodeCommand(ctx.PostBody(), cmd); err != nil {
+		badRequest(ctx)
+		return
+	}
+	b := getBuffer()
+	defer putBuffer(b)
+	b.b = append(b.b, `{"result":`...)
+	mark := len(b.b)
+	out, apiErr, err := cmd.run(h, b.b)
+	b.b = out
+	if err != nil {
+		h.log.Error("api: encoding response", "method", m.String(), "error", err)
+		internalServerError(ctx)
+		return
+	}
+	if apiErr != nil {
+		b.b = b.b[:mark]
+		h.writeError(ctx, apiErr.Code, apiErr.Message)
+		return
+	}
+	b.b = append(b.b, '}')
+	writeJSON(ctx, b.b)
 }
 
 // admit applies, in Centrifugo's order, the method check (405), the API key check
@@ -194,178 +293,6 @@ func (h *Handler) transportMode(ctx *fasthttp.RequestCtx) bool {
 	return h.transport || string(ctx.Request.Header.Peek("X-Centrifugo-Error-Mode")) == ErrorModeTransport
 }
 
-func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
-	s := publishPool.Get().(*publishScratch)
-	defer publishPool.Put(s)
-	defer func() { s.req.Tags, s.req.Data, s.req.B64Data = nil, nil, nil }()
-
-	if err := s.decode(ctx.PostBody()); err != nil {
-		badRequest(ctx)
-		return
-	}
-	r := &s.req
-	data, scratch, ok, err := r.payload(s.b64)
-	s.b64 = scratch
-	if err != nil {
-		badRequest(ctx)
-		return
-	}
-	if !ok {
-		h.writeError(ctx, engine.ErrorBadRequest.Code, engine.ErrorBadRequest.Message)
-		return
-	}
-	if r.Channel == "" {
-		h.writeError(ctx, engine.ErrorBadRequest.Code, engine.ErrorBadRequest.Message)
-		return
-	}
-	res, err := h.node.Publish(r.Channel, data, r.options())
-	if err != nil {
-		code, msg := h.apiError(err, r.Channel)
-		h.writeError(ctx, code, msg)
-		return
-	}
-	b := getBuffer()
-	b.b = append(b.b, `{"result":`...)
-	b.b = appendPublishResult(b.b, res)
-	b.b = append(b.b, '}')
-	writeJSON(ctx, b.b)
-	putBuffer(b)
-}
-
-// options builds the engine's publish options from the request fields.
-func (f *publishFields) options() engine.PublishOptions {
-	return engine.PublishOptions{
-		Tags:           f.Tags,
-		SkipHistory:    f.SkipHistory,
-		IdempotencyKey: f.IdempotencyKey,
-		Delta:          f.Delta,
-	}
-}
-
-// publishOutcome is the result of publishing to one channel of a broadcast.
-type publishOutcome struct {
-	res     engine.PublishResult
-	code    uint32 // 0 on success
-	message string
-}
-
-func (h *Handler) broadcast(ctx *fasthttp.RequestCtx) {
-	s := broadcastPool.Get().(*broadcastScratch)
-	defer broadcastPool.Put(s)
-	defer s.release()
-
-	if err := s.decode(ctx.PostBody()); err != nil {
-		badRequest(ctx)
-		return
-	}
-	r := &s.req
-	data, scratch, ok, err := r.payload(s.b64)
-	s.b64 = scratch
-	if err != nil {
-		badRequest(ctx)
-		return
-	}
-	if len(r.Channels) == 0 || !ok {
-		h.writeError(ctx, engine.ErrorBadRequest.Code, engine.ErrorBadRequest.Message)
-		return
-	}
-	if cap(s.outcomes) < len(r.Channels) {
-		s.outcomes = make([]publishOutcome, len(r.Channels))
-	}
-	s.outcomes = s.outcomes[:len(r.Channels)]
-	h.publishAll(r.Channels, data, r.options(), s.outcomes)
-
-	b := getBuffer()
-	b.b = append(b.b, `{"result":{"responses":[`...)
-	for i := range s.outcomes {
-		o := &s.outcomes[i]
-		if i > 0 {
-			b.b = append(b.b, ',')
-		}
-		if o.code != 0 {
-			b.b = appendErrorResponse(b.b, o.code, o.message)
-			continue
-		}
-		b.b = append(b.b, `{"result":`...)
-		b.b = appendPublishResult(b.b, o.res)
-		b.b = append(b.b, '}')
-	}
-	b.b = append(b.b, "]}}"...)
-	writeJSON(ctx, b.b)
-	putBuffer(b)
-}
-
-// publishAll publishes data to every channel, filling out[i] for channels[i]. One
-// channel is published inline; more fan out to at most maxBroadcastWorkers
-// goroutines (the caller is one of them). It returns when all are done.
-func (h *Handler) publishAll(channels []string, data []byte, opts engine.PublishOptions, out []publishOutcome) {
-	if len(channels) == 1 {
-		out[0] = h.publishOne(channels[0], data, opts)
-		return
-	}
-	var next atomic.Int64
-	work := func() {
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= len(channels) {
-				return
-			}
-			out[i] = h.publishOne(channels[i], data, opts)
-		}
-	}
-	helpers := min(len(channels), maxBroadcastWorkers) - 1
-	var wg sync.WaitGroup
-	wg.Add(helpers)
-	for range helpers {
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
-}
-
-func (h *Handler) publishOne(channel string, data []byte, opts engine.PublishOptions) publishOutcome {
-	if channel == "" {
-		return publishOutcome{code: engine.ErrorBadRequest.Code, message: engine.ErrorBadRequest.Message}
-	}
-	res, err := h.node.Publish(channel, data, opts)
-	if err != nil {
-		code, msg := h.apiError(err, channel)
-		return publishOutcome{code: code, message: msg}
-	}
-	return publishOutcome{res: res}
-}
-
-func (h *Handler) info(ctx *fasthttp.RequestCtx) {
-	var req infoRequest
-	if err := decodeJSON(ctx.PostBody(), &req); err != nil {
-		badRequest(ctx)
-		return
-	}
-	b := getBuffer()
-	b.b = append(b.b, `{"result":{"nodes":[`...)
-	b.b = appendNodeResult(b.b, h.node.Info())
-	b.b = append(b.b, "]}}"...)
-	writeJSON(ctx, b.b)
-	putBuffer(b)
-}
-
-// apiError maps a Node error to the API's code and message: *engine.Error values
-// keep theirs (104 uses the API's "not found"), anything else is 100 internal.
-func (h *Handler) apiError(err error, channel string) (uint32, string) {
-	e, ok := err.(*engine.Error)
-	if !ok && !errors.As(err, &e) {
-		h.log.Error("api: publish failed", "channel", channel, "error", err)
-		return engine.ErrorInternal.Code, engine.ErrorInternal.Message
-	}
-	if e.Code == engine.ErrorMethodNotFound.Code {
-		return e.Code, "not found"
-	}
-	return e.Code, e.Message
-}
-
 // writeError answers a method-level error: inside a 200 {"error":…} response, or in
 // transport error mode as the bare error object with the mapped HTTP status.
 func (h *Handler) writeError(ctx *fasthttp.RequestCtx, code uint32, message string) {
@@ -404,6 +331,12 @@ func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
 	ctx.Response.SetBody(body)
+}
+
+// internalServerError answers a response that could not be encoded, as Go's
+// http.Error does in Centrifugo.
+func internalServerError(ctx *fasthttp.RequestCtx) {
+	textError(ctx, fasthttp.StatusInternalServerError, "Internal Server Error\n")
 }
 
 // badRequest answers a body that does not decode as the request: 400 "Bad Request"

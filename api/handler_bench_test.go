@@ -9,7 +9,7 @@ import (
 )
 
 // nopNode answers every publish with a fixed position and allocates nothing.
-type nopNode struct{}
+type nopNode struct{ baseNode }
 
 func (nopNode) Publish(string, []byte, engine.PublishOptions) (engine.PublishResult, error) {
 	return engine.PublishResult{Offset: 42, Epoch: "abcdEFGH"}, nil
@@ -59,4 +59,25 @@ func BenchmarkBroadcastHandler(b *testing.B) {
 
 func BenchmarkInfoHandler(b *testing.B) {
 	benchmarkServe(b, "/api/info", `{}`)
+}
+
+func BenchmarkLegacyPublish(b *testing.B) {
+	benchmarkServe(b, "/api", `{"method":"publish","params":{"channel":"chat:index","data":{"text":"hello"}}}`+"\n")
+}
+
+func BenchmarkLegacyPipe(b *testing.B) {
+	benchmarkServe(b, "/api", `{"method":"publish","params":{"channel":"a","data":1}}`+"\n"+
+		`{"method":"presence_stats","params":{"channel":"a"}}`+"\n"+`{"method":"info","params":{}}`+"\n")
+}
+
+func BenchmarkBatchHandler(b *testing.B) {
+	benchmarkServe(b, "/api/batch", `{"commands":[{"publish":{"channel":"a","data":1}},{"presence_stats":{"channel":"a"}},{"history":{"channel":"a","limit":10}}]}`)
+}
+
+func BenchmarkBatchHandlerParallel(b *testing.B) {
+	benchmarkServe(b, "/api/batch", `{"parallel":true,"commands":[{"publish":{"channel":"a","data":1}},{"publish":{"channel":"b","data":1}},{"publish":{"channel":"c","data":1}},{"publish":{"channel":"d","data":1}}]}`)
+}
+
+func BenchmarkHistoryHandler(b *testing.B) {
+	benchmarkServe(b, "/api/history", `{"channel":"a","limit":10}`)
 }

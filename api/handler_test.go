@@ -13,17 +13,29 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/rotorhq/rotor/codec"
 	"github.com/rotorhq/rotor/engine"
 )
 
-// fakeNode records publishes and answers from a per-channel table.
+// fakeNode records calls and answers from per-channel tables (the methods other
+// than Publish and Info are in fake_node_test.go).
 type fakeNode struct {
 	mu    sync.Mutex
 	calls []fakeCall
-	// results and errs are keyed by channel; missing → zero result, nil error.
+	// results and errs are keyed by channel (by user for disconnect and refresh, by
+	// pattern for channels); missing → zero result, nil error.
 	results map[string]engine.PublishResult
 	errs    map[string]error
 	info    engine.NodeInfo
+
+	presence map[string]map[string]*codec.ClientInfo
+	stats    map[string]engine.PresenceStats
+	history  map[string]engine.HistoryResult
+	channels map[string]engine.ChannelInfo
+	// onCall, when set, runs at the start of every non-publish call with the
+	// method name and its key (channel, user or pattern).
+	onCall func(method, key string)
+	server []serverCall
 }
 
 type fakeCall struct {
@@ -211,7 +223,12 @@ func TestMethodNotAllowedComesFirst(t *testing.T) {
 func TestNotFound(t *testing.T) {
 	t.Parallel()
 	h := newTestHandler(Config{}, &fakeNode{})
-	for _, uri := range []string{"/", "/api", "/api/", "/api/unknown", "/api/publish/", "/api/presence", "/API/publish", "/healthz", "/connection/websocket"} {
+	for _, uri := range []string{
+		"/", "/api/", "/api/unknown", "/api/publish/", "/API/publish", "/api/Publish",
+		"/api/batch/", "/api/map_publish", "/api/map_read_state", "/api/shared_poll_publish",
+		"/api/connections", "/api/update_user_status", "/api/send_push_notification",
+		"/apis", "/healthz", "/connection/websocket",
+	} {
 		for _, m := range []string{"GET", "POST"} {
 			resp := serve(t, h, request{method: m, uri: uri, body: "{}", headers: authed()})
 			if resp.status != 404 || resp.body != "404 page not found\n" || resp.contentType != "text/plain; charset=utf-8" {
@@ -410,7 +427,10 @@ func TestPublishStringsOutliveBody(t *testing.T) {
 }
 
 // retainNode keeps the strings it is given without copying them.
-type retainNode struct{ keep *fakeCall }
+type retainNode struct {
+	baseNode
+	keep *fakeCall
+}
 
 func (n *retainNode) Publish(channel string, data []byte, opts engine.PublishOptions) (engine.PublishResult, error) {
 	*n.keep = fakeCall{channel: channel, opts: opts}

@@ -72,9 +72,6 @@ type broadcastRequest struct {
 	publishFields
 }
 
-// infoRequest is the body of /api/info: any JSON object (or null).
-type infoRequest struct{}
-
 // bodyString views the request body as a string without copying.
 // Invariant: the result is used only while body is unchanged, i.e. during the
 // handler call; decodeJSON copies every string it keeps (decodeOptions).
@@ -135,6 +132,13 @@ func (s *broadcastScratch) release() {
 	s.outcomes = s.outcomes[:0]
 	s.req.Tags = nil
 	s.req.Data, s.req.B64Data = nil, nil
+}
+
+// check reports the decoding error encoding/json would raise for b64data: it must
+// be a JSON string or null.
+func (f *publishFields) check() error {
+	_, err := rawJSONString(f.B64Data)
+	return err
 }
 
 // payload returns the publication payload of f: the base64-decoded b64data when it is

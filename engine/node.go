@@ -78,7 +78,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		streams:         newStreamStore(),
 		presence:        newPresenceStore(),
 		sweepStop:       make(chan struct{}),
-		verifier:        newTokenVerifier(cfg.TokenHMACSecretKey),
+		verifier:        newTokenVerifier(&cfg),
 		namespaces:      make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
 		regexps:         make(map[*NamespaceOptions]*regexp.Regexp),
 		log:             log,
@@ -246,6 +246,9 @@ func copyTags(t map[string]string) map[string]string {
 	}
 	return out
 }
+
+// ShuttingDown reports whether Shutdown has started (the legacy API answers 503).
+func (n *Node) ShuttingDown() bool { return n.shuttingDown.Load() }
 
 // Info reports this node's counters for the info API.
 func (n *Node) Info() NodeInfo {

@@ -124,10 +124,8 @@ func (n *Node) Subscribe(req ServerSubscribeRequest) error {
 	if !ok {
 		return ErrorUnknownChannel
 	}
-	ttl, ok := ttlUntil(req.ExpireAt)
-	if !ok {
-		return ErrorExpired
-	}
+	// An expire_at already past leaves the subscription to expire at the next check.
+	ttl, _ := ttlUntil(req.ExpireAt)
 	for _, c := range n.matching(req.User, req.Client, req.Session) {
 		p := subParams{
 			ns: ns, flags: namespaceFlags(ns, req.Override) | subServerSide,
@@ -170,7 +168,7 @@ func (c *Client) serverSubscribe(ch string, p *subParams) {
 // unsubscribe push 2000 "server unsubscribe".
 func (n *Node) Unsubscribe(req ServerUnsubscribeRequest) error {
 	if req.Channel == "" {
-		return ErrorBadRequest
+		return nil // nothing can match, as in Centrifugo
 	}
 	if _, _, ok := n.namespaceFor(req.Channel); !ok {
 		return ErrorUnknownChannel
@@ -208,14 +206,12 @@ func (n *Node) Disconnect(req ServerDisconnectRequest) error {
 }
 
 // Refresh updates the expiry (and info) of the matching connections, which get a
-// refresh push; Expired disconnects them with 3005.
+// refresh push; Expired, or an expire_at already past, disconnects them with 3005.
 func (n *Node) Refresh(req ServerRefreshRequest) error {
 	ttl, ok := ttlUntil(req.ExpireAt)
-	if !ok && !req.Expired {
-		return ErrorExpired
-	}
+	expired := req.Expired || !ok
 	for _, c := range n.matching(req.User, req.Client, req.Session) {
-		if req.Expired {
+		if expired {
 			c.Disconnect(DisconnectExpired)
 			continue
 		}
