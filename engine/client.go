@@ -57,6 +57,9 @@ type Client struct {
 	meta []byte
 	// headers are request headers proxies may forward; nil when none are configured.
 	headers map[string]string
+	// emulatedHeaders are the connect request's headers (headers emulation), which
+	// proxies forward when whitelisted.
+	emulatedHeaders map[string]string
 	// refreshing is set while a refresh proxy call is in flight.
 	refreshing bool
 }
@@ -263,6 +266,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	case n.cfg.ConnectProxy != nil:
 		resp, err := c.callProxy(n.cfg.ConnectProxy, &ProxyRequest{
 			Kind: ProxyConnect, Name: req.Name, Version: req.Version, Data: req.Data, Channels: sortedKeys(req.Subs),
+			EmulatedHeaders: req.Headers,
 		})
 		switch {
 		case err != nil:
@@ -328,6 +332,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	c.user = vt.user
 	c.info = append([]byte(nil), vt.info...)
 	c.meta = vt.meta
+	c.emulatedHeaders = req.Headers
 	c.expireAt = vt.expireAt
 	c.state = stateConnected
 	c.tkind = timerPing

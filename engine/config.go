@@ -17,8 +17,22 @@ type Config struct {
 	Name string
 
 	// TokenHMACSecretKey verifies HS256/384/512 connection and subscription JWTs
-	// (client.token.hmac_secret_key). "" → HMAC tokens are rejected.
+	// (client.token.hmac_secret_key); it stands in for Token.HMACSecretKey when that
+	// is empty, so configs and tests that predate Token keep working.
 	TokenHMACSecretKey string
+	// Token configures connection JWT verification (client.token.*), and
+	// subscription JWT verification unless SubscriptionTokenEnabled. See TokenConfig.
+	Token TokenConfig
+	// SubscriptionTokenEnabled verifies subscription JWTs with SubscriptionToken
+	// instead of Token (client.subscription_token.enabled).
+	SubscriptionTokenEnabled bool
+	// SubscriptionToken is client.subscription_token.*, used only when
+	// SubscriptionTokenEnabled.
+	SubscriptionToken TokenConfig
+	// InsecureSkipTokenSignatureVerify accepts connection and subscription JWTs
+	// without checking their signature (client.insecure_skip_token_signature_verify).
+	// Testing only.
+	InsecureSkipTokenSignatureVerify bool
 	// AllowAnonymousConnectWithoutToken lets a connect without token in as user "".
 	AllowAnonymousConnectWithoutToken bool
 	// DisallowAnonymousConnectionTokens rejects tokens with an empty sub (3507)
@@ -148,7 +162,7 @@ func (c *Config) Validate() error {
 	if err := c.WithoutNamespace.validate(); err != nil {
 		return fmt.Errorf("channel.without_namespace: %w", err)
 	}
-	return nil
+	return c.validateTokens()
 }
 
 func (o *NamespaceOptions) validate() error {

@@ -42,9 +42,13 @@ type ProxyRequest struct {
 	Data []byte
 	// Meta is the connection meta from the token or connect proxy (raw JSON).
 	Meta []byte
-	// Headers are the client's request headers and emulated headers the proxy may
-	// forward (filtered by its http_headers / emulated_headers lists).
+	// Headers are the client's transport request headers (the HTTP upgrade or stream
+	// request); the proxy forwards those named in its http_headers list.
 	Headers map[string]string
+	// EmulatedHeaders are ConnectRequest.headers (headers emulation, client-controlled);
+	// the proxy forwards only those named in its emulated_headers list, and a
+	// transport header of the same name wins over them.
+	EmulatedHeaders map[string]string
 }
 
 // ProxyResponse is the backend's answer: Disconnect is checked first, then Error,

@@ -24,6 +24,9 @@ func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, er
 	req.User = c.user
 	req.Meta = c.meta
 	req.Headers = c.headers
+	if req.EmulatedHeaders == nil {
+		req.EmulatedHeaders = c.emulatedHeaders
+	}
 	c.mu.Unlock()
 	req.Transport = "websocket"
 	req.Protocol = c.proto.String()
@@ -87,12 +90,11 @@ func (c *Client) proxyRefreshConnection() {
 	if c.state != stateConnected {
 		return
 	}
+	// Like Centrifugo, an error or disconnect answer counts as "no result": expired.
 	switch {
 	case err != nil:
 		n.log.Warn("refresh proxy failed", "client", c.id, "err", err)
 		c.expireAt = time.Now().Add(proxyRetryAfter).Unix()
-	case resp.Disconnect != nil:
-		go c.Disconnect(*resp.Disconnect)
 	case resp.Result == nil || resp.Result.Expired:
 		go c.Disconnect(DisconnectExpired)
 	default:

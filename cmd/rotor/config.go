@@ -47,12 +47,17 @@ type ServerConfig struct {
 	// HealthEnabled is health.enabled: serve GET /health (Centrifugo serves it only
 	// when enabled).
 	HealthEnabled bool
+	// PrometheusEnabled is prometheus.enabled: serve GET /metrics.
+	PrometheusEnabled bool
 	// UsageStatsDisabled is usage_stats.disabled. Rotor never sends usage statistics,
 	// so the key is accepted and has no effect.
 	UsageStatsDisabled bool
 	// Engine is the engine configuration (client.*, channel.*, node.name). Version
 	// and HubShards are left for main to fill.
 	Engine engine.Config
+	// Proxies are the configured HTTP proxies (client.proxy.*, channel.proxy.*,
+	// rpc.proxy, proxies); buildProxies turns those in use into Engine's callers.
+	Proxies ProxiesConfig
 	// API is the HTTP server API configuration (http_api.key, insecure, error_mode).
 	API api.Config
 	// Ignored lists, sorted, what the file and environment set that Rotor does not
@@ -92,11 +97,10 @@ var errNotObject = errors.New("expected an object")
 // Their environment variable is the key upper-cased with '.' → '_' after a prefix.
 func topKeys(c *ServerConfig) []mappedKey {
 	e := &c.Engine
-	return []mappedKey{
+	keys := []mappedKey{
 		{"http_server.address", &c.Address},
 		{"http_server.port", &c.Port},
 		{"log.level", &c.LogLevel},
-		{"client.token.hmac_secret_key", &e.TokenHMACSecretKey},
 		{"client.allowed_origins", &c.AllowedOrigins},
 		{"client.ping_interval", &e.PingInterval},
 		{"client.pong_timeout", &e.PongTimeout},
@@ -119,11 +123,42 @@ func topKeys(c *ServerConfig) []mappedKey {
 		{"node.name", &e.Name},
 		{"health.enabled", &c.HealthEnabled},
 		{"usage_stats.disabled", &c.UsageStatsDisabled},
+		{"prometheus.enabled", &c.PrometheusEnabled},
 	}
+	return append(keys, tokenKeys(e)...)
 }
 
-// mappedKey is one config key and the field it fills: *string, *int, *bool,
-// *time.Duration or *[]string.
+// tokenKeys are the JWT verification keys: client.token.*,
+// client.subscription_token.* and client.insecure_skip_token_signature_verify.
+// client.token.hmac_secret_key fills TokenHMACSecretKey, the key gentoken and dev
+// mode use; the engine takes it when Token.HMACSecretKey is empty.
+func tokenKeys(e *engine.Config) []mappedKey {
+	section := func(prefix string, t *engine.TokenConfig, hmacKey *string) []mappedKey {
+		return []mappedKey{
+			{prefix + ".hmac_secret_key", hmacKey},
+			{prefix + ".hmac_previous_secret_key", &t.HMACPreviousSecretKey},
+			{prefix + ".hmac_previous_secret_key_valid_until", &t.HMACPreviousSecretKeyValidUntil},
+			{prefix + ".rsa_public_key", &t.RSAPublicKey},
+			{prefix + ".ecdsa_public_key", &t.ECDSAPublicKey},
+			{prefix + ".jwks_public_endpoint", &t.JWKSPublicEndpoint},
+			{prefix + ".audience", &t.Audience},
+			{prefix + ".audience_regex", &t.AudienceRegex},
+			{prefix + ".issuer", &t.Issuer},
+			{prefix + ".issuer_regex", &t.IssuerRegex},
+			{prefix + ".user_id_claim", &t.UserIDClaim},
+			{prefix + ".insecure_skip_jwks_endpoint_safety_check", &t.InsecureSkipJWKSEndpointSafetyCheck},
+		}
+	}
+	keys := section("client.token", &e.Token, &e.TokenHMACSecretKey)
+	keys = append(keys, section("client.subscription_token", &e.SubscriptionToken, &e.SubscriptionToken.HMACSecretKey)...)
+	return append(keys,
+		mappedKey{"client.subscription_token.enabled", &e.SubscriptionTokenEnabled},
+		mappedKey{"client.insecure_skip_token_signature_verify", &e.InsecureSkipTokenSignatureVerify},
+	)
+}
+
+// mappedKey is one config key and the field it fills: *string, *int, *int64,
+// *bool, *time.Duration or *[]string.
 type mappedKey struct {
 	path  string
 	field any
@@ -163,6 +198,12 @@ var nsOptions = []struct {
 	{"allow_user_limited_channels", func(o *engine.NamespaceOptions) any { return &o.AllowUserLimitedChannels }},
 	{"channel_regex", func(o *engine.NamespaceOptions) any { return &o.ChannelRegex }},
 	{"publication_data_format", func(o *engine.NamespaceOptions) any { return &o.PublicationDataFormat }},
+	{"subscribe_proxy_enabled", func(o *engine.NamespaceOptions) any { return &o.SubscribeProxyEnabled }},
+	{"subscribe_proxy_name", func(o *engine.NamespaceOptions) any { return &o.SubscribeProxyName }},
+	{"publish_proxy_enabled", func(o *engine.NamespaceOptions) any { return &o.PublishProxyEnabled }},
+	{"publish_proxy_name", func(o *engine.NamespaceOptions) any { return &o.PublishProxyName }},
+	{"sub_refresh_proxy_enabled", func(o *engine.NamespaceOptions) any { return &o.SubRefreshProxyEnabled }},
+	{"sub_refresh_proxy_name", func(o *engine.NamespaceOptions) any { return &o.SubRefreshProxyName }},
 }
 
 // Global channel keys that supply the namespaces' defaults.
@@ -324,6 +365,9 @@ func (s *source) applyEnv(envs *envSet, cfg *ServerConfig) error {
 	}
 	for _, p := range []string{keyHistoryMetaTTL, keyPublicationDataFormat} {
 		s.applyEnvKey(envs, p, envName(p), false)
+	}
+	if err := s.applyProxyEnv(envs); err != nil { // proxies.go
+		return err
 	}
 
 	if val, name, ok := envs.lookup(envName(keyNamespaces)); ok {
@@ -618,7 +662,7 @@ func (s *source) extract(cfg *ServerConfig) error {
 			ns.opts.PublicationDataFormat = globalFormat
 		}
 	}
-	return nil
+	return s.extractProxies(cfg) // proxies.go
 }
 
 // readNamespace reads the namespace options in m (named p in errors).
@@ -703,12 +747,12 @@ func (c *ServerConfig) validate() error {
 			return fmt.Errorf("%s.force_recovery: needs history_size and history_ttl", ns.path)
 		}
 	}
-	return nil
+	return c.validateProxies() // proxies.go
 }
 
 // unknownKeys lists the dotted paths of the tree that were not applied: leaves, and
-// arrays as a whole (except channel.namespaces, whose items are walked). Empty objects
-// and nulls set nothing and are skipped.
+// arrays as a whole (except channel.namespaces, proxies and rpc.namespaces, whose
+// items are walked). Empty objects and nulls set nothing and are skipped.
 func (s *source) unknownKeys() []string {
 	var out []string
 	var walk func(v any, p string)
@@ -727,7 +771,7 @@ func (s *source) unknownKeys() []string {
 				}
 			}
 		case []any:
-			if p == keyNamespaces {
+			if p == keyNamespaces || p == keyProxies || p == keyRPCNamespaces {
 				for i, it := range x {
 					walk(it, fmt.Sprintf("%s[%d]", p, i))
 				}
@@ -742,8 +786,8 @@ func (s *source) unknownKeys() []string {
 	return out
 }
 
-// convert stores v into field (*string, *int, *bool, *time.Duration or *[]string),
-// converting weakly as viper does.
+// convert stores v into field (*string, *int, *int64, *bool, *time.Duration or
+// *[]string), converting weakly as viper does.
 func convert(v any, field any) error {
 	switch f := field.(type) {
 	case *string:
@@ -758,6 +802,12 @@ func convert(v any, field any) error {
 			return err
 		}
 		*f = n
+	case *int64:
+		n, err := toInt(v)
+		if err != nil {
+			return err
+		}
+		*f = int64(n)
 	case *bool:
 		b, err := toBool(v)
 		if err != nil {

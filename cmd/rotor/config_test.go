@@ -14,6 +14,7 @@ import (
 
 	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/engine"
+	"github.com/rotorhq/rotor/proxy"
 )
 
 // wantTestdata is what testdata/centrifugo.{json,yaml,toml} load to.
@@ -29,6 +30,7 @@ func wantTestdata() *ServerConfig {
 		Engine: engine.Config{
 			Name:                              "rotor-1",
 			TokenHMACSecretKey:                "hmac-secret",
+			Token:                             engine.TokenConfig{Audience: "rotor"},
 			AllowAnonymousConnectWithoutToken: true,
 			PingInterval:                      20 * time.Second,
 			PongTimeout:                       5 * time.Second,
@@ -81,16 +83,17 @@ func wantTestdata() *ServerConfig {
 				},
 			},
 		},
-		API: api.Config{Key: "api-key", ErrorMode: "transport"},
+		API:               api.Config{Key: "api-key", ErrorMode: "transport"},
+		PrometheusEnabled: true,
+		Proxies: ProxiesConfig{Named: []NamedProxyConfig{
+			{Name: "backend", HTTPConfig: proxy.HTTPConfig{Endpoint: "http://127.0.0.1:3000/proxy"}},
+		}},
 		Ignored: []string{
 			"admin.enabled", "admin.password", "admin.secret",
 			"channel.namespaces[0].delta_publish",
-			"client.token.audience",
 			"engine.type",
 			"http_api.external",
 			"http_server.tls.enabled",
-			"prometheus.enabled",
-			"proxies",
 			"websocket.compression",
 		},
 	}
@@ -287,7 +290,7 @@ func TestLoadConfigEnvNamespacesJSON(t *testing.T) {
 	if !reflect.DeepEqual(got.Engine.Namespaces, want) {
 		t.Fatalf("got  %+v\nwant %+v", got.Engine.Namespaces, want)
 	}
-	if !slices.Contains(got.Ignored, "channel.namespaces[0].subscribe_proxy_enabled") || slices.Contains(got.Ignored, "channel.namespaces[0].delta_publish") {
+	if slices.Contains(got.Ignored, "channel.namespaces[0].subscribe_proxy_enabled") || slices.Contains(got.Ignored, "channel.namespaces[0].delta_publish") {
 		t.Fatalf("ignored %v", got.Ignored)
 	}
 
@@ -412,9 +415,10 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"channel": {
 			"without_namespace": {"name": "x", "allowed_delta_types": ["fossil"]},
 			"namespaces": [{"name": "chat", "proxy_name": "p"}, {"name": "news", "map": {"client_key": "user_id"}}],
-			"proxy": {"subscribe": {"endpoint": "http://127.0.0.1/sub"}}
+			"proxy": {"subscribe": {"endpoint": "http://127.0.0.1/sub", "grpc_metadata": ["x"]}, "subscribe_stream": {"endpoint": "grpc://127.0.0.1:1"}}
 		},
-		"rpc": {"namespaces": [{"name": "admin"}]},
+		"rpc": {"namespaces": [{"name": "admin", "extra": 1}], "namespace_boundary": ":"},
+		"proxies": [{"name": "p1", "endpoint": "http://127.0.0.1/p", "http": {"tls": {"enabled": false}}}],
 		"uni_sse": {},
 		"pid_file": "/tmp/rotor.pid"
 	}`)
@@ -426,7 +430,8 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"admin.enabled",
 		"channel.namespaces[0].proxy_name",
 		"channel.namespaces[1].map.client_key",
-		"channel.proxy.subscribe.endpoint",
+		"channel.proxy.subscribe.grpc_metadata",
+		"channel.proxy.subscribe_stream.endpoint",
 		"channel.without_namespace.allowed_delta_types",
 		"channel.without_namespace.name",
 		"client.subscribe_to_user_personal_channel.enabled",
@@ -434,7 +439,9 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"engine.redis.tls.enabled",
 		"engine.type",
 		"pid_file",
-		"rpc.namespaces",
+		"proxies[0].http.tls.enabled",
+		"rpc.namespace_boundary",
+		"rpc.namespaces[0].extra",
 	}
 	if !reflect.DeepEqual(got.Ignored, want) {
 		t.Fatalf("ignored\n got  %q\n want %q", got.Ignored, want)

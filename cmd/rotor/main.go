@@ -85,6 +85,10 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		logger.Warn("config key not supported by rotor yet, ignored", "key", key)
 	}
 
+	proxyHeaders, err := buildProxies(sc, logger)
+	if err != nil {
+		return err
+	}
 	sc.Engine.Version = version + " Rotor"
 	node, err := engine.New(sc.Engine, logger)
 	if err != nil {
@@ -103,8 +107,8 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		QueueMaxSize:     sc.QueueMaxSize,
 		WriteTimeout:     sc.WriteTimeout,
 		HTTPHandler:      httpHandler(apiHandler, sc),
-		Accept: func(t engine.Transport, _ *netio.UpgradeRequest) netio.Session {
-			return node.NewClient(t, nil)
+		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
+			return node.NewClient(t, requestHeaders(r, proxyHeaders))
 		},
 		Logger: logger,
 	})
@@ -160,6 +164,21 @@ func httpHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.RequestHand
 		}
 		apiHandler.ServeHTTP(ctx)
 	}
+}
+
+// requestHeaders copies the headers that proxies forward; nil when none are needed,
+// so idle connections pay nothing for them.
+func requestHeaders(r *netio.UpgradeRequest, names []string) map[string]string {
+	var out map[string]string
+	for _, name := range names {
+		if v := r.Header(name); v != "" {
+			if out == nil {
+				out = make(map[string]string, len(names))
+			}
+			out[name] = v
+		}
+	}
+	return out
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
