@@ -44,6 +44,13 @@ type ServerConfig struct {
 	WriteTimeout time.Duration
 	// QueueMaxSize is client.queue_max_size in bytes; default (and 0) 1048576.
 	QueueMaxSize int
+	// InternalAddress and InternalPort are http_server.internal_address/internal_port:
+	// when the port is set, the server API, health and metrics are served there and
+	// not on the client port (unless http_api.external).
+	InternalAddress string
+	InternalPort    int
+	// APIExternal is http_api.external: keep the API on the client port too.
+	APIExternal bool
 	// HealthEnabled is health.enabled: serve GET /health (Centrifugo serves it only
 	// when enabled).
 	HealthEnabled bool
@@ -122,6 +129,9 @@ func topKeys(c *ServerConfig) []mappedKey {
 		{"channel.max_length", &e.ChannelMaxLength},
 		{"node.name", &e.Name},
 		{"health.enabled", &c.HealthEnabled},
+		{"http_server.internal_address", &c.InternalAddress},
+		{"http_server.internal_port", &c.InternalPort},
+		{"http_api.external", &c.APIExternal},
 		{"usage_stats.disabled", &c.UsageStatsDisabled},
 		{"prometheus.enabled", &c.PrometheusEnabled},
 	}

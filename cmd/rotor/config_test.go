@@ -85,6 +85,7 @@ func wantTestdata() *ServerConfig {
 		},
 		API:               api.Config{Key: "api-key", ErrorMode: "transport"},
 		PrometheusEnabled: true,
+		APIExternal:       true,
 		Proxies: ProxiesConfig{Named: []NamedProxyConfig{
 			{Name: "backend", HTTPConfig: proxy.HTTPConfig{Endpoint: "http://127.0.0.1:3000/proxy"}},
 		}},
@@ -92,7 +93,6 @@ func wantTestdata() *ServerConfig {
 			"admin.enabled", "admin.password", "admin.secret",
 			"channel.namespaces[0].delta_publish",
 			"engine.type",
-			"http_api.external",
 			"http_server.tls.enabled",
 			"websocket.compression",
 		},

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -106,7 +107,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		MessageSizeLimit: sc.MessageSizeLimit,
 		QueueMaxSize:     sc.QueueMaxSize,
 		WriteTimeout:     sc.WriteTimeout,
-		HTTPHandler:      httpHandler(apiHandler, sc),
+		HTTPHandler:      externalHandler(apiHandler, sc),
 		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t, requestHeaders(r, proxyHeaders))
 		},
@@ -115,8 +116,18 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve() }()
+	var internal *fasthttp.Server
+	if sc.InternalPort != 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(sc.InternalAddress, strconv.Itoa(sc.InternalPort)))
+		if err != nil {
+			return fmt.Errorf("http_server.internal_port: %w", err)
+		}
+		internal = &fasthttp.Server{Handler: httpHandler(apiHandler, sc), Name: "rotor", NoDefaultServerHeader: true}
+		go func() { serveErr <- internal.Serve(ln) }()
+		logger.Info("internal endpoints (api, health, metrics)", "address", ln.Addr().String())
+	}
 
 	base := "http://" + srv.Addr().String()
 	logger.Info("rotor started", "version", version, "address", srv.Addr().String())
@@ -139,10 +150,30 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		logger.Warn("listener shutdown", "err", err)
 	}
+	if internal != nil {
+		_ = internal.ShutdownWithContext(ctx)
+	}
 	if err := node.Shutdown(ctx); err != nil {
 		logger.Warn("client shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// externalHandler serves the client port's plain HTTP requests: everything when there
+// is no internal port, otherwise only the API when http_api.external asks for it.
+func externalHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.RequestHandler {
+	all := httpHandler(apiHandler, sc)
+	if sc.InternalPort == 0 {
+		return all
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		p := ctx.Path()
+		if sc.APIExternal && (string(p) == "/api" || bytes.HasPrefix(p, []byte("/api/"))) {
+			apiHandler.ServeHTTP(ctx)
+			return
+		}
+		ctx.Error("404 page not found", fasthttp.StatusNotFound)
+	}
 }
 
 // httpHandler serves everything that is not a WebSocket upgrade. /health and
