@@ -116,14 +116,15 @@ func okpJWK(kid string, pub crypto.PublicKey) map[string]string {
 	return map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64.EncodeToString(pub.(ed25519.PublicKey))}
 }
 
-// jwksVerifier builds a verifier for cfg whose JWKS caches use short delays.
+// jwksVerifier builds a verifier for cfg whose JWKS caches use the given delays and
+// a fetch timeout generous enough for a loaded -race run.
 func jwksVerifier(t *testing.T, cfg Config, minGap, ttl time.Duration) *tokenVerifier {
 	t.Helper()
 	v := mustVerifier(t, cfg)
 	for _, jv := range []*jwtVerifier{v.conn, v.sub} {
 		if jv.jwks != nil {
 			jv.jwks.minGap, jv.jwks.ttl = minGap, ttl
-			jv.jwks.client.Timeout = 200 * time.Millisecond
+			jv.jwks.client.Timeout = 5 * time.Second
 		}
 	}
 	return v
@@ -258,7 +259,7 @@ func TestJWKSKeyRotation(t *testing.T) {
 	if n := srv.count("/jwks"); n != 2 {
 		t.Fatalf("%d fetches after the new kid, want 2", n)
 	}
-	if el := time.Since(start); el > gap+time.Second {
+	if el := time.Since(start); el > gap+3*time.Second {
 		t.Fatalf("refetch took %s", el)
 	}
 
@@ -384,6 +385,7 @@ func TestJWKSEndpointDown(t *testing.T) {
 		srv.set("/jwks", rsaJWK("k1", "", &k.rsa.PublicKey))
 		srv.setStatus(0, 10*time.Second)
 		v := jwksVerifier(t, Config{Token: TokenConfig{JWKSPublicEndpoint: srv.URL + "/jwks"}}, time.Millisecond, time.Hour)
+		v.conn.jwks.client.Timeout = 200 * time.Millisecond
 		start := time.Now()
 		if got := verifyConn(v, tok); got != "invalid" {
 			t.Fatalf("%s, want invalid", got)
