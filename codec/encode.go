@@ -2,6 +2,7 @@ package codec
 
 import (
 	"google.golang.org/protobuf/encoding/protowire"
+	"unsafe"
 )
 
 // Every encoder appends exactly one self-contained message to dst and returns the
@@ -260,4 +261,11 @@ func AppendEmulationRequest(p Protocol, dst []byte, req *EmulationRequest) []byt
 	}
 	w.close(start)
 	return w.b
+}
+
+// AppendJSONStringBytes appends b as a JSON string literal. Delta-enabled
+// subscriptions on the JSON protocol carry publication data (full or patch) this way
+// (client-protocol.md §10). b is only read.
+func AppendJSONStringBytes(dst, b []byte) []byte {
+	return appendJSONString(dst, unsafe.String(unsafe.SliceData(b), len(b)))
 }

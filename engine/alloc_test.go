@@ -19,7 +19,7 @@ func TestBroadcastAllocsPerSubscriber(t *testing.T) {
 	tags := map[string]string{"k": "v"}
 	allocs := testing.AllocsPerRun(1000, func() {
 		pub := codec.Publication{Data: data, Info: info, Tags: tags, Offset: 9}
-		node.hub.broadcast("news", &pub)
+		node.hub.broadcast("news", &pub, nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("hub broadcast to %d subscribers: %v allocs per run, want 0", len(sinks), allocs)

@@ -42,12 +42,17 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 		c.writeError(id, ErrorBadRequest)
 		return nil
 	}
+	if req.Tf != nil && (!ns.AllowTagsFilter || validateFilter(req.Tf) != nil) {
+		c.writeError(id, ErrorBadRequest)
+		return nil
+	}
 	private := strings.HasPrefix(ch, privatePrefix)
 	if private && req.Token == "" {
 		c.writeError(id, ErrorPermissionDenied)
 		return nil
 	}
-	p := subParams{ns: ns}
+	// An unsupported delta request is downgraded silently (client-protocol.md §10).
+	p := subParams{ns: ns, filter: req.Tf, delta: req.Delta == "fossil" && nsAllowsDelta(ns)}
 	switch {
 	case req.Token != "":
 		vt, err := n.verifier.verifySubscription(req.Token)

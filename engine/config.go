@@ -115,14 +115,20 @@ type NamespaceOptions struct {
 	AllowHistoryForSubscriber  bool
 	AllowHistoryForAnonymous   bool
 	AllowUserLimitedChannels   bool
-	ChannelRegex               string
-	PublicationDataFormat      string
-	SubscribeProxyEnabled      bool
-	SubscribeProxyName         string // "" → "default"
-	PublishProxyEnabled        bool
-	PublishProxyName           string
-	SubRefreshProxyEnabled     bool
-	SubRefreshProxyName        string
+	// AllowTagsFilter lets clients subscribe with a tags filter (tf).
+	AllowTagsFilter bool
+	// AllowedDeltaTypes lists the delta encodings clients may negotiate ("fossil").
+	AllowedDeltaTypes []string
+	// DeltaPublish treats every publication of the namespace as delta-enabled.
+	DeltaPublish           bool
+	ChannelRegex           string
+	PublicationDataFormat  string
+	SubscribeProxyEnabled  bool
+	SubscribeProxyName     string // "" → "default"
+	PublishProxyEnabled    bool
+	PublishProxyName       string
+	SubRefreshProxyEnabled bool
+	SubRefreshProxyName    string
 }
 
 var namespaceNameRe = regexp.MustCompile(`^[-a-zA-Z0-9_.]{2,}$`)
@@ -175,6 +181,11 @@ func (o *NamespaceOptions) validate() error {
 	if o.ChannelRegex != "" {
 		if _, err := regexp.Compile(o.ChannelRegex); err != nil {
 			return fmt.Errorf("channel_regex: %w", err)
+		}
+	}
+	for _, d := range o.AllowedDeltaTypes {
+		if d != "fossil" {
+			return fmt.Errorf("allowed_delta_types: %q is not a delta type (only fossil)", d)
 		}
 	}
 	switch o.PublicationDataFormat {

@@ -34,6 +34,9 @@ type stream struct {
 	// retainUntil is when pubs are dropped (unix nanos); metaUntil when the whole
 	// stream, epoch included, is forgotten.
 	retainUntil, metaUntil int64
+	// prevData is the payload of the channel's last publication, the base of the next
+	// delta (namespaces allowing fossil deltas only).
+	prevData []byte
 }
 
 type idemEntry struct {

@@ -30,11 +30,17 @@ type channelSubs struct {
 	index   map[*Client]int
 }
 
-// subEntry is one subscriber; joinLeave marks those that receive join/leave pushes.
-// The flag lives here, not in the client, so broadcasts never take client.mu.
+// subEntry is one subscriber and what its broadcasts need; it lives here, not in the
+// client, so broadcasts never take client.mu.
 type subEntry struct {
-	c         *Client
+	c *Client
+	// joinLeave marks subscribers that receive join/leave pushes.
 	joinLeave bool
+	// delta marks a fossil delta subscription; deltaReady that it holds the previous
+	// publication (written only under the channel's publish lock).
+	delta, deltaReady bool
+	// filter is the subscription's tags filter, nil for none.
+	filter *codec.FilterNode
 }
 
 type connShard struct {
@@ -71,7 +77,8 @@ func (h *hub) connShard(user string) *connShard {
 // so that no publication of the channel can reach c before what then enqueues (the
 // subscribe reply). It reports whether c was the channel's first subscriber.
 // Must not hold c.mu.
-func (h *hub) addSub(channel string, c *Client, joinLeave bool, then func()) (first bool) {
+func (h *hub) addSub(channel string, e subEntry, then func()) (first bool) {
+	c := e.c
 	sh := h.subShard(channel)
 	sh.mu.Lock()
 	cs := sh.channels[channel]
@@ -82,7 +89,7 @@ func (h *hub) addSub(channel string, c *Client, joinLeave bool, then func()) (fi
 	}
 	if _, ok := cs.index[c]; !ok {
 		cs.index[c] = len(cs.clients)
-		cs.clients = append(cs.clients, subEntry{c: c, joinLeave: joinLeave})
+		cs.clients = append(cs.clients, e)
 	}
 	if then != nil {
 		then()
@@ -136,7 +143,11 @@ func (h *hub) numSubscribers(channel string) int {
 // at most once per protocol present and copied into each subscriber's outbound
 // queue; nothing is allocated per subscriber. It returns the number of subscribers
 // the message was queued for.
-func (h *hub) broadcast(channel string, pub *codec.Publication) int {
+//
+// prev is the previous publication's data of a delta-enabled publication (nil
+// otherwise); delta subscribers then get a patch against it. Callers passing prev
+// hold the channel's publish lock.
+func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int {
 	sh := h.subShard(channel)
 	sh.mu.RLock()
 	cs := sh.channels[channel]
@@ -145,9 +156,22 @@ func (h *hub) broadcast(channel string, pub *codec.Publication) int {
 		return 0
 	}
 	var encoded [2]*[]byte // indexed by codec.Protocol
+	var deltas *deltaCache
 	n := 0
 	for i := range cs.clients {
-		c := cs.clients[i].c
+		e := &cs.clients[i]
+		if e.filter != nil && !matchFilter(e.filter, pub.Tags) {
+			continue
+		}
+		if e.delta {
+			if deltas == nil {
+				deltas = new(deltaCache)
+			}
+			h.sendDelta(e, channel, pub, prev, deltas)
+			n++
+			continue
+		}
+		c := e.c
 		p := c.proto
 		b := encoded[p]
 		if b == nil {
@@ -166,6 +190,9 @@ func (h *hub) broadcast(channel string, pub *codec.Publication) int {
 		if b != nil {
 			putBuf(b)
 		}
+	}
+	if deltas != nil {
+		deltas.release()
 	}
 	return n
 }

@@ -19,7 +19,7 @@ func BenchmarkHubBroadcast(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				node.hub.broadcast("news", &pub)
+				node.hub.broadcast("news", &pub, nil)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})

@@ -180,20 +180,21 @@ func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (Publis
 	if !checkPublicationData(ns, data) {
 		return PublishResult{}, ErrorBadRequest
 	}
-	if historyEnabled(ns) && !opts.SkipHistory {
-		return n.publishWithHistory(channel, ns, data, &opts), nil
+	if (historyEnabled(ns) && !opts.SkipHistory) || nsAllowsDelta(ns) {
+		return n.publishLocked(channel, ns, data, &opts), nil
 	}
 	if opts.IdempotencyKey != "" {
 		return n.publishIdempotent(channel, data, &opts), nil
 	}
 	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
-	n.hub.broadcast(channel, &pub)
+	n.hub.broadcast(channel, &pub, nil)
 	return PublishResult{}, nil
 }
 
-// publishWithHistory appends to the stream and broadcasts under the channel's publish
-// lock, so subscribers see publications in offset order.
-func (n *Node) publishWithHistory(channel string, ns *NamespaceOptions, data []byte, opts *PublishOptions) PublishResult {
+// publishLocked broadcasts under the channel's publish lock, appending to the stream
+// when the namespace keeps history (so subscribers see publications in offset
+// order) and tracking the previous payload for delta subscribers.
+func (n *Node) publishLocked(channel string, ns *NamespaceOptions, data []byte, opts *PublishOptions) PublishResult {
 	now := time.Now().UnixNano()
 	sh := n.streams.shard(channel)
 	sh.mu.Lock()
@@ -211,9 +212,20 @@ func (n *Node) publishWithHistory(channel string, ns *NamespaceOptions, data []b
 		info := *opts.Info
 		pub.Info = &info
 	}
-	st.appendLocked(pub, ns.HistorySize, ns.HistoryTTL, now)
-	n.hub.broadcast(channel, pub)
-	res := PublishResult{Offset: pub.Offset, Epoch: st.epoch}
+	var res PublishResult
+	if historyEnabled(ns) && !opts.SkipHistory {
+		st.appendLocked(pub, ns.HistorySize, ns.HistoryTTL, now)
+		res = PublishResult{Offset: pub.Offset, Epoch: st.epoch}
+	}
+	var prev []byte
+	delta := nsAllowsDelta(ns)
+	if delta && (opts.Delta || ns.DeltaPublish) {
+		prev = st.prevData
+	}
+	n.hub.broadcast(channel, pub, prev)
+	if delta {
+		st.prevData = pub.Data
+	}
 	if idemKey != "" {
 		sh.idem[idemKey] = idemEntry{res: res, until: now + int64(idempotencyWindow)}
 	}
@@ -231,7 +243,7 @@ func (n *Node) publishIdempotent(channel string, data []byte, opts *PublishOptio
 		return e.res
 	}
 	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
-	n.hub.broadcast(channel, &pub)
+	n.hub.broadcast(channel, &pub, nil)
 	sh.idem[key] = idemEntry{until: now + int64(idempotencyWindow)}
 	return PublishResult{}
 }

@@ -35,6 +35,10 @@ type subParams struct {
 	data     []byte
 	expireAt int64
 	ttl      uint32
+	// filter is the tags filter; delta marks a negotiated fossil delta subscription,
+	// deltaReady that the subscribe result carried publications (the client holds a base).
+	filter            *codec.FilterNode
+	delta, deltaReady bool
 	// recovery request
 	recover           bool
 	since             codec.StreamPosition
@@ -108,7 +112,7 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 // prepareSub computes the subscribe result of ch (position, recovery) and returns
 // the stream position it was computed at. Must not hold c.mu.
 func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, codec.StreamPosition, error) {
-	res := codec.SubscribeResult{Expires: p.expireAt > 0, TTL: p.ttl, Data: p.data}
+	res := codec.SubscribeResult{Expires: p.expireAt > 0, TTL: p.ttl, Data: p.data, Delta: p.delta}
 	var pos codec.StreamPosition
 	if p.flags&subPositioned == 0 {
 		return res, pos, nil
@@ -131,9 +135,27 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 			if !res.Recovered && p.rejectUnrecovered {
 				return res, pos, ErrorUnrecoverablePosition
 			}
+			if p.filter != nil {
+				res.Publications = filterPubs(p.filter, res.Publications)
+			}
+			if p.delta && len(res.Publications) > 0 {
+				res.Publications = deltaSequence(c.proto, res.Publications)
+				p.deltaReady = true
+			}
 		}
 	}
 	return res, pos, nil
+}
+
+// filterPubs keeps the publications whose tags match f.
+func filterPubs(f *codec.FilterNode, pubs []*codec.Publication) []*codec.Publication {
+	out := pubs[:0:0]
+	for _, pub := range pubs {
+		if matchFilter(f, pub.Tags) {
+			out = append(out, pub)
+		}
+	}
+	return out
 }
 
 // joinSub registers the subscription and adds c to the hub. For a positioned
@@ -169,18 +191,28 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 				break
 			}
 			b := getBuf()
+			var scratch []byte
 			for _, pub := range missed {
-				*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, pub)
+				if p.filter != nil && !matchFilter(p.filter, pub.Tags) {
+					continue
+				}
+				if p.delta {
+					v := deltaVariant(c.proto, pub, pub.Data, false, &scratch)
+					*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, &v)
+					p.deltaReady = true
+				} else {
+					*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, pub)
+				}
 				c.enqueue(*b)
 			}
 			putBuf(b)
 		}
 		if !lostPosition {
-			n.hub.addSub(ch, c, p.flags&subPushJoinLeave != 0, nil)
+			n.hub.addSub(ch, c.entry(p), nil)
 		}
 		sh.mu.Unlock()
 	} else {
-		n.hub.addSub(ch, c, p.flags&subPushJoinLeave != 0, nil)
+		n.hub.addSub(ch, c.entry(p), nil)
 	}
 	if lostPosition {
 		c.mu.Lock()
@@ -202,6 +234,14 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	}
 	if p.flags&subJoinLeave != 0 {
 		n.hub.broadcastJoinLeave(ch, &info, true)
+	}
+}
+
+// entry builds c's hub entry for a subscription with p.
+func (c *Client) entry(p *subParams) subEntry {
+	return subEntry{
+		c: c, joinLeave: p.flags&subPushJoinLeave != 0,
+		delta: p.delta, deltaReady: p.deltaReady, filter: p.filter,
 	}
 }
 

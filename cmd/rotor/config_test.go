@@ -72,6 +72,7 @@ func wantTestdata() *ServerConfig {
 					AllowHistoryForAnonymous:   true,
 					AllowUserLimitedChannels:   true,
 					ChannelRegex:               "^[a-z0-9_]+$",
+					DeltaPublish:               true,
 				},
 				{
 					Name:                  "news.feed",
@@ -91,7 +92,6 @@ func wantTestdata() *ServerConfig {
 		}},
 		Ignored: []string{
 			"admin.enabled", "admin.password", "admin.secret",
-			"channel.namespaces[0].delta_publish",
 			"engine.type",
 			"http_server.tls.enabled",
 			"websocket.compression",
@@ -432,7 +432,6 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"channel.namespaces[1].map.client_key",
 		"channel.proxy.subscribe.grpc_metadata",
 		"channel.proxy.subscribe_stream.endpoint",
-		"channel.without_namespace.allowed_delta_types",
 		"channel.without_namespace.name",
 		"client.subscribe_to_user_personal_channel.enabled",
 		"engine.redis.address",
