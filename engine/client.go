@@ -52,7 +52,7 @@ type Client struct {
 	// expireAt is the unix second the connection expires at; 0 never.
 	expireAt int64
 	// subs holds the subscribed channels; nil until the first subscribe.
-	subs map[string]*subscription
+	subs subList
 	// meta is the connection meta from the token or connect proxy, for proxies.
 	meta []byte
 	// headers are request headers proxies may forward; nil when none are configured.
@@ -467,7 +467,8 @@ type expiredSub struct {
 // each ping tick, like Centrifugo's presence tick. Must hold c.mu.
 func (c *Client) expiredSubsLocked(now int64) []expiredSub {
 	var out []expiredSub
-	for ch, sub := range c.subs {
+	for _, e := range c.subs {
+		ch, sub := e.ch, e.sub
 		if sub.expireAt == 0 || sub.refreshing {
 			continue
 		}
@@ -515,9 +516,9 @@ func (c *Client) OnClose() {
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
 	c.mu.Unlock()
 	n.wheel.cancel(c)
-	for ch, sub := range subs {
-		n.hub.removeSub(ch, c)
-		c.afterDetach(ch, sub, &info)
+	for _, e := range subs {
+		n.hub.removeSub(e.ch, c)
+		c.afterDetach(e.ch, e.sub, &info)
 	}
 	if wasConnected {
 		n.hub.removeConn(c)

@@ -21,7 +21,7 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 		return nil
 	}
 	c.mu.Lock()
-	_, already := c.subs[ch]
+	_, already := c.subs.get(ch)
 	numSubs := len(c.subs)
 	user, clientID := c.user, c.id
 	c.mu.Unlock()
@@ -200,7 +200,7 @@ func (c *Client) handlePublish(id uint32, req *codec.PublishRequest) error {
 		return nil
 	}
 	c.mu.Lock()
-	sub, subscribed := c.subs[ch]
+	sub, subscribed := c.subs.get(ch)
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
 	if subscribed {
 		info.ChanInfo = sub.chanInfo
@@ -248,7 +248,7 @@ func (c *Client) checkReadable(id uint32, ch string, history bool) (*NamespaceOp
 		return nil, false, nil
 	}
 	c.mu.Lock()
-	_, subscribed := c.subs[ch]
+	_, subscribed := c.subs.get(ch)
 	user := c.user
 	c.mu.Unlock()
 	allowed := n.presenceAccess(ns, user, subscribed)
@@ -282,8 +282,8 @@ func (c *Client) handleHistory(id uint32, req *codec.HistoryRequest) error {
 		return err
 	}
 	limit := int(req.Limit)
-	if limit < 0 || limit > historyMaxPublications {
-		limit = historyMaxPublications
+	if max := c.node.cfg.HistoryMaxPublicationLimit; limit < 0 || limit > max {
+		limit = max
 	}
 	if req.Reverse && req.Since != nil && req.Since.Offset == 0 {
 		c.writeError(id, ErrorBadRequest)
@@ -299,9 +299,6 @@ func (c *Client) handleHistory(id uint32, req *codec.HistoryRequest) error {
 	}
 	return c.writeReply(&codec.Reply{ID: id, History: &codec.HistoryResult{Publications: res.Publications, Epoch: res.Epoch, Offset: res.Offset}})
 }
-
-// historyMaxPublications caps client history queries (client.history_max_publication_limit).
-const historyMaxPublications = 300
 
 // handleRefresh renews the connection's expiry with a fresh token (auth.md §2).
 func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
@@ -346,7 +343,7 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		return DisconnectBadRequest
 	}
 	c.mu.Lock()
-	_, subscribed := c.subs[req.Channel]
+	_, subscribed := c.subs.get(req.Channel)
 	user, clientID := c.user, c.id
 	c.mu.Unlock()
 	if !subscribed {
@@ -374,7 +371,7 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		return nil
 	}
 	c.mu.Lock()
-	if sub := c.subs[req.Channel]; sub != nil {
+	if sub, _ := c.subs.get(req.Channel); sub != nil {
 		sub.expireAt = vt.expireAt
 		if len(vt.info) > 0 {
 			sub.chanInfo = vt.info

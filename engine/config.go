@@ -59,6 +59,16 @@ type Config struct {
 	// ExpiredSubCloseDelay is the grace after a subscription's expiry before 2501 /
 	// 3006 (client.expired_sub_close_delay); 0 → 25s.
 	ExpiredSubCloseDelay time.Duration
+	// HistoryMaxPublicationLimit caps client history queries
+	// (client.history_max_publication_limit); 0 → 300.
+	HistoryMaxPublicationLimit int
+	// RecoveryMaxPublicationLimit caps publications recovered on subscribe
+	// (client.recovery_max_publication_limit); 0 → 300.
+	RecoveryMaxPublicationLimit int
+	// PresenceUpdateInterval is client.presence_update_interval. The in-memory
+	// presence store keeps entries until unsubscribe or disconnect, so it needs no
+	// periodic refresh; the value is kept for engines with presence TTLs.
+	PresenceUpdateInterval time.Duration
 	// ChannelLimit caps client subscriptions per connection (client.channel_limit); 0 → 128.
 	ChannelLimit int
 	// ChannelMaxLength is the max channel name length in bytes (channel.max_length); 0 → 255.

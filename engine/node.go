@@ -67,6 +67,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if cfg.ChannelLimit == 0 {
 		cfg.ChannelLimit = 128
 	}
+	if cfg.HistoryMaxPublicationLimit == 0 {
+		cfg.HistoryMaxPublicationLimit = 300
+	}
+	if cfg.RecoveryMaxPublicationLimit == 0 {
+		cfg.RecoveryMaxPublicationLimit = 300
+	}
 	if cfg.ChannelMaxLength == 0 {
 		cfg.ChannelMaxLength = 255
 	}

@@ -125,7 +125,8 @@ func (c *Client) proxyRefreshSubscription(ch string, sub *subscription) {
 	}
 	c.mu.Lock()
 	sub.refreshing = false
-	current := c.subs[ch] == sub && c.state == stateConnected
+	cur, _ := c.subs.get(ch)
+	current := cur == sub && c.state == stateConnected
 	serverSide := sub.flags&subServerSide != 0
 	expire := false
 	if current {

@@ -142,7 +142,7 @@ func (n *Node) Subscribe(req ServerSubscribeRequest) error {
 // serverSubscribe attaches a server-side subscription and sends the subscribe push.
 func (c *Client) serverSubscribe(ch string, p *subParams) {
 	c.mu.Lock()
-	_, already := c.subs[ch]
+	_, already := c.subs.get(ch)
 	numSubs := len(c.subs)
 	c.mu.Unlock()
 	if already {

@@ -27,6 +27,55 @@ type subscription struct {
 	refreshing bool
 }
 
+// subList is a client's subscriptions, searched linearly: clients hold few
+// (client.channel_limit, 128 by default), and a map would cost about 250 B per client
+// even for one subscription, against 32 B here. Guarded by client.mu.
+type subList []chanSub
+
+// chanSub is one entry of a subList.
+type chanSub struct {
+	ch  string
+	sub *subscription
+}
+
+// get returns the subscription to ch.
+func (l subList) get(ch string) (*subscription, bool) {
+	for i := range l {
+		if l[i].ch == ch {
+			return l[i].sub, true
+		}
+	}
+	return nil, false
+}
+
+// set adds or replaces the subscription to ch.
+func (l *subList) set(ch string, sub *subscription) {
+	for i := range *l {
+		if (*l)[i].ch == ch {
+			(*l)[i].sub = sub
+			return
+		}
+	}
+	*l = append(*l, chanSub{ch: ch, sub: sub})
+}
+
+// remove deletes the subscription to ch and returns it. The order of the others
+// may change.
+func (l *subList) remove(ch string) (*subscription, bool) {
+	s := *l
+	for i := range s {
+		if s[i].ch == ch {
+			sub := s[i].sub
+			last := len(s) - 1
+			s[i] = s[last]
+			s[last] = chanSub{}
+			*l = s[:last]
+			return sub, true
+		}
+	}
+	return nil, false
+}
+
 // subParams describes a subscription about to be attached.
 type subParams struct {
 	ns       *NamespaceOptions
@@ -47,9 +96,6 @@ type subParams struct {
 
 // defaultHistoryMetaTTL is channel.history_meta_ttl's default.
 const defaultHistoryMetaTTL = 720 * time.Hour
-
-// recoveryMaxPublications caps recovered publications (client.recovery_max_publication_limit).
-const recoveryMaxPublications = 300
 
 func historyEnabled(ns *NamespaceOptions) bool { return ns.HistorySize > 0 && ns.HistoryTTL > 0 }
 
@@ -130,7 +176,7 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 			if p.ns.ForceRecoveryMode == "cache" {
 				recoverCache(st, p, &res)
 			} else {
-				recoverStream(st, p, &res)
+				recoverStream(st, p, &res, c.node.cfg.RecoveryMaxPublicationLimit)
 			}
 			if !res.Recovered && p.rejectUnrecovered {
 				return res, pos, ErrorUnrecoverablePosition
@@ -170,10 +216,7 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 		c.mu.Unlock()
 		return
 	}
-	if c.subs == nil {
-		c.subs = make(map[string]*subscription, 1)
-	}
-	c.subs[ch] = sub
+	c.subs.set(ch, sub)
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: p.chanInfo}
 	c.mu.Unlock()
 	lostPosition := false
@@ -216,7 +259,7 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	}
 	if lostPosition {
 		c.mu.Lock()
-		delete(c.subs, ch)
+		c.subs.remove(ch)
 		c.mu.Unlock()
 		c.insufficientState(ch, p.flags&subServerSide != 0)
 		return
@@ -258,11 +301,11 @@ func (c *Client) insufficientState(ch string, serverSide bool) {
 }
 
 // recoverStream implements history-recovery.md §3.1. Must hold the stream's shard lock.
-func recoverStream(st *stream, p *subParams, res *codec.SubscribeResult) {
+func recoverStream(st *stream, p *subParams, res *codec.SubscribeResult, limit int) {
 	if p.since.Epoch != "" && p.since.Epoch != st.epoch {
 		return
 	}
-	pubs, err := st.query(&codec.StreamPosition{Offset: p.since.Offset}, recoveryMaxPublications, false)
+	pubs, err := st.query(&codec.StreamPosition{Offset: p.since.Offset}, limit, false)
 	if err != nil {
 		return
 	}
@@ -296,8 +339,7 @@ func recoverCache(st *stream, p *subParams, res *codec.SubscribeResult) {
 func (c *Client) detach(ch string) (*subscription, bool) {
 	n := c.node
 	c.mu.Lock()
-	sub, ok := c.subs[ch]
-	delete(c.subs, ch)
+	sub, ok := c.subs.remove(ch)
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
 	c.mu.Unlock()
 	if !ok {
