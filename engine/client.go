@@ -244,6 +244,11 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	if n.shuttingDown.Load() {
 		return DisconnectShutdown
 	}
+	// The client ID exists before credentials are checked: the connect proxy
+	// receives it.
+	c.mu.Lock()
+	c.id = newUUID()
+	c.mu.Unlock()
 	var (
 		vt          verifiedToken
 		connectData []byte
@@ -328,7 +333,6 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	}
 
 	c.mu.Lock()
-	c.id = newUUID()
 	c.user = vt.user
 	c.info = append([]byte(nil), vt.info...)
 	c.meta = vt.meta

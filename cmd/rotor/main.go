@@ -147,14 +147,16 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Clients first: each gets 3001 "shutdown" and closes; then the listener, which
+	// waits for the remaining connections.
+	if err := node.Shutdown(ctx); err != nil {
+		logger.Warn("client shutdown incomplete", "err", err)
+	}
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		logger.Warn("listener shutdown", "err", err)
 	}
 	if internal != nil {
 		_ = internal.ShutdownWithContext(ctx)
-	}
-	if err := node.Shutdown(ctx); err != nil {
-		logger.Warn("client shutdown incomplete", "err", err)
 	}
 	return nil
 }
