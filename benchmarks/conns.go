@@ -100,9 +100,12 @@ type connsReport struct {
 	TimedOut   bool     `json:"timed_out"`
 	Warnings   []string `json:"warnings"`
 	OK         bool     `json:"ok"`
+
+	charts *charts // for --report
 }
 
-func (r *connsReport) passed() bool { return r.OK }
+func (r *connsReport) passed() bool       { return r.OK }
+func (r *connsReport) chartData() *charts { return r.charts }
 
 func runConns(ctx context.Context, cm *common, o *connsOptions, progress io.Writer) (report, error) {
 	if err := o.validate(); err != nil {
@@ -157,6 +160,15 @@ func runConns(ctx context.Context, cm *common, o *connsOptions, progress io.Writ
 		return s
 	})
 	defer tk.stop()
+	tl := newTimeline(cm.sampleIntv)
+	tl.rate("connections established", "conns/s", cnt.established.Load)
+	tl.gauge("connections open", "connections", 1, func() (float64, bool) {
+		return float64(cnt.established.Load() - cnt.dropped.Load()), true
+	})
+	tl.rate("server pings answered", "pings/s", cnt.pings.Load)
+	tl.procTracks(cm.pid)
+	tl.run()
+	defer tl.stop()
 
 	connStart := time.Now()
 	p.start(ctx, o.rate, spec)
@@ -180,6 +192,7 @@ func runConns(ctx context.Context, cm *common, o *connsOptions, progress io.Writ
 	}
 	rep.TimedOut = ctx.Err() != nil
 	tk.stop()
+	tl.stop()
 	p.closeAll(10 * time.Second)
 
 	// Connection figures.
@@ -201,6 +214,10 @@ func runConns(ctx context.Context, cm *common, o *connsOptions, progress io.Writ
 	h := cnt.handshakeHist
 	rep.HandshakeP50Ms, rep.HandshakeP99Ms, rep.HandshakeMaxMs = ms(h.quantile(0.5)), ms(h.quantile(0.99)), ms(h.maxValue())
 	rep.DialP50Ms, rep.DialP99Ms = ms(cnt.dialHist.quantile(0.5)), ms(cnt.dialHist.quantile(0.99))
+	rep.charts = &charts{
+		hists:  []namedHist{{"handshake latency (dial → connect and subscribe replies)", h}, {"dial + WebSocket upgrade latency", cnt.dialHist}},
+		series: tl.series(),
+	}
 
 	// Server figures.
 	if !connected.at.IsZero() {

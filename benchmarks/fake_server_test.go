@@ -178,21 +178,31 @@ func (f *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pinger sends a ping every pingEvery and disconnects with 3012 when the previous one
-// went unanswered, as Centrifugo does.
+// fakePongTimeout is how long the fake waits for a pong before 3012. Centrifugo waits
+// pong_timeout (8s); the fake is stricter but leaves room for a loaded CI machine.
+const fakePongTimeout = time.Second
+
+// pinger sends a ping every pingEvery, skipping a tick while the previous ping is
+// unanswered, and disconnects with 3012 when a ping stays unanswered for
+// fakePongTimeout, as Centrifugo does with its pong timeout.
 func (f *fakeServer) pinger(c *fakeConn) {
 	defer f.wg.Done()
 	t := time.NewTicker(f.pingEvery)
 	defer t.Stop()
+	var sentAt time.Time
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-t.C:
 			if c.pending.Load() > 0 {
-				c.disconnect(3012, "no pong")
-				return
+				if time.Since(sentAt) > fakePongTimeout {
+					c.disconnect(3012, "no pong")
+					return
+				}
+				continue
 			}
+			sentAt = time.Now()
 			c.pending.Add(1)
 			f.pings.Add(1)
 			if c.write(codec.AppendPing(c.proto, nil)) != nil {

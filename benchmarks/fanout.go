@@ -116,9 +116,12 @@ type fanoutReport struct {
 	TimedOut   bool     `json:"timed_out"`
 	Warnings   []string `json:"warnings"`
 	OK         bool     `json:"ok"`
+
+	charts *charts // for --report
 }
 
-func (r *fanoutReport) passed() bool { return r.OK }
+func (r *fanoutReport) passed() bool       { return r.OK }
+func (r *fanoutReport) chartData() *charts { return r.charts }
 
 // publisher sends publications through the HTTP server API.
 type publisher struct {
@@ -264,6 +267,13 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 			published.Load(), o.m, pubErrors.Load(), received.Load(), expected.Load())
 	})
 	defer tk.stop()
+	tl := newTimeline(cm.sampleIntv)
+	tl.rate("deliveries", "msg/s", received.Load)
+	tl.rate("publications", "publish/s", published.Load)
+	tl.rate("subscribers connected", "conns/s", cnt.established.Load)
+	tl.procTracks(cm.pid)
+	tl.run()
+	defer tl.stop()
 
 	p.start(ctx, o.connRate, spec)
 	settled := p.waitSettled(ctx)
@@ -337,6 +347,7 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	}
 	rep.TimedOut = ctx.Err() != nil
 	tk.stop()
+	tl.stop()
 	p.closeAll(10 * time.Second)
 
 	rep.Established = subscribers
@@ -368,6 +379,10 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	rep.LatMeanMs = round(lat.mean() / 1e6)
 	rep.LatP50Ms, rep.LatP90Ms, rep.LatP99Ms = ms(lat.quantile(0.5)), ms(lat.quantile(0.9)), ms(lat.quantile(0.99))
 	rep.LatP999Ms, rep.LatMaxMs, rep.LatMinMs = ms(lat.quantile(0.999)), ms(lat.maxValue()), ms(lat.minValue())
+	rep.charts = &charts{
+		hists:  []namedHist{{"end-to-end latency (publish request sent → frame received)", lat}, {"publish call latency (HTTP API round trip)", pubHist}},
+		series: tl.series(),
+	}
 
 	if before.procOK && after.procOK {
 		cpu := (after.proc.cpu - before.proc.cpu).Seconds()

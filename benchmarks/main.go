@@ -3,7 +3,9 @@
 // over WebSocket (JSON or Protobuf) and the HTTP server API, so it runs unchanged
 // against Rotor and against Centrifugo v6, and reports what the server costs: memory,
 // goroutines and idle CPU per connection (mode conns), and delivery rate, end-to-end
-// latency and CPU per delivery of a broadcast (mode fanout).
+// latency and CPU per delivery of a broadcast (mode fanout), API publish throughput and
+// latency (mode publish), and connection churn (mode churn). --report adds an HTML
+// page with latency histograms and rates over time.
 //
 // Every run is bounded in count and time and talks to loopback addresses only.
 package benchmarks
@@ -40,6 +42,15 @@ modes:
   fanout   subscribe -n clients to one channel, publish -m messages through the HTTP
            API, and report delivery rate, end-to-end latency, losses and server CPU
            per delivery
+  publish  send publish requests through the HTTP API from -c workers (optionally
+           with --subscribers on the channel), and report requests/s, latency
+           percentiles, errors and server CPU per request
+  churn    run connect → subscribe → disconnect cycles from -c workers for
+           --duration or -n cycles, and report cycles/s, handshake latency
+           percentiles and errors
+
+Every mode takes --json (one line), --report FILE (an HTML report with latency
+histograms and rates over time) and --timeout.
 
 Run "rotor bench <mode> -h" for the flags of a mode.
 `
@@ -73,6 +84,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		run = func(ctx context.Context, cm *common, progress io.Writer) (report, error) {
 			return runFanout(ctx, cm, o, progress)
 		}
+	case "publish":
+		o := &publishOptions{}
+		o.register(fs)
+		run = func(ctx context.Context, cm *common, progress io.Writer) (report, error) {
+			return runPublish(ctx, cm, o, progress)
+		}
+	case "churn":
+		o := &churnOptions{}
+		o.register(fs)
+		run = func(ctx context.Context, cm *common, progress io.Writer) (report, error) {
+			return runChurn(ctx, cm, o, progress)
+		}
 	default:
 		fmt.Fprintf(stderr, "rotor bench: unknown mode %q\n\n%s", mode, usageText)
 		return exitUsage
@@ -97,6 +120,22 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		cm.noFile = lim
 	}
 
+	// Create the report file now, so that a bad path fails before the run, not after.
+	var reportOut *os.File
+	if cm.reportFile != "" {
+		f, err := os.Create(cm.reportFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "rotor bench %s: --report: %v\n", mode, err)
+			return exitUsage
+		}
+		reportOut = f
+		defer func() {
+			if reportOut != nil { // the run ended without a report: leave no empty file
+				reportOut.Close()
+				os.Remove(cm.reportFile)
+			}
+		}()
+	}
 	if cm.cpuProfile != "" {
 		f, err := os.Create(cm.cpuProfile)
 		if err != nil {
@@ -129,6 +168,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeTable(stdout, rep)
 	}
+	if reportOut != nil {
+		werr := writeHTML(reportOut, mode, rep)
+		if cerr := reportOut.Close(); werr == nil {
+			werr = cerr
+		}
+		reportOut = nil
+		if werr != nil {
+			fmt.Fprintf(stderr, "rotor bench %s: writing %s: %v\n", mode, cm.reportFile, werr)
+			return exitFail
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rotor bench %s: %v\n", mode, err)
 		return exitFail
@@ -155,6 +205,8 @@ type common struct {
 	inflight   int
 	jsonOut    bool
 	cpuProfile string
+	reportFile string
+	sampleIntv time.Duration
 
 	proto  codec.Protocol
 	noFile uint64 // RLIMIT_NOFILE in force
@@ -175,6 +227,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.inflight, "inflight", 512, "most handshakes in progress at once")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON line with all figures instead of the table")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to this file")
+	fs.StringVar(&c.reportFile, "report", "", "also write a self-contained HTML report (histograms, percentiles, rates over time) to this file")
+	fs.DurationVar(&c.sampleIntv, "sample-interval", 250*time.Millisecond, "how often rates and server CPU/RSS are sampled for the report's time plots (250ms to 1s)")
 }
 
 // finish validates the shared flags and derives the URLs.
@@ -215,6 +269,9 @@ func (c *common) finish() error {
 	}
 	if c.pid < 0 {
 		return errors.New("--pid must not be negative")
+	}
+	if c.sampleIntv < minSampleInterval || c.sampleIntv > maxSampleInterval {
+		return fmt.Errorf("--sample-interval must be between %v and %v", minSampleInterval, maxSampleInterval)
 	}
 	return nil
 }

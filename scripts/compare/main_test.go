@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want stats
+	}{
+		{nil, stats{}},
+		{[]float64{5}, stats{n: 1, median: 5, min: 5, max: 5}},
+		{[]float64{3, 1, 2}, stats{n: 3, median: 2, min: 1, max: 3}},
+		{[]float64{4, 1, 3, 2}, stats{n: 4, median: 2.5, min: 1, max: 4}},
+	} {
+		if got := summarize(tc.in); got != tc.want {
+			t.Errorf("summarize(%v) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRatioAndFormat(t *testing.T) {
+	st := func(m float64) stats { return stats{n: 1, median: m, min: m, max: m} }
+	for _, tc := range []struct {
+		a, b stats
+		want string
+	}{
+		{st(2), st(1), "2.00×"},
+		{st(1), st(4), "0.25×"},
+		{st(150), st(10), "15.0×"},
+		{st(5000), st(10), "500×"},
+		{st(0), st(0), "="},
+		{st(0), st(2), "0×"},
+		{st(1.36), st(501.22), "0.003×"},
+		{st(1e-4), st(1), "<0.001×"},
+		{st(1), st(0), "—"},
+		{stats{}, st(1), "—"},
+	} {
+		if got := ratio(tc.a, tc.b); got != tc.want {
+			t.Errorf("ratio(%v, %v) = %q, want %q", tc.a.median, tc.b.median, got, tc.want)
+		}
+	}
+	if got := fmtStats(stats{n: 3, median: 2, min: 1, max: 3.5}, 1); got != "2.0 (1.0–3.5)" {
+		t.Errorf("fmtStats = %q", got)
+	}
+	if got := fmtStats(stats{}, 1); got != "n/a" {
+		t.Errorf("fmtStats(empty) = %q", got)
+	}
+	if got := fmtNum(1234567, 0); got != "1\u2009234\u2009567" {
+		t.Errorf("fmtNum = %q", got)
+	}
+	if got := fmtNum(9999, 0); got != "9999" {
+		t.Errorf("fmtNum = %q", got)
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "rotor")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseSettings([]string{"ROTOR_BIN=" + bin, "N=200", "RUNS=1", "HOLD=2s", "SCENARIOS=churn, conns", "OUT=" + filepath.Join(dir, "r.md")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.n != 200 || s.runs != 1 || s.hold != 2*time.Second || s.duration != 10*time.Second || s.otherBin != "" {
+		t.Errorf("settings %+v", s)
+	}
+	if strings.Join(s.scenarios, ",") != "churn,conns" || s.raw != filepath.Join(dir, "r.jsonl") {
+		t.Errorf("scenarios %v raw %s", s.scenarios, s.raw)
+	}
+	if strings.Join(s.loadgen, " ") != bin+" bench" {
+		t.Errorf("loadgen %v", s.loadgen)
+	}
+	_, err = parseSettings([]string{"ROTOR_BIN=" + filepath.Join(dir, "missing"), "N=0", "HOLD=x", "SCENARIOS=nope", "CENTRIFUGO_BIN=" + dir})
+	for _, want := range []string{"never builds", "N=", "HOLD=", "nope", "CENTRIFUGO_BIN"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
+func TestServerConfig(t *testing.T) {
+	var m map[string]map[string]any
+	if err := json.Unmarshal(serverConfig(1234), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["http_server"]["port"] != float64(1234) || m["health"]["enabled"] != true ||
+		m["prometheus"]["enabled"] != true || m["usage_stats"]["disabled"] != true || m["http_api"]["key"] != apiKey {
+		t.Errorf("config %v", m)
+	}
+}
+
+func TestRenderMarkdown(t *testing.T) {
+	s := &settings{loadgen: []string{"bin/rotor", "bench"}, n: 200, runs: 2, m: 10, hold: 2 * time.Second, duration: time.Second,
+		rateSeconds: 2, publishC: 16, churnC: 16, protocol: "json", scenarios: []string{"publish"}, raw: "bench-results.jsonl"}
+	servers := []server{{"Rotor", "/nonexistent/rotor"}, {"Centrifugo", "/nonexistent/centrifugo"}}
+	rep := func(rps, p50 float64) map[string]any {
+		return map[string]any{"ok": true, "requests_per_s": rps, "latency_p50_ms": p50, "errors": 0.0, "server_cpu_us_per_request": nil}
+	}
+	results := []result{
+		{Scenario: "publish", Server: "Rotor", Run: 1, OK: true, Report: rep(30000, 0.2)},
+		{Scenario: "publish", Server: "Centrifugo", Run: 1, OK: true, Report: rep(15000, 0.4)},
+		{Scenario: "publish", Server: "Rotor", Run: 2, OK: true, Report: rep(20000, 0.3)},
+		{Scenario: "publish", Server: "Centrifugo", Run: 2, OK: false, Err: "boom", Report: rep(10000, 0.6)},
+	}
+	md := renderMarkdown(s, servers, results, time.Now(), time.Minute)
+	for _, want := range []string{
+		"| scenario | metric | unit | Rotor | Centrifugo | Rotor/Centrifugo |",
+		"| **publish** | runs ok | | 2/2 | 1/2 |",
+		"| | requests ↑ | req/s | 25\u2009000 (20\u2009000–30\u2009000) | 12\u2009500 (10\u2009000–15\u2009000) | 2.00× |",
+		"| | latency p50 ↓ | ms | 0.250 (0.200–0.300) | 0.500 (0.400–0.600) | 0.50× |",
+		"| | server CPU per request ↓ | µs | n/a | n/a | — |",
+		"publish on Centrifugo, round 2: boom",
+		`"usage_stats"`,
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Rotor alone: no ratio column.
+	md = renderMarkdown(s, servers[:1], results[:1], time.Now(), time.Minute)
+	if strings.Contains(md, "Rotor/") || !strings.Contains(md, "| scenario | metric | unit | Rotor |\n") {
+		t.Errorf("single-server table:\n%s", md)
+	}
+}
+
+func TestLastLine(t *testing.T) {
+	if got := lastLine([]byte("progress\n{\"a\":1}\n")); !bytes.Equal(got, []byte(`{"a":1}`)) {
+		t.Errorf("lastLine = %q", got)
+	}
+}
+
+func TestRerender(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "old.jsonl")
+	lines := `{"scenario":"churn","server":"Rotor","run":1,"ok":true,"report":{"cycles_per_s":3000,"errors":0}}
+{"scenario":"churn","server":"Centrifugo","run":1,"ok":true,"report":{"cycles_per_s":2000,"errors":0}}
+`
+	if err := os.WriteFile(raw, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "r.md")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"ROTOR_BIN=/nonexistent", "FROM_JSONL=" + raw, "OUT=" + out, "SCENARIOS=churn"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	md, _ := os.ReadFile(out)
+	if !bytes.Equal(md, stdout.Bytes()) || !strings.Contains(string(md), "| | cycles ↑ | cycles/s | 3000 | 2000 | 1.50× |") ||
+		!strings.Contains(string(md), "Rebuilt from") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+func TestFailReason(t *testing.T) {
+	rep := map[string]any{"ok": false, "lost": 262.0, "dropped": 2.0, "failed": 0.0, "close_codes": map[string]any{"1006": 2.0},
+		"error_samples": []any{"websocket: close 1006 (abnormal closure): unexpected EOF"}}
+	want := "dropped 2, lost 262, close codes 1006×2, first error: websocket: close 1006 (abnormal closure): unexpected EOF"
+	if got := failReason(rep); got != want {
+		t.Errorf("failReason = %q, want %q", got, want)
+	}
+	if got := failReason(map[string]any{"ok": false}); !strings.Contains(got, "expectations") {
+		t.Errorf("failReason(empty) = %q", got)
+	}
+}
