@@ -5,12 +5,20 @@ import (
 	"log/slog"
 )
 
-// DefaultMaxBodySize is the request body limit used when Config.MaxBodySize is 0. It
-// equals fasthttp's own default server limit (fasthttp.DefaultMaxRequestBodySize), so
-// with a default fasthttp.Server the two limits agree. Centrifugo sets no limit of its
-// own; 4 MiB is far above any publication a WebSocket client would accept
-// (websocket.message_size_limit defaults to 64 KiB).
-const DefaultMaxBodySize = 4 << 20
+// DefaultMaxBodySize is the request body limit used when Config.MaxBodySize is 0.
+// Centrifugo sets no limit of its own and backends do send multi-megabyte batches, so
+// the default is generous; a body over it gets 413. The fasthttp.Server in front must
+// allow at least this much (ServerMaxBodySize).
+const DefaultMaxBodySize = 64 << 20
+
+// ServerMaxBodySize is the fasthttp.Server limit to pair with an API body limit:
+// slightly above it, so that the API answers 413 itself instead of fasthttp's 400.
+func ServerMaxBodySize(apiLimit int) int {
+	if apiLimit <= 0 {
+		apiLimit = DefaultMaxBodySize
+	}
+	return apiLimit + 1<<20
+}
 
 // ErrorModeTransport is the http_api.error_mode value that turns API errors into HTTP
 // statuses (server-api.md §3).

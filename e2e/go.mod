@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/centrifugal/centrifuge-go v0.12.1
+	github.com/centrifugal/gocent/v3 v3.3.0
 	github.com/fasthttp/websocket v1.5.12
 	github.com/golang-jwt/jwt/v5 v5.3.1
 )

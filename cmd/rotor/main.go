@@ -107,7 +107,13 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		MessageSizeLimit: sc.MessageSizeLimit,
 		QueueMaxSize:     sc.QueueMaxSize,
 		WriteTimeout:     sc.WriteTimeout,
-		HTTPHandler:      externalHandler(apiHandler, sc),
+		HTTPServer: &fasthttp.Server{
+			Handler:               externalHandler(apiHandler, sc),
+			ReadTimeout:           30 * time.Second,
+			IdleTimeout:           60 * time.Second,
+			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
+			NoDefaultServerHeader: true,
+		},
 		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t, requestHeaders(r, proxyHeaders))
 		},
@@ -124,7 +130,11 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("http_server.internal_port: %w", err)
 		}
-		internal = &fasthttp.Server{Handler: httpHandler(apiHandler, sc), Name: "rotor", NoDefaultServerHeader: true}
+		internal = &fasthttp.Server{
+			Handler:               httpHandler(apiHandler, sc),
+			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
+			NoDefaultServerHeader: true,
+		}
 		go func() { serveErr <- internal.Serve(ln) }()
 		logger.Info("internal endpoints (api, health, metrics)", "address", ln.Addr().String())
 	}
