@@ -62,6 +62,9 @@ type Client struct {
 	emulatedHeaders map[string]string
 	// refreshing is set while a refresh proxy call is in flight.
 	refreshing bool
+	// pingDue and presenceDue are when the next ping/pong step and the next
+	// subscription expiry sweep are due (unix nanos); see scheduleLocked.
+	pingDue, presenceDue int64
 }
 
 // NewClient creates the session of a freshly accepted transport and arms its stale
@@ -373,15 +376,61 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	for i := range pending {
 		c.joinSub(pending[i].ch, &pending[i].p, pending[i].pos)
 	}
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	c.pingDue = noDeadline
 	if n.pingInterval > 0 {
 		// The first ping goes out at a random moment in [interval/2, interval) so
 		// that clients connected together do not ping together.
 		half := n.pingInterval / 2
-		n.wheel.schedule(c, half+rand.N(half))
-	} else {
-		n.wheel.cancel(c)
+		c.pingDue = now + int64(half+rand.N(half))
 	}
+	c.presenceDue = now + int64(n.presenceInterval)
+	c.scheduleLocked(now)
+	c.mu.Unlock()
 	return nil
+}
+
+// noDeadline marks a timer phase that never fires.
+const noDeadline = int64(1<<63 - 1)
+
+// scheduleLocked arms the wheel for the earliest of c's deadlines: the next ping or
+// pong check, the next expiry sweep of subscriptions, and the connection's expiry.
+// Must hold c.mu (the wheel lock nests inside it: the wheel never takes client.mu).
+func (c *Client) scheduleLocked(now int64) {
+	n := c.node
+	next := c.pingDue
+	if c.presenceDue < next {
+		next = c.presenceDue
+	}
+	if d := c.expiryDeadlineLocked(); d < next {
+		next = d
+	}
+	if next == noDeadline {
+		n.wheel.cancel(c)
+		return
+	}
+	d := time.Duration(next - now)
+	if d < 0 {
+		d = 0
+	}
+	n.wheel.schedule(c, d)
+}
+
+// expiryDeadlineLocked is when the connection's expiry needs attention: the refresh
+// proxy call at expire_at, or the 3005 close after expired_close_delay.
+func (c *Client) expiryDeadlineLocked() int64 {
+	if c.expireAt <= 0 {
+		return noDeadline
+	}
+	at := c.expireAt * int64(time.Second)
+	if c.node.cfg.RefreshProxy != nil {
+		if c.refreshing {
+			return noDeadline
+		}
+		return at
+	}
+	return at + int64(c.node.expiredDelay)
 }
 
 // failConnect answers a connect with an error; the connection is unusable after it
@@ -422,43 +471,54 @@ func (c *Client) onTimer() {
 		c.Disconnect(DisconnectStale)
 		return
 	}
-	if c.expireAt > 0 && n.cfg.RefreshProxy == nil && n.nowNano() >= (c.expireAt*int64(time.Second))+int64(n.expiredDelay) {
+	now := time.Now().UnixNano()
+	if c.expireAt > 0 && n.cfg.RefreshProxy == nil && now >= c.expiryDeadlineLocked() {
 		c.mu.Unlock()
 		c.Disconnect(DisconnectExpired)
 		return
 	}
-	switch c.tkind {
-	case timerPing:
-		c.pingOut = true
-		c.tkind = timerPong
-		now := n.nowNano()
-		expired := c.expiredSubsLocked(now)
-		refreshConn := n.cfg.RefreshProxy != nil && c.expireAt > 0 && !c.refreshing && now >= c.expireAt*int64(time.Second)
-		if refreshConn {
-			c.refreshing = true
+	var expired []expiredSub
+	refreshConn := false
+	if now >= c.presenceDue {
+		// The periodic sweep (client.presence_update_interval, like Centrifugo's
+		// presence tick) ends or refreshes expired subscriptions.
+		expired = c.expiredSubsLocked(now)
+		c.presenceDue = now + int64(n.presenceInterval)
+	}
+	if n.cfg.RefreshProxy != nil && c.expireAt > 0 && !c.refreshing && now >= c.expireAt*int64(time.Second) {
+		c.refreshing = true
+		refreshConn = true
+	}
+	sendPing := false
+	if now >= c.pingDue {
+		switch c.tkind {
+		case timerPing:
+			c.pingOut = true
+			c.tkind = timerPong
+			c.pingDue = now + int64(n.pongTimeout)
+			sendPing = true
+		case timerPong:
+			if c.pingOut {
+				c.mu.Unlock()
+				c.Disconnect(DisconnectNoPong)
+				return
+			}
+			c.tkind = timerPing
+			c.pingDue = now + int64(n.pingInterval-n.pongTimeout)
 		}
-		c.mu.Unlock()
-		for _, e := range expired {
-			c.expireSub(e.ch, e.serverSide)
-		}
-		if refreshConn {
-			// Proxy calls may take up to their timeout: never on the wheel goroutine.
-			go c.proxyRefreshConnection()
-		}
+	}
+	c.scheduleLocked(now)
+	c.mu.Unlock()
+	for _, e := range expired {
+		c.expireSub(e.ch, e.serverSide)
+	}
+	if refreshConn {
+		// Proxy calls may take up to their timeout: never on the wheel goroutine.
+		go c.proxyRefreshConnection()
+	}
+	if sendPing {
 		var buf [2]byte
 		c.enqueue(codec.AppendPing(c.proto, buf[:0]))
-		n.wheel.schedule(c, n.pongTimeout)
-	case timerPong:
-		if c.pingOut {
-			c.mu.Unlock()
-			c.Disconnect(DisconnectNoPong)
-			return
-		}
-		c.tkind = timerPing
-		c.mu.Unlock()
-		n.wheel.schedule(c, n.pingInterval-n.pongTimeout)
-	default:
-		c.mu.Unlock()
 	}
 }
 

@@ -71,6 +71,7 @@ func TestSubscriptionExpiry(t *testing.T) {
 	cfg.PingInterval = 400 * time.Millisecond
 	cfg.PongTimeout = 200 * time.Millisecond
 	cfg.ExpiredSubCloseDelay = time.Millisecond
+	cfg.PresenceUpdateInterval = 300 * time.Millisecond
 	n := newTestNode(t, cfg)
 	c, tr := connected(t, n, "1")
 	exp := time.Now().Add(1 * time.Second).Unix()

@@ -38,6 +38,7 @@ type Node struct {
 	log        *slog.Logger
 
 	pingInterval, pongTimeout, staleDelay, expiredDelay, expiredSubDelay time.Duration
+	presenceInterval                                                     time.Duration
 
 	sweepStop    chan struct{}
 	metrics      *metrics.Set
@@ -77,22 +78,23 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		cfg.ChannelMaxLength = 255
 	}
 	n := &Node{
-		cfg:             cfg,
-		uid:             newUUID(),
-		started:         time.Now(),
-		hub:             newHub(cfg.HubShards),
-		streams:         newStreamStore(),
-		presence:        newPresenceStore(),
-		sweepStop:       make(chan struct{}),
-		verifier:        newTokenVerifier(&cfg),
-		namespaces:      make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
-		regexps:         make(map[*NamespaceOptions]*regexp.Regexp),
-		log:             log,
-		pingInterval:    cfg.pingInterval(),
-		pongTimeout:     cfg.pongTimeout(),
-		staleDelay:      durOr(cfg.StaleCloseDelay, 10*time.Second),
-		expiredDelay:    durOr(cfg.ExpiredCloseDelay, 25*time.Second),
-		expiredSubDelay: durOr(cfg.ExpiredSubCloseDelay, 25*time.Second),
+		cfg:              cfg,
+		uid:              newUUID(),
+		started:          time.Now(),
+		hub:              newHub(cfg.HubShards),
+		streams:          newStreamStore(),
+		presence:         newPresenceStore(),
+		sweepStop:        make(chan struct{}),
+		verifier:         newTokenVerifier(&cfg),
+		namespaces:       make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
+		regexps:          make(map[*NamespaceOptions]*regexp.Regexp),
+		log:              log,
+		pingInterval:     cfg.pingInterval(),
+		pongTimeout:      cfg.pongTimeout(),
+		staleDelay:       durOr(cfg.StaleCloseDelay, 10*time.Second),
+		expiredDelay:     durOr(cfg.ExpiredCloseDelay, 25*time.Second),
+		expiredSubDelay:  durOr(cfg.ExpiredSubCloseDelay, 25*time.Second),
+		presenceInterval: durOr(cfg.PresenceUpdateInterval, 27*time.Second),
 	}
 	for i := range n.cfg.Namespaces {
 		ns := &n.cfg.Namespaces[i]

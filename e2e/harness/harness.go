@@ -249,6 +249,15 @@ func (s *Server) stop() {
 	}
 }
 
+// Stop stops the server now, like the end of the test would: SIGTERM, then
+// SIGKILL if it has not exited 3 s later. It returns how long the process took
+// to exit. Calling it again (or the test's cleanup) does nothing.
+func (s *Server) Stop() time.Duration {
+	start := time.Now()
+	s.stop()
+	return time.Since(start)
+}
+
 // Output returns everything the server printed so far.
 func (s *Server) Output() string { return s.output.String() }
 
