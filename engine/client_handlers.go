@@ -101,7 +101,8 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 	if req.JoinLeave && ns.JoinLeave && n.presenceAccess(ns, user, true) {
 		p.flags |= subPushJoinLeave
 	}
-	if p.flags&subRecoverable != 0 && req.Recover {
+	autoCache := ns.AutoCacheRecover && ns.ForceRecoveryMode == "cache"
+	if p.flags&subRecoverable != 0 && (req.Recover || autoCache) {
 		p.recover = true
 		p.since = codec.StreamPosition{Offset: req.Offset, Epoch: req.Epoch}
 		p.rejectUnrecovered = req.Flag&2 != 0

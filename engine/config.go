@@ -129,6 +129,9 @@ type NamespaceOptions struct {
 	AllowTagsFilter bool
 	// AllowedDeltaTypes lists the delta encodings clients may negotiate ("fossil").
 	AllowedDeltaTypes []string
+	// AutoCacheRecover makes every subscribe of a cache-mode namespace recover, as
+	// if the client sent recover:true (needs force_recovery and cache mode).
+	AutoCacheRecover bool
 	// DeltaPublish treats every publication of the namespace as delta-enabled.
 	DeltaPublish           bool
 	ChannelRegex           string

@@ -63,7 +63,7 @@ func deltaSequence(p codec.Protocol, pubs []*codec.Publication) []*codec.Publica
 func (h *hub) sendDelta(e *subEntry, channel string, pub *codec.Publication, prev []byte, d *deltaCache) {
 	p := e.c.proto
 	usePatch := false
-	if e.deltaReady && prev != nil {
+	if e.x.deltaReady && prev != nil {
 		if !d.patchDone {
 			d.patch = fossil.AppendCreate(d.patch[:0], prev, pub.Data)
 			d.patchDone = true
@@ -90,7 +90,7 @@ func (h *hub) sendDelta(e *subEntry, channel string, pub *codec.Publication, pre
 		e.c.enqueueFailed(err)
 		return
 	}
-	e.deltaReady = true
+	e.x.deltaReady = true
 }
 
 // deltaCache holds the per-broadcast encodings for delta subscribers.

@@ -31,9 +31,16 @@ type channelSubs struct {
 }
 
 // subEntry is one subscriber and what its broadcasts need; it lives here, not in the
-// client, so broadcasts never take client.mu.
+// client, so broadcasts never take client.mu. Plain subscriptions (no join/leave
+// pushes, delta or filter) have x == nil, keeping entries at two words: the broadcast
+// loop over 10k subscribers stays as dense as a slice of pointers.
 type subEntry struct {
 	c *Client
+	x *subExtras
+}
+
+// subExtras are the per-subscriber options of non-plain subscriptions.
+type subExtras struct {
 	// joinLeave marks subscribers that receive join/leave pushes.
 	joinLeave bool
 	// delta marks a fossil delta subscription; deltaReady that it holds the previous
@@ -160,16 +167,18 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 	n := 0
 	for i := range cs.clients {
 		e := &cs.clients[i]
-		if e.filter != nil && !matchFilter(e.filter, pub.Tags) {
-			continue
-		}
-		if e.delta {
-			if deltas == nil {
-				deltas = new(deltaCache)
+		if x := e.x; x != nil {
+			if x.filter != nil && !matchFilter(x.filter, pub.Tags) {
+				continue
 			}
-			h.sendDelta(e, channel, pub, prev, deltas)
-			n++
-			continue
+			if x.delta {
+				if deltas == nil {
+					deltas = new(deltaCache)
+				}
+				h.sendDelta(e, channel, pub, prev, deltas)
+				n++
+				continue
+			}
 		}
 		c := e.c
 		p := c.proto
@@ -210,7 +219,7 @@ func (h *hub) broadcastJoinLeave(channel string, info *codec.ClientInfo, join bo
 	var encoded [2]*[]byte
 	for i := range cs.clients {
 		e := &cs.clients[i]
-		if !e.joinLeave {
+		if e.x == nil || !e.x.joinLeave {
 			continue
 		}
 		p := e.c.proto

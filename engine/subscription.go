@@ -282,10 +282,11 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 
 // entry builds c's hub entry for a subscription with p.
 func (c *Client) entry(p *subParams) subEntry {
-	return subEntry{
-		c: c, joinLeave: p.flags&subPushJoinLeave != 0,
-		delta: p.delta, deltaReady: p.deltaReady, filter: p.filter,
+	e := subEntry{c: c}
+	if jl := p.flags&subPushJoinLeave != 0; jl || p.delta || p.filter != nil {
+		e.x = &subExtras{joinLeave: jl, delta: p.delta, deltaReady: p.deltaReady, filter: p.filter}
 	}
+	return e
 }
 
 // insufficientState tells the client its position in ch is lost: an unsubscribe push
@@ -325,12 +326,18 @@ func recoverCache(st *stream, p *subParams, res *codec.SubscribeResult) {
 	hasState := p.since.Offset > 0 && p.since.Offset == st.top && p.since.Epoch == st.epoch
 	if len(st.pubs) == 0 {
 		res.Recovered = hasState
+		if hasState {
+			res.Offset = p.since.Offset
+		}
 		return
 	}
 	latest := st.pubs[len(st.pubs)-1]
 	res.Recovered = latest.Offset == st.top
 	if res.Recovered && !hasState {
 		res.Publications = []*codec.Publication{latest}
+	}
+	if res.Recovered {
+		res.Offset = p.since.Offset
 	}
 }
 

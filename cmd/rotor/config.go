@@ -212,6 +212,7 @@ var nsOptions = []struct {
 	{"allow_tags_filter", func(o *engine.NamespaceOptions) any { return &o.AllowTagsFilter }},
 	{"allowed_delta_types", func(o *engine.NamespaceOptions) any { return &o.AllowedDeltaTypes }},
 	{"delta_publish", func(o *engine.NamespaceOptions) any { return &o.DeltaPublish }},
+	{"auto_cache_recover", func(o *engine.NamespaceOptions) any { return &o.AutoCacheRecover }},
 	{"channel_regex", func(o *engine.NamespaceOptions) any { return &o.ChannelRegex }},
 	{"publication_data_format", func(o *engine.NamespaceOptions) any { return &o.PublicationDataFormat }},
 	{"subscribe_proxy_enabled", func(o *engine.NamespaceOptions) any { return &o.SubscribeProxyEnabled }},

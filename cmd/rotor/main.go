@@ -131,7 +131,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("http_server.internal_port: %w", err)
 		}
 		internal = &fasthttp.Server{
-			Handler:               httpHandler(apiHandler, sc),
+			Handler:               internalHandler(apiHandler, sc),
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
 			NoDefaultServerHeader: true,
 		}
@@ -180,12 +180,32 @@ func externalHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.Request
 	}
 	return func(ctx *fasthttp.RequestCtx) {
 		p := ctx.Path()
-		if sc.APIExternal && (string(p) == "/api" || bytes.HasPrefix(p, []byte("/api/"))) {
+		if sc.APIExternal && isAPIPath(p) {
 			apiHandler.ServeHTTP(ctx)
 			return
 		}
 		ctx.Error("404 page not found", fasthttp.StatusNotFound)
 	}
+}
+
+// internalHandler serves the internal port: health, metrics and the API, unless
+// http_api.external moved the API to the client port.
+func internalHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.RequestHandler {
+	all := httpHandler(apiHandler, sc)
+	if !sc.APIExternal {
+		return all
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		if isAPIPath(ctx.Path()) {
+			ctx.Error("404 page not found", fasthttp.StatusNotFound)
+			return
+		}
+		all(ctx)
+	}
+}
+
+func isAPIPath(p []byte) bool {
+	return string(p) == "/api" || bytes.HasPrefix(p, []byte("/api/"))
 }
 
 // httpHandler serves everything that is not a WebSocket upgrade. /health and
