@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,17 @@ func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
 	}
 	n.wheel.schedule(c, n.staleDelay)
 	return c
+}
+
+// header returns the request header name (case-insensitive), "" when absent or not
+// kept (only headers proxies or user_id_http_header need are kept).
+func (c *Client) header(name string) string {
+	for k, v := range c.headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
 }
 
 // ID returns the client ID, "" before connect.
@@ -297,6 +309,9 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 			vt.subs = proxySubs(r)
 		}
 	case n.cfg.AllowAnonymousConnectWithoutToken || n.cfg.Insecure:
+	case n.cfg.UserIDHTTPHeader != "" && c.header(n.cfg.UserIDHTTPHeader) != "":
+		// Credentials attached to the HTTP request by a trusted proxy in front.
+		vt.user = c.header(n.cfg.UserIDHTTPHeader)
 	default:
 		n.log.Debug("client credentials not found")
 		return DisconnectBadRequest

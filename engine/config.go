@@ -44,6 +44,9 @@ type Config struct {
 	// ConnectIncludeServerTime adds `time` to connect results
 	// (client.connect_include_server_time).
 	ConnectIncludeServerTime bool
+	// UserIDHTTPHeader is client.user_id_http_header: without a token or connect
+	// proxy, the value of this request header becomes the user ID.
+	UserIDHTTPHeader string
 	// Insecure is client.insecure: anonymous connects, no expiry, all permissions.
 	Insecure bool
 

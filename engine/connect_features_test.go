@@ -107,3 +107,24 @@ func TestSubscriptionExpiry(t *testing.T) {
 		t.Fatal("expired subscription still in the hub")
 	}
 }
+
+func TestUserIDHTTPHeader(t *testing.T) {
+	cfg := featureConfig()
+	cfg.UserIDHTTPHeader = "X-User-Id"
+	n := newTestNode(t, cfg)
+	tr := newFakeTransport(0)
+	c := n.NewClient(tr, map[string]string{"x-user-id": "header-user"})
+	tr.client = c
+	c.HandleFrame([]byte(`{"id":1,"connect":{}}`))
+	if d := tr.disconnect(); d != nil {
+		t.Fatalf("disconnected: %v", *d)
+	}
+	if info := n.Info(); info.NumUsers != 1 || len(n.hub.userConns("header-user")) != 1 {
+		t.Fatalf("connection not registered under the header's user: %+v", info)
+	}
+	c2, tr2 := newTestClient(n)
+	c2.HandleFrame([]byte(`{"id":1,"connect":{}}`))
+	if d := tr2.disconnect(); d == nil || d.Code != 3501 {
+		t.Fatalf("without the header: %v, want 3501", d)
+	}
+}

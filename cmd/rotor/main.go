@@ -90,6 +90,9 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if h := sc.Engine.UserIDHTTPHeader; h != "" {
+		proxyHeaders = append(proxyHeaders, h)
+	}
 	sc.Engine.Version = version + " Rotor"
 	node, err := engine.New(sc.Engine, logger)
 	if err != nil {
