@@ -1,9 +1,14 @@
 package netio
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,6 +136,173 @@ func BenchmarkBroadcast(b *testing.B) {
 			if err := t.Enqueue(benchMsg); err == engine.ErrSlowConsumer {
 				time.Sleep(time.Millisecond)
 			}
+		}
+	}
+}
+
+// BenchmarkFanout is a broadcast end to end over loopback TCP: each op enqueues one
+// message to each of n connections from one goroutine, as the hub does, and the
+// benchmark ends when the clients (goroutines in this process, parsing frames) have
+// received every message. It reports deliveries/s and ns per delivery; the clients'
+// reads share the CPU, as a load tool's would.
+//
+// With wait=each, every op also waits for its n deliveries: ns/op is then the time
+// one broadcast takes to reach every subscriber (the latency regime of a few
+// publications per second). With wait=end, ops follow each other at once, so
+// messages queue up and go out several per frame (the throughput regime).
+func BenchmarkFanout(b *testing.B) {
+	for _, bc := range []struct {
+		n    int
+		each bool
+	}{{1000, true}, {5000, true}, {1000, false}, {5000, false}} {
+		name := fmt.Sprintf("conns=%d/wait=end", bc.n)
+		if bc.each {
+			name = fmt.Sprintf("conns=%d/wait=each", bc.n)
+		}
+		n := bc.n
+		b.Run(name, func(b *testing.B) {
+			ts := startServer(b, Config{})
+			got := &deliveries{done: make(chan struct{}, 1)}
+			transports := make([]engine.Transport, 0, n)
+			for i := 0; i < n; i++ {
+				c, err := net.Dial("tcp", ts.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { c.Close() })
+				if _, err := io.WriteString(c, upgradeHead("")); err != nil {
+					b.Fatal(err)
+				}
+				go countMessages(c, got)
+				transports = append(transports, ts.session(b).t)
+			}
+			b.ReportAllocs()
+			start := time.Now()
+			ops := 0
+			for b.Loop() {
+				ops++
+				for _, t := range transports {
+					if err := t.Enqueue(benchMsg); err == engine.ErrSlowConsumer {
+						b.Fatal("slow consumer")
+					}
+				}
+				if bc.each {
+					got.wait(b, int64(ops*n))
+				}
+			}
+			want := int64(ops * n)
+			got.wait(b, want)
+			el := time.Since(start)
+			b.ReportMetric(float64(want)/el.Seconds(), "deliveries/s")
+			b.ReportMetric(float64(el.Nanoseconds())/float64(want), "ns/delivery")
+		})
+	}
+}
+
+// deliveries counts messages the benchmark clients received and signals done when
+// the count reaches target.
+type deliveries struct {
+	got    atomic.Int64
+	target atomic.Int64
+	done   chan struct{}
+}
+
+func (d *deliveries) add(k int64) {
+	v := d.got.Add(k)
+	if t := d.target.Load(); v >= t && v-k < t {
+		select {
+		case d.done <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wait blocks until want messages have arrived, for at most a minute.
+func (d *deliveries) wait(b *testing.B, want int64) {
+	d.target.Store(want)
+	if d.got.Load() >= want {
+		return
+	}
+	select {
+	case <-d.done:
+	case <-time.After(60 * time.Second):
+		b.Fatalf("delivered %d of %d", d.got.Load(), want)
+	}
+}
+
+// countMessages reads the 101 response and then server frames from c, adding the
+// number of newline-joined JSON messages in each to got, until c fails.
+func countMessages(c net.Conn, got *deliveries) {
+	br := bufio.NewReaderSize(c, 64<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return
+	}
+	resp.Body.Close()
+	var hdr [8]byte
+	var payload []byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:2]); err != nil {
+			return
+		}
+		n := int(hdr[1] & 0x7f)
+		switch n {
+		case 126:
+			if _, err := io.ReadFull(br, hdr[:2]); err != nil {
+				return
+			}
+			n = int(binary.BigEndian.Uint16(hdr[:2]))
+		case 127:
+			if _, err := io.ReadFull(br, hdr[:8]); err != nil {
+				return
+			}
+			n = int(binary.BigEndian.Uint64(hdr[:8]))
+		}
+		if cap(payload) < n {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return
+		}
+		got.add(int64(bytes.Count(payload, []byte{'\n'}) + 1))
+	}
+}
+
+// BenchmarkEnqueueSpread is the enqueue side of a broadcast to 10000 connections:
+// one op enqueues one message to each, so (unlike BenchmarkEnqueue) every call
+// meets a connection that is not in the CPU caches. ns/op / 10000 is the cost per
+// subscriber. Nothing is flushed: the connections act as if their readers were in a
+// batch, and their queues are emptied every 16 ops.
+func BenchmarkEnqueueSpread(b *testing.B) {
+	const n = 10000
+	s := &Server{cfg: Config{QueueMaxSize: 1 << 20}}
+	w := &worker{wake: make(chan struct{}, 1)}
+	conns := make([]*conn, n)
+	transports := make([]engine.Transport, n)
+	for i := range conns {
+		c := &conn{srv: s, w: w, proto: codec.ProtocolJSON, dataOp: ws.OpText, mode: modeWebSocket}
+		c.inRead = true
+		conns[i], transports[i] = c, c
+	}
+	b.ReportAllocs()
+	ops := 0
+	for b.Loop() {
+		for _, t := range transports {
+			if err := t.Enqueue(benchMsg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if ops++; ops%16 == 0 {
+			b.StopTimer()
+			for _, c := range conns {
+				c.mu.Lock()
+				putBuf(c.pending)
+				c.pending = nil
+				c.state = flushIdle
+				c.mu.Unlock()
+			}
+			b.StartTimer()
 		}
 	}
 }

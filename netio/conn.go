@@ -93,9 +93,11 @@ type conn struct {
 	sweepAt              int64
 	sweepList            uint8
 
-	// Worker queue link; guarded by w.mu.
+	// Worker queue: queued is set by the push that links c and cleared by the worker
+	// just before it runs c; qnext is guarded by w.mu while c is on the worker's list
+	// and owned by the worker once the worker has taken the list.
 	qnext  *conn
-	queued bool
+	queued atomic.Bool
 
 	// mu is the outbound lock (outMu). It is a leaf: nothing is locked and no I/O is
 	// done while holding it.

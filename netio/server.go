@@ -34,15 +34,22 @@ var recoveredPanics = metrics.NewCounter("rotor_netio_recovered_panics_total")
 
 var initOnce sync.Once
 
-// Init configures netpoll once for many mostly idle connections: 1 KiB for a new
-// connection's input buffer and 1 KiB as the smallest LinkBuffer node (netpoll's
-// defaults are 8 KiB and 4 KiB), round-robin pollers. It is the only caller of
-// netpoll.Configure (ARCHITECTURE C3, C6). Idempotent; Listen calls it.
+// inputBufferSize is a new connection's input buffer and the smallest LinkBuffer
+// node. An idle connection keeps one such node for its whole life; netpoll doubles
+// the read size for connections that fill it.
+const inputBufferSize = 512
+
+// Init configures netpoll once for many mostly idle connections: 512 B for a new
+// connection's input buffer and as the smallest LinkBuffer node (netpoll's defaults
+// are 8 KiB and 4 KiB), small write barriers (barrier.go), round-robin pollers. It is
+// the only caller of netpoll.Configure (ARCHITECTURE C3, C6). Idempotent; Listen
+// calls it.
 func Init() {
 	initOnce.Do(func() {
-		netpoll.LinkBufferCap = 1 << 10
+		netpoll.LinkBufferCap = inputBufferSize
+		barriersShrunk = shrinkBarriers()
 		_ = netpoll.Configure(netpoll.Config{
-			BufferSize:  1 << 10,
+			BufferSize:  inputBufferSize,
 			LoadBalance: netpoll.RoundRobin,
 		})
 	})
@@ -523,8 +530,9 @@ func (s *Server) sweeper() {
 }
 
 // worker is a flush worker: a FIFO of connections (each at most once, linked
-// through conn.qnext) and a goroutine draining it. Pushing never blocks or
-// allocates.
+// through conn.qnext) and a goroutine draining it. Pushing never blocks on I/O or
+// allocates. The goroutine takes the whole list at once, so during a broadcast the
+// broadcaster's pushes rarely meet it on w.mu.
 type worker struct {
 	mu         sync.Mutex
 	head, tail *conn
@@ -536,12 +544,10 @@ type worker struct {
 
 // push queues c unless it is queued already. Must not hold c.mu.
 func (w *worker) push(c *conn) {
-	w.mu.Lock()
-	if c.queued {
-		w.mu.Unlock()
+	if !c.queued.CompareAndSwap(false, true) {
 		return
 	}
-	c.queued = true
+	w.mu.Lock()
 	c.qnext = nil
 	if w.tail != nil {
 		w.tail.qnext = c
@@ -575,14 +581,17 @@ func (w *worker) run(s *Server) {
 			}
 			continue
 		}
-		w.head = c.qnext
-		if w.head == nil {
-			w.tail = nil
-		}
-		c.qnext = nil
-		c.queued = false
+		w.head, w.tail = nil, nil
 		w.mu.Unlock()
-		s.work(c)
+		for c != nil {
+			next := c.qnext
+			c.qnext = nil
+			// From here a push links c again (on the new list), so whatever is
+			// scheduled while c runs gets another turn.
+			c.queued.Store(false)
+			s.work(c)
+			c = next
+		}
 	}
 }
 

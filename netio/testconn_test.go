@@ -68,7 +68,8 @@ func runQueued(c *conn) {
 		if w.head == nil {
 			w.tail = nil
 		}
-		q.qnext, q.queued = nil, false
+		q.qnext = nil
+		q.queued.Store(false)
 		w.mu.Unlock()
 		q.runWorker()
 	}
