@@ -75,6 +75,7 @@ func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
 	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers}
 	c.tslot = -1
 	n.live.Add(1)
+	n.sessions.Add(1)
 	if n.shuttingDown.Load() {
 		c.Disconnect(DisconnectShutdown)
 		return c
@@ -602,5 +603,6 @@ func (c *Client) OnClose() {
 	if wasConnected {
 		n.hub.removeConn(c)
 	}
+	n.sessions.Add(-1)
 	n.live.Done()
 }

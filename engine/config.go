@@ -38,6 +38,9 @@ type Config struct {
 	// DisallowAnonymousConnectionTokens rejects tokens with an empty sub (3507)
 	// (client.disallow_anonymous_connection_tokens).
 	DisallowAnonymousConnectionTokens bool
+	// ConnectionLimit caps this node's client connections (client.connection_limit);
+	// 0 = no limit. Transports check Node.Admit before accepting.
+	ConnectionLimit int
 	// UserConnectionLimit caps one user's connections on this node (3504)
 	// (client.user_connection_limit); 0 = no limit.
 	UserConnectionLimit int

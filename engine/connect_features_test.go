@@ -128,3 +128,18 @@ func TestUserIDHTTPHeader(t *testing.T) {
 		t.Fatalf("without the header: %v, want 3501", d)
 	}
 }
+
+func TestConnectionLimitAdmit(t *testing.T) {
+	cfg := featureConfig()
+	cfg.ConnectionLimit = 1
+	n := newTestNode(t, cfg)
+	if !n.Admit() {
+		t.Fatal("first connection refused")
+	}
+	c, _ := connected(t, n, "1")
+	if n.Admit() {
+		t.Fatal("second connection admitted over client.connection_limit")
+	}
+	c.Disconnect(DisconnectForce)
+	waitFor(t, 2*time.Second, "slot freed", n.Admit)
+}

@@ -43,6 +43,8 @@ type Node struct {
 	sweepStop    chan struct{}
 	metrics      *metrics.Set
 	shuttingDown atomic.Bool
+	// sessions counts live sessions (NewClient to OnClose), for connection_limit.
+	sessions atomic.Int64
 	// live counts sessions between NewClient and OnClose, for a drained shutdown.
 	live     sync.WaitGroup
 	stopOnce sync.Once
@@ -265,6 +267,15 @@ func copyTags(t map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// Admit reports whether a new client connection may be accepted under
+// client.connection_limit (transports answer HTTP 503 otherwise).
+func (n *Node) Admit() bool {
+	if n.cfg.ConnectionLimit <= 0 {
+		return true
+	}
+	return n.sessions.Load() < int64(n.cfg.ConnectionLimit)
 }
 
 // ShuttingDown reports whether Shutdown has started (the legacy API answers 503).

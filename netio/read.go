@@ -76,6 +76,9 @@ func (c *conn) reject(status int) {
 // and goes on reading frames that came with the head.
 func (c *conn) upgrade(h *requestHead, n int) {
 	hs := checkUpgrade(h, c.srv.origins)
+	if hs.status == 101 && c.srv.cfg.Admit != nil && !c.srv.cfg.Admit() {
+		hs.status = 503
+	}
 	if hs.status != 101 {
 		c.reject(hs.status)
 		return

@@ -97,6 +97,9 @@ type Config struct {
 	// with the new transport. It returns the session to feed, or nil to drop the
 	// connection. Required.
 	Accept func(t engine.Transport, r *UpgradeRequest) Session
+	// Admit, when set, is asked before a valid upgrade is answered; false rejects it
+	// with HTTP 503 (client.connection_limit). Called on the connection's goroutine.
+	Admit func() bool
 	// Logger receives connection-level errors; nil → slog.Default().
 	Logger *slog.Logger
 }

@@ -1090,3 +1090,11 @@ func TestShutdownStopsGoroutines(t *testing.T) {
 	buf := make([]byte, 1<<16)
 	t.Fatalf("goroutines: %d before, %d after Shutdown\n%s", before, after, buf[:runtime.Stack(buf, true)])
 }
+
+func TestAdmitRejectsWith503(t *testing.T) {
+	ts := startServer(t, Config{Admit: func() bool { return false }})
+	got := rawRequest(t, ts.Addr().String(), upgradeHead(""))
+	if !strings.HasPrefix(got, "HTTP/1.1 503 ") {
+		t.Fatalf("got %q, want 503", got)
+	}
+}

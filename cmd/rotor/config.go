@@ -116,6 +116,7 @@ func topKeys(c *ServerConfig) []mappedKey {
 		{"client.channel_limit", &e.ChannelLimit},
 		{"client.expired_sub_close_delay", &e.ExpiredSubCloseDelay},
 		{"client.user_connection_limit", &e.UserConnectionLimit},
+		{"client.connection_limit", &e.ConnectionLimit},
 		{"client.user_id_http_header", &e.UserIDHTTPHeader},
 		{"client.history_max_publication_limit", &e.HistoryMaxPublicationLimit},
 		{"client.recovery_max_publication_limit", &e.RecoveryMaxPublicationLimit},

@@ -117,6 +117,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
 			NoDefaultServerHeader: true,
 		},
+		Admit: node.Admit,
 		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t, requestHeaders(r, proxyHeaders))
 		},
