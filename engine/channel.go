@@ -88,3 +88,12 @@ func firstNonSpace(b []byte) byte {
 	}
 	return 0
 }
+
+// personalChannel is user's personal channel: <namespace>:#<user>, or #<user> when
+// no personal channel namespace is configured.
+func (n *Node) personalChannel(user string) string {
+	if ns := n.cfg.PersonalChannel.Namespace; ns != "" {
+		return ns + namespaceBoundary + "#" + user
+	}
+	return "#" + user
+}

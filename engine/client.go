@@ -328,6 +328,21 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	if lim := n.cfg.UserConnectionLimit; lim > 0 && vt.user != "" && len(n.hub.userConns(vt.user)) >= lim {
 		return DisconnectConnectionLimit
 	}
+	if pc := n.cfg.PersonalChannel; pc.Enabled && vt.user != "" {
+		ch := n.personalChannel(vt.user)
+		if pc.SingleConnection && n.presence.stats(ch).NumClients >= 1 {
+			// One connection per user: the older ones go (auth.md, personal channel).
+			for _, other := range n.hub.userConns(vt.user) {
+				if other != c {
+					other.Disconnect(DisconnectConnectionLimit)
+				}
+			}
+		}
+		if vt.subs == nil {
+			vt.subs = make(map[string]serverSub, 1)
+		}
+		vt.subs[ch] = serverSub{}
+	}
 	// Server-side subscriptions: every channel must resolve to a namespace (102).
 	type pendingSub struct {
 		ch  string

@@ -47,6 +47,15 @@ type Config struct {
 	// ConnectIncludeServerTime adds `time` to connect results
 	// (client.connect_include_server_time).
 	ConnectIncludeServerTime bool
+	// PersonalChannel is client.subscribe_to_user_personal_channel: subscribe every
+	// authenticated connection server-side to its user's personal channel
+	// (<namespace>:#<user>, or #<user> without namespace); SingleConnection keeps one
+	// connection per user by disconnecting older ones with 3504.
+	PersonalChannel struct {
+		Enabled          bool
+		Namespace        string
+		SingleConnection bool
+	}
 	// UserIDHTTPHeader is client.user_id_http_header: without a token or connect
 	// proxy, the value of this request header becomes the user ID.
 	UserIDHTTPHeader string
@@ -182,6 +191,23 @@ func (c *Config) Validate() error {
 		seen[ns.Name] = true
 		if err := ns.validate(); err != nil {
 			return fmt.Errorf("channel.namespaces[%d] (%s): %w", i, ns.Name, err)
+		}
+	}
+	if pc := c.PersonalChannel; pc.Enabled || pc.SingleConnection {
+		ns := &c.WithoutNamespace
+		if pc.Namespace != "" {
+			ns = nil
+			for i := range c.Namespaces {
+				if c.Namespaces[i].Name == pc.Namespace {
+					ns = &c.Namespaces[i]
+				}
+			}
+			if ns == nil {
+				return fmt.Errorf("client.subscribe_to_user_personal_channel.personal_channel_namespace: namespace %q not found", pc.Namespace)
+			}
+		}
+		if pc.SingleConnection && !ns.Presence {
+			return errors.New("client.subscribe_to_user_personal_channel.single_connection needs presence enabled in the personal channel's namespace")
 		}
 	}
 	if err := c.WithoutNamespace.validate(); err != nil {

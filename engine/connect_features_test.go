@@ -143,3 +143,33 @@ func TestConnectionLimitAdmit(t *testing.T) {
 	c.Disconnect(DisconnectForce)
 	waitFor(t, 2*time.Second, "slot freed", n.Admit)
 }
+
+func TestPersonalChannelSingleConnection(t *testing.T) {
+	cfg := featureConfig()
+	cfg.Namespaces = append(cfg.Namespaces, NamespaceOptions{Name: "personal", Presence: true})
+	cfg.PersonalChannel.Enabled = true
+	cfg.PersonalChannel.Namespace = "personal"
+	cfg.PersonalChannel.SingleConnection = true
+	n := newTestNode(t, cfg)
+	_, first := connected(t, n, "42")
+	if reply := first.messages()[0]; !strings.Contains(reply, `"subs":{"personal:#42":{}}`) {
+		t.Fatalf("personal channel not in connect result: %s", reply)
+	}
+	_, _ = n.Publish("personal:#42", []byte(`{"to":"42"}`), PublishOptions{})
+	if msgs := first.messages(); msgs[len(msgs)-1] != `{"push":{"channel":"personal:#42","pub":{"data":{"to":"42"}}}}` {
+		t.Fatalf("personal publication %s", msgs[len(msgs)-1])
+	}
+	_, second := connected(t, n, "42")
+	if d := first.disconnect(); d == nil || d.Code != 3504 {
+		t.Fatalf("older connection: %v, want 3504", d)
+	}
+	if d := second.disconnect(); d != nil {
+		t.Fatalf("newer connection closed: %v", *d)
+	}
+	bad := cfg
+	bad.Namespaces = append([]NamespaceOptions(nil), cfg.Namespaces...)
+	bad.Namespaces[len(bad.Namespaces)-1].Presence = false
+	if err := bad.Validate(); err == nil {
+		t.Fatal("single_connection without presence validated")
+	}
+}

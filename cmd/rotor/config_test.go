@@ -433,7 +433,6 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"channel.proxy.subscribe.grpc_metadata",
 		"channel.proxy.subscribe_stream.endpoint",
 		"channel.without_namespace.name",
-		"client.subscribe_to_user_personal_channel.enabled",
 		"engine.redis.address",
 		"engine.redis.tls.enabled",
 		"engine.type",
