@@ -268,6 +268,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	var (
 		vt          verifiedToken
 		connectData []byte
+		fromHeader  bool
 	)
 	switch {
 	case req.Token != "":
@@ -311,8 +312,10 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		}
 	case n.cfg.AllowAnonymousConnectWithoutToken || n.cfg.Insecure:
 	case n.cfg.UserIDHTTPHeader != "" && c.header(n.cfg.UserIDHTTPHeader) != "":
-		// Credentials attached to the HTTP request by a trusted proxy in front.
+		// Credentials attached to the HTTP request by a trusted proxy in front. Like
+		// Centrifugo, such connections get no personal channel subscription.
 		vt.user = c.header(n.cfg.UserIDHTTPHeader)
+		fromHeader = true
 	default:
 		n.log.Debug("client credentials not found")
 		return DisconnectBadRequest
@@ -328,7 +331,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	if lim := n.cfg.UserConnectionLimit; lim > 0 && vt.user != "" && len(n.hub.userConns(vt.user)) >= lim {
 		return DisconnectConnectionLimit
 	}
-	if pc := n.cfg.PersonalChannel; pc.Enabled && vt.user != "" {
+	if pc := n.cfg.PersonalChannel; pc.Enabled && vt.user != "" && !fromHeader {
 		ch := n.personalChannel(vt.user)
 		if pc.SingleConnection && n.presence.stats(ch).NumClients >= 1 {
 			// One connection per user: the older ones go (auth.md, personal channel).
