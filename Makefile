@@ -4,7 +4,7 @@ ROTOR_BIN := $(abspath $(BIN))
 FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test test-unit test-alloc test-e2e test-js fuzz fuzz-smoke bench vet fmt-check
+.PHONY: build run test test-unit test-alloc test-e2e test-js fuzz fuzz-smoke bench vet fmt-check test-bench-tool
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rotor
@@ -15,7 +15,7 @@ run: build
 
 ## test: every test — formatting, vet, unit tests under -race, allocation budgets,
 ## a short fuzz pass over every parser, and the end-to-end suites through the SDKs.
-test: fmt-check vet test-unit test-alloc fuzz-smoke test-e2e test-js
+test: fmt-check vet test-unit test-alloc fuzz-smoke test-e2e test-js test-bench-tool
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -42,6 +42,10 @@ test-e2e: build
 
 test-js: build
 	cd e2e/js && npm ci --no-audit --no-fund && ROTOR_BIN=$(ROTOR_BIN) node --test
+
+# The load tool's four modes against a rotor started by the test, small and bounded.
+test-bench-tool: build
+	ROTOR_BIN=$(ROTOR_BIN) $(GO) test -count=1 -run TestAgainstServer ./benchmarks
 
 ## bench: Go benchmarks in a form benchstat reads (go install golang.org/x/perf/cmd/benchstat)
 bench:
