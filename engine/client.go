@@ -221,6 +221,16 @@ func (c *Client) writeError(id uint32, e *Error) {
 	putBuf(b)
 }
 
+// replyError answers a client-visible *Error with an error reply; any other error
+// (a Disconnect) is returned for the dispatcher to act on.
+func (c *Client) replyError(id uint32, err error) error {
+	if e, ok := err.(*Error); ok {
+		c.writeError(id, e)
+		return nil
+	}
+	return err
+}
+
 func (c *Client) writeReply(r *codec.Reply) error {
 	b := getBuf()
 	defer putBuf(b)
@@ -320,9 +330,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		n.log.Debug("client credentials not found")
 		return DisconnectBadRequest
 	}
-	if n.cfg.Insecure {
-		vt.expireAt = 0
-	}
+	vt.expireAt = n.effectiveExpiry(vt.expireAt)
 	ttl, ok := ttlUntil(vt.expireAt)
 	if !ok {
 		c.failConnect(id, ErrorExpired)

@@ -64,12 +64,10 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 			c.writeError(id, ErrorPermissionDenied)
 			return nil
 		}
-		if vt.channel != ch || vt.user != user || (vt.client != "" && vt.client != clientID) {
+		if !vt.matches(ch, user, clientID) {
 			return DisconnectInvalidToken
 		}
-		if n.cfg.Insecure {
-			vt.expireAt = 0
-		}
+		vt.expireAt = n.effectiveExpiry(vt.expireAt)
 		ttl, ok := ttlUntil(vt.expireAt)
 		if !ok {
 			c.writeError(id, ErrorExpired)
@@ -122,11 +120,7 @@ func (c *Client) finishSubscribe(id uint32, ch string, p *subParams) error {
 		}
 		return append([]byte(nil), out...), nil
 	})
-	if e, ok := err.(*Error); ok {
-		c.writeError(id, e)
-		return nil
-	}
-	return err
+	return c.replyError(id, err)
 }
 
 // subscribeViaProxy lets the subscribe proxy decide (§3.1 step 10). Client-requested
@@ -219,11 +213,7 @@ func (c *Client) handlePublish(id uint32, req *codec.PublishRequest) error {
 		return nil
 	}
 	if _, err := n.Publish(ch, req.Data, PublishOptions{Info: &info}); err != nil {
-		if e, ok := err.(*Error); ok {
-			c.writeError(id, e)
-			return nil
-		}
-		return err
+		return c.replyError(id, err)
 	}
 	return c.writeReply(&codec.Reply{ID: id, Publish: &codec.PublishResult{}})
 }
@@ -292,11 +282,7 @@ func (c *Client) handleHistory(id uint32, req *codec.HistoryRequest) error {
 	}
 	res, err := c.node.History(HistoryRequest{Channel: req.Channel, Limit: limit, Since: req.Since, Reverse: req.Reverse})
 	if err != nil {
-		if e, ok := err.(*Error); ok {
-			c.writeError(id, e)
-			return nil
-		}
-		return err
+		return c.replyError(id, err)
 	}
 	return c.writeReply(&codec.Reply{ID: id, History: &codec.HistoryResult{Publications: res.Publications, Epoch: res.Epoch, Offset: res.Offset}})
 }
@@ -320,9 +306,7 @@ func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
 	if vt.user != user {
 		return DisconnectInvalidToken
 	}
-	if n.cfg.Insecure {
-		vt.expireAt = 0
-	}
+	vt.expireAt = n.effectiveExpiry(vt.expireAt)
 	ttl, ok := ttlUntil(vt.expireAt)
 	if !ok {
 		c.writeError(id, ErrorExpired)
@@ -360,12 +344,10 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		c.writeError(id, ErrorTokenExpired)
 		return nil
 	}
-	if err != nil || vt.channel != req.Channel || vt.user != user || (vt.client != "" && vt.client != clientID) {
+	if err != nil || !vt.matches(req.Channel, user, clientID) {
 		return DisconnectInvalidToken
 	}
-	if n.cfg.Insecure {
-		vt.expireAt = 0
-	}
+	vt.expireAt = n.effectiveExpiry(vt.expireAt)
 	ttl, ok := ttlUntil(vt.expireAt)
 	if !ok {
 		c.writeError(id, ErrorExpired)
@@ -403,11 +385,7 @@ func (c *Client) publishViaProxy(id uint32, req *codec.PublishRequest, ns *Names
 		opts.SkipHistory, opts.Tags, opts.IdempotencyKey, opts.Delta = r.SkipHistory, r.Tags, r.IdempotencyKey, r.Delta
 	}
 	if _, err := n.Publish(req.Channel, data, opts); err != nil {
-		if e, ok := err.(*Error); ok {
-			c.writeError(id, e)
-			return nil
-		}
-		return err
+		return c.replyError(id, err)
 	}
 	return c.writeReply(&codec.Reply{ID: id, Publish: &codec.PublishResult{}})
 }

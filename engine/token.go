@@ -855,3 +855,19 @@ func rawOrBase64(raw json.RawMessage, b64 string) ([]byte, error) {
 	}
 	return raw, nil
 }
+
+// matches reports whether a subscription token's claims fit the subscription being
+// made: same channel and user, and the same client when the legacy claim is set.
+// A mismatch is a 3500 disconnect (auth.md §3).
+func (vt *verifiedSubToken) matches(channel, user, client string) bool {
+	return vt.channel == channel && vt.user == user && (vt.client == "" || vt.client == client)
+}
+
+// effectiveExpiry is a token's expiry as the node applies it: client.insecure
+// ignores expiration.
+func (n *Node) effectiveExpiry(expireAt int64) int64 {
+	if n.cfg.Insecure {
+		return 0
+	}
+	return expireAt
+}
