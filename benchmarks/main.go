@@ -48,6 +48,10 @@ modes:
   churn    run connect → subscribe → disconnect cycles from -c workers for
            --duration or -n cycles, and report cycles/s, handshake latency
            percentiles and errors
+  floor    measure this machine without a server: a system call, one small
+           loopback write and read, and the requests/s the publish client reaches
+           against a null HTTP server; report the kernel's share of a broadcast
+           to --subscribers sockets and the API ceiling no server can pass here
 
 Every mode takes --json (one line), --report FILE (an HTML report with latency
 histograms and rates over time) and --timeout.
@@ -95,6 +99,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		o.register(fs)
 		run = func(ctx context.Context, cm *common, progress io.Writer) (report, error) {
 			return runChurn(ctx, cm, o, progress)
+		}
+	case "floor":
+		o := &floorOptions{}
+		o.register(fs)
+		run = func(ctx context.Context, cm *common, progress io.Writer) (report, error) {
+			return runFloor(ctx, cm, o, progress)
 		}
 	default:
 		fmt.Fprintf(stderr, "rotor bench: unknown mode %q\n\n%s", mode, usageText)

@@ -153,6 +153,15 @@ func parseSettings(env []string) (*settings, error) {
 			errs = append(errs, fmt.Errorf("%s=%s is not an executable file (this script never builds or downloads a server; for Rotor run: go build -o bin/rotor ./cmd/rotor)", b.key, b.path))
 		}
 	}
+	// Servers run in a scratch directory, so a relative binary path must be
+	// resolved against the caller's directory first.
+	for _, p := range []*string{&s.rotorBin, &s.otherBin} {
+		if *p != "" && strings.ContainsRune(*p, filepath.Separator) {
+			if abs, err := filepath.Abs(*p); err == nil {
+				*p = abs
+			}
+		}
+	}
 	return s, errors.Join(errs...)
 }
 
@@ -174,7 +183,13 @@ type scenario struct {
 	timeout func(s *settings) time.Duration // the load tool's --timeout
 	metrics []metric
 	note    func(s *settings) string
+	// machine: the scenario measures the machine, not a server; it runs once per
+	// round with no server started and gets its own section.
+	machine bool
 }
+
+// machineLabel is the server label of machine scenarios in the raw results.
+const machineLabel = "machine"
 
 func scenarioNames() []string {
 	var out []string
@@ -191,6 +206,24 @@ func itoa(n int) string { return strconv.Itoa(n) }
 const connRate = "2000"
 
 var matrix = []scenario{
+	{
+		name: "floor", mode: "floor", machine: true,
+		args: func(s *settings) []string {
+			return []string{"-n", itoa(min(s.n, 5000)), "--subscribers", itoa(s.n), "--duration", s.duration.String(), "-c", itoa(s.publishC)}
+		},
+		timeout: func(s *settings) time.Duration { return s.duration + 90*time.Second },
+		note: func(s *settings) string {
+			return fmt.Sprintf("no server: one loopback write and read over %d socket pairs, and HTTP publish to a null server (fixed reply) from %d workers for %s", min(s.n, 5000), s.publishC, s.duration)
+		},
+		metrics: []metric{
+			{key: "syscall_ns", label: "system call", unit: "ns"},
+			{key: "write_us", label: "loopback write", unit: "µs", prec: 2},
+			{key: "read_us", label: "loopback read", unit: "µs", prec: 2},
+			{key: "broadcast_wall_ms", label: "kernel time of one broadcast over all cores", unit: "ms", prec: 1},
+			{key: "null_requests_per_s", label: "null server requests", unit: "req/s", higher: true},
+			{key: "null_cpu_us_per_request", label: "CPU per null request (client + server)", unit: "µs", prec: 1},
+		},
+	},
 	{
 		name: "conns", mode: "conns",
 		args: func(s *settings) []string {
@@ -378,13 +411,24 @@ func run(env []string, stdout, stderr io.Writer) int {
 
 	started := time.Now()
 	var results []result
-	total := s.runs * len(s.scenarios) * len(servers)
+	total := 0
+	for _, name := range s.scenarios {
+		if findScenario(name).machine {
+			total += s.runs
+		} else {
+			total += s.runs * len(servers)
+		}
+	}
 	k := 0
 	logsKept := false
 	for r := 1; r <= s.runs; r++ {
 		for _, name := range s.scenarios {
 			sc := findScenario(name)
-			for _, srv := range servers {
+			targets := servers
+			if sc.machine {
+				targets = []server{{machineLabel, ""}}
+			}
+			for _, srv := range targets {
 				k++
 				fmt.Fprintf(stderr, "[%d/%d] round %d: %s on %s … ", k, total, r, sc.name, srv.label)
 				t0 := time.Now()
@@ -463,6 +507,9 @@ func rerender(s *settings, servers []server, stdout, stderr io.Writer) int {
 // runOne starts srv, runs sc against it, stops it, and reports whether its log was
 // kept (on failure, or with KEEP_LOGS=1).
 func runOne(s *settings, sc *scenario, srv server, round int, work string) (result, bool) {
+	if sc.machine {
+		return runMachine(s, sc, round), false
+	}
 	res := result{Scenario: sc.name, Server: srv.label, Run: round}
 	tag := fmt.Sprintf("%s-%s-%d", sc.name, strings.ToLower(srv.label), round)
 	dir := filepath.Join(work, tag)
@@ -520,6 +567,34 @@ func runOne(s *settings, sc *scenario, srv server, round int, work string) (resu
 	if s.reports != "" {
 		args = append(args, "--report", filepath.Join(s.reports, tag+".html"))
 	}
+	runLoadTool(s, &res, args, timeout)
+	// A server that died during the run fails it, whatever the figures say.
+	select {
+	case err := <-exited:
+		exited <- err
+		res.OK = false
+		res.Err = fmt.Sprintf("server exited during the run: %v", err)
+	default:
+	}
+	keep = !res.OK || s.keepLogs
+	return res, keep
+}
+
+// runMachine runs a machine scenario: the load tool alone, no server.
+func runMachine(s *settings, sc *scenario, round int) result {
+	res := result{Scenario: sc.name, Server: machineLabel, Run: round}
+	timeout := sc.timeout(s)
+	args := append([]string{sc.mode}, sc.args(s)...)
+	args = append(args, "--timeout", timeout.String(), "--json")
+	if s.reports != "" {
+		args = append(args, "--report", filepath.Join(s.reports, fmt.Sprintf("%s-%d.html", sc.name, round)))
+	}
+	runLoadTool(s, &res, args, timeout)
+	return res
+}
+
+// runLoadTool runs the load tool with args and fills res from its JSON line.
+func runLoadTool(s *settings, res *result, args []string, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+60*time.Second)
 	defer cancel()
 	lg := exec.CommandContext(ctx, s.loadgen[0], append(slices.Clone(s.loadgen[1:]), args...)...)
@@ -542,16 +617,6 @@ func runOne(s *settings, sc *scenario, srv server, round int, work string) (resu
 			res.Err += "; " + msg
 		}
 	}
-	// A server that died during the run fails it, whatever the figures say.
-	select {
-	case err := <-exited:
-		exited <- err
-		res.OK = false
-		res.Err = fmt.Sprintf("server exited during the run: %v", err)
-	default:
-	}
-	keep = !res.OK || s.keepLogs
-	return res, keep
 }
 
 // failReason names what made a load-tool run fail, from its JSON line.
@@ -843,6 +908,9 @@ func renderMarkdown(s *settings, servers []server, results []result, started tim
 	b.WriteString("\n")
 	for _, name := range s.scenarios {
 		sc := findScenario(name)
+		if sc.machine {
+			continue
+		}
 		// First row: how many runs passed.
 		fmt.Fprintf(&b, "| **%s** | runs ok | |", sc.name)
 		for _, srv := range servers {
@@ -880,9 +948,16 @@ func renderMarkdown(s *settings, servers []server, results []result, started tim
 		}
 	}
 
+	b.WriteString(renderMachine(s, servers, results))
+
 	b.WriteString("\n## Scenarios\n\n")
 	for _, name := range s.scenarios {
 		sc := findScenario(name)
+		if sc.machine {
+			fmt.Fprintf(&b, "- **%s**: %s.\n  `%s %s %s --timeout %s --json`\n",
+				sc.name, sc.note(s), strings.Join(s.loadgen, " "), sc.mode, strings.Join(sc.args(s), " "), sc.timeout(s))
+			continue
+		}
 		fmt.Fprintf(&b, "- **%s**: %s.\n  `%s %s %s --addr 127.0.0.1:PORT --secret %s --api-key %s --protocol %s --pid PID --metrics-url http://127.0.0.1:PORT/metrics --timeout %s --json`\n",
 			sc.name, sc.note(s), strings.Join(s.loadgen, " "), sc.mode, strings.Join(sc.args(s), " "), secret, apiKey, s.protocol, sc.timeout(s))
 	}
@@ -898,6 +973,39 @@ func renderMarkdown(s *settings, servers []server, results []result, started tim
 	b.WriteString("\nServer config (Centrifugo v6 key names, the same file for every server):\n\n```json\n")
 	b.Write(serverConfig(8000))
 	b.WriteString("\n```\n\n(The port differs per run: a free loopback port.) Raw figures: `" + filepath.Base(s.raw) + "`, one JSON line per run.\n")
+	return b.String()
+}
+
+// renderMachine writes the machine floor section: what the kernel and the load tool
+// cost with no server, and the bounds that follow for every server measured here.
+func renderMachine(s *settings, servers []server, results []result) string {
+	sc := findScenario("floor")
+	if !slices.Contains(s.scenarios, sc.name) {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n## Machine floor\n\n")
+	b.WriteString("What this machine charges before any server does any work (mode floor, no server running), median (min–max):\n\n")
+	b.WriteString("| metric | unit | value |\n|---|---|---:|\n")
+	med := map[string]stats{}
+	for _, m := range sc.metrics {
+		st := summarize(values(results, sc.name, machineLabel, m))
+		med[m.key] = st
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", m.label, m.unit, fmtStats(st, m.prec))
+	}
+	if st := med["broadcast_wall_ms"]; st.n > 0 {
+		fmt.Fprintf(&b, "\nOne publication to %d subscribers needs %d loopback writes and %d reads: about %s ms of kernel time even spread perfectly over all cores, before any server or client code runs; a delivery p99 at that fan-out cannot be much below it (the 99th percentile delivery needs about 99%% of that work done first).",
+			s.n, s.n, s.n, fmtNum(st.median, 1))
+	}
+	if st := med["null_requests_per_s"]; st.n > 0 {
+		fmt.Fprintf(&b, " The null server answers %s req/s against the same publish client: no server can exceed that here.", fmtNum(st.median, 0))
+		for _, srv := range servers {
+			if pub := summarize(values(results, "publish", srv.label, metric{key: "requests_per_s"})); pub.n > 0 && slices.Contains(s.scenarios, "publish") {
+				fmt.Fprintf(&b, " %s reached %.0f%% of it.", srv.label, 100*pub.median/st.median)
+			}
+		}
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

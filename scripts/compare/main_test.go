@@ -172,3 +172,33 @@ func TestFailReason(t *testing.T) {
 		t.Errorf("failReason(empty) = %q", got)
 	}
 }
+
+func TestRenderMachineFloor(t *testing.T) {
+	s := &settings{loadgen: []string{"bin/rotor", "bench"}, n: 10000, runs: 1, m: 10, hold: 2 * time.Second, duration: 5 * time.Second,
+		rateSeconds: 2, publishC: 16, churnC: 16, protocol: "json", scenarios: []string{"floor", "publish"}, raw: "bench-results.jsonl"}
+	servers := []server{{"Rotor", "/nonexistent/rotor"}, {"Centrifugo", "/nonexistent/centrifugo"}}
+	floor := map[string]any{"ok": true, "syscall_ns": 1100.0, "write_us": 8.0, "read_us": 3.0, "broadcast_wall_ms": 55.0,
+		"null_requests_per_s": 50000.0, "null_cpu_us_per_request": 24.0}
+	results := []result{
+		{Scenario: "floor", Server: machineLabel, Run: 1, OK: true, Report: floor},
+		{Scenario: "publish", Server: "Rotor", Run: 1, OK: true, Report: map[string]any{"ok": true, "requests_per_s": 45000.0}},
+		{Scenario: "publish", Server: "Centrifugo", Run: 1, OK: true, Report: map[string]any{"ok": true, "requests_per_s": 25000.0}},
+	}
+	md := renderMarkdown(s, servers, results, time.Now(), time.Minute)
+	for _, want := range []string{
+		"## Machine floor",
+		"| loopback write | µs | 8.00 |",
+		"| null server requests | req/s | 50\u2009000 |",
+		"about 55.0 ms of kernel time",
+		"Rotor reached 90% of it. Centrifugo reached 50% of it.",
+		"- **floor**: no server",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// The floor is not a server's row in the comparison table.
+	if strings.Contains(md, "| **floor** |") {
+		t.Errorf("floor appears in the server table:\n%s", md)
+	}
+}
