@@ -101,9 +101,12 @@ type floorReport struct {
 	TimedOut  bool     `json:"timed_out"`
 	Warnings  []string `json:"warnings"`
 	OK        bool     `json:"ok"`
+
+	charts *charts // for --report
 }
 
-func (r *floorReport) passed() bool { return r.OK }
+func (r *floorReport) passed() bool       { return r.OK }
+func (r *floorReport) chartData() *charts { return r.charts }
 
 func (r *floorReport) rows() []row {
 	status := "OK"
@@ -166,7 +169,7 @@ func runFloor(ctx context.Context, cm *common, o *floorOptions, progress io.Writ
 
 	if o.duration > 0 && ctx.Err() == nil {
 		phase.Store("publishing to the null server")
-		if err := runNullPublish(ctx, o, rep); err != nil {
+		if err := runNullPublish(ctx, cm, o, rep); err != nil {
 			rep.Warnings = append(rep.Warnings, "null server: "+err.Error())
 		}
 	}
@@ -402,7 +405,7 @@ func nullRequestLen(b []byte) (int, bool) {
 
 // runNullPublish runs the publish client of mode publish against a null server for
 // o.duration and fills the null_* figures.
-func runNullPublish(ctx context.Context, o *floorOptions, rep *floorReport) error {
+func runNullPublish(ctx context.Context, cm *common, o *floorOptions, rep *floorReport) error {
 	ns, err := startNullServer()
 	if err != nil {
 		return err
@@ -415,6 +418,10 @@ func runNullPublish(ctx context.Context, o *floorOptions, rep *floorReport) erro
 	lat := newHistogram()
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
+	tl := newTimeline(cm.sampleIntv)
+	tl.rate("requests", "req/s", ok.Load)
+	tl.run()
+	defer tl.stop()
 	cpu0 := selfCPU()
 	runStart := time.Now()
 	stopAt := runStart.Add(o.duration)
@@ -445,6 +452,7 @@ func runNullPublish(ctx context.Context, o *floorOptions, rep *floorReport) erro
 		}()
 	}
 	wg.Wait()
+	tl.stop()
 	run := time.Since(runStart)
 	cpu := selfCPU() - cpu0
 	rep.NullConcurrency = o.concurrency
@@ -455,6 +463,7 @@ func runNullPublish(ctx context.Context, o *floorOptions, rep *floorReport) erro
 		rep.NullCPUPerReqUs = ptr(round(float64(cpu.Microseconds()) / float64(rep.NullRequests)))
 		rep.NullLatP50Ms, rep.NullLatP99Ms = ms(lat.quantile(0.50)), ms(lat.quantile(0.99))
 	}
+	rep.charts = &charts{hists: []namedHist{{"null server request latency (publish round trip)", lat}}, series: tl.series()}
 	if e, _ := firstErr.Load().(error); e != nil {
 		return fmt.Errorf("%d failed requests, first: %v", rep.NullErrors, e)
 	}

@@ -3,13 +3,24 @@ package benchmarks
 import (
 	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
 func TestFloorMode(t *testing.T) {
-	m, code, stderr := runJSON(t, "floor", "-n", "50", "--rounds", "3", "--duration", "300ms", "-c", "2", "--subscribers", "1000", "--timeout", "20s")
+	html := filepath.Join(t.TempDir(), "floor.html")
+	m, code, stderr := runJSON(t, "floor", "-n", "50", "--rounds", "3", "--duration", "300ms", "-c", "2", "--subscribers", "1000", "--timeout", "20s", "--report", html)
 	if code != exitOK || m["ok"] != true {
 		t.Fatalf("exit %d, stderr %q, report %v", code, stderr, m)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A latency histogram of the null server and its requests/s over time.
+	if n := bytes.Count(page, []byte("<svg")); n != 2 || !bytes.Contains(page, []byte("null server request latency")) {
+		t.Errorf("report has %d plots:\n%.2000s", n, page)
 	}
 	for _, k := range []string{"syscall_ns", "write_us", "read_us", "broadcast_cpu_ms", "broadcast_wall_ms", "null_requests", "null_requests_per_s", "null_cpu_us_per_request", "null_latency_p50_ms"} {
 		if num(t, m, k) <= 0 {
