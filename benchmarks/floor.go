@@ -94,8 +94,10 @@ type floorReport struct {
 	NullRunS        float64  `json:"null_run_s"`
 	NullReqPerS     float64  `json:"null_requests_per_s"`
 	NullCPUPerReqUs *float64 `json:"null_cpu_us_per_request"` // client and null server together
-	NullLatP50Ms    float64  `json:"null_latency_p50_ms"`
-	NullLatP99Ms    float64  `json:"null_latency_p99_ms"`
+	// The null server's own CPU per request (its loop threads' clocks; Linux).
+	NullServerCPUPerReqUs *float64 `json:"null_server_cpu_us_per_request"`
+	NullLatP50Ms          float64  `json:"null_latency_p50_ms"`
+	NullLatP99Ms          float64  `json:"null_latency_p99_ms"`
 
 	DurationS float64  `json:"duration_s"`
 	TimedOut  bool     `json:"timed_out"`
@@ -122,10 +124,11 @@ func (r *floorReport) rows() []row {
 	}
 	if r.NullConcurrency > 0 {
 		rows = append(rows,
-			row{"", "null HTTP server (fixed reply, no parsing beyond the head)"},
+			row{"", "null HTTP server (fixed reply; one epoll loop per core, one read and one write per request)"},
 			row{"requests", fmt.Sprintf("%d ok, %d errors in %.2fs, c=%d", r.NullRequests, r.NullErrors, r.NullRunS, r.NullConcurrency)},
-			row{"ceiling", fmt.Sprintf("%.0f req/s", r.NullReqPerS)},
+			row{"throughput", fmt.Sprintf("%.0f req/s", r.NullReqPerS)},
 			row{"CPU per request", optFloat(r.NullCPUPerReqUs, "%.1f µs (client and null server together)")},
+			row{"null server CPU per request", optFloat(r.NullServerCPUPerReqUs, "%.1f µs")},
 			row{"latency p50 / p99", fmt.Sprintf("%.3f / %.3f ms", r.NullLatP50Ms, r.NullLatP99Ms)},
 		)
 	}
@@ -273,7 +276,7 @@ func measureLoopback(ctx context.Context, pairs, rounds, size int) (writes, read
 }
 
 // rawFD returns the descriptor behind c without changing its blocking mode.
-func rawFD(c net.Conn) (int, error) {
+func rawFD(c any) (int, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return -1, errors.New("not a socket")
@@ -297,89 +300,6 @@ func medianMinMax(v []float64) (med, lo, hi float64) {
 
 // nullReply is the whole response of the null server: what a publish answers.
 var nullReply = []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-
-// nullServer answers every HTTP/1.1 request with nullReply, reading nothing of the
-// request but its head's end and Content-Length: the least any HTTP server can do,
-// on a goroutine per connection as Go servers run.
-type nullServer struct {
-	ln net.Listener
-	wg sync.WaitGroup
-	mu sync.Mutex
-	cs []net.Conn
-}
-
-func startNullServer() (*nullServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &nullServer{ln: ln}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.cs = append(s.cs, c)
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				serveNull(c)
-			}()
-		}
-	}()
-	return s, nil
-}
-
-func (s *nullServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.cs {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-func serveNull(c net.Conn) {
-	defer c.Close()
-	buf := make([]byte, 16<<10)
-	n := 0
-	for {
-		m, err := c.Read(buf[n:])
-		if err != nil {
-			return
-		}
-		n += m
-		replies := 0
-		for {
-			total, ok := nullRequestLen(buf[:n])
-			if !ok {
-				break
-			}
-			if total > len(buf) {
-				return // larger than the null server takes
-			}
-			if total > n {
-				break
-			}
-			replies++
-			n = copy(buf, buf[total:n])
-		}
-		if n == len(buf) {
-			return
-		}
-		for range replies {
-			if _, err := c.Write(nullReply); err != nil {
-				return
-			}
-		}
-	}
-}
 
 // nullRequestLen returns the length of the request at the start of b (head plus
 // Content-Length body) once its head is complete.
@@ -406,12 +326,17 @@ func nullRequestLen(b []byte) (int, bool) {
 // runNullPublish runs the publish client of mode publish against a null server for
 // o.duration and fills the null_* figures.
 func runNullPublish(ctx context.Context, cm *common, o *floorOptions, rep *floorReport) error {
-	ns, err := startNullServer()
+	ns, err := startNullServer(rep.Cores)
 	if err != nil {
 		return err
 	}
-	defer ns.close()
-	pub, err := newPublisher("http://"+ns.ln.Addr().String()+"/api", "", "floor", o.size, o.concurrency)
+	closed := false
+	defer func() {
+		if !closed {
+			ns.close()
+		}
+	}()
+	pub, err := newPublisher("http://"+ns.addr()+"/api", "", "floor", o.size, o.concurrency)
 	if err != nil {
 		return err
 	}
@@ -455,12 +380,18 @@ func runNullPublish(ctx context.Context, cm *common, o *floorOptions, rep *floor
 	tl.stop()
 	run := time.Since(runStart)
 	cpu := selfCPU() - cpu0
+	pub.hc.CloseIdleConnections()
+	srvCPU, srvOK := ns.close()
+	closed = true
 	rep.NullConcurrency = o.concurrency
 	rep.NullRequests, rep.NullErrors = ok.Load(), failed.Load()
 	rep.NullRunS = round(run.Seconds())
 	rep.NullReqPerS = round(float64(rep.NullRequests) / run.Seconds())
 	if rep.NullRequests > 0 {
 		rep.NullCPUPerReqUs = ptr(round(float64(cpu.Microseconds()) / float64(rep.NullRequests)))
+		if srvOK {
+			rep.NullServerCPUPerReqUs = ptr(round(float64(srvCPU.Nanoseconds()) / 1000 / float64(rep.NullRequests)))
+		}
 		rep.NullLatP50Ms, rep.NullLatP99Ms = ms(lat.quantile(0.50)), ms(lat.quantile(0.99))
 	}
 	rep.charts = &charts{hists: []namedHist{{"null server request latency (publish round trip)", lat}}, series: tl.series()}

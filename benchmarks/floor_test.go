@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -26,6 +27,12 @@ func TestFloorMode(t *testing.T) {
 		if num(t, m, k) <= 0 {
 			t.Errorf("%s = %v, want > 0", k, m[k])
 		}
+	}
+	if runtime.GOOS == "linux" && num(t, m, "null_server_cpu_us_per_request") <= 0 {
+		t.Errorf("null server CPU per request missing: %v", m)
+	}
+	if m["null_server_cpu_us_per_request"] != nil && num(t, m, "null_server_cpu_us_per_request") > num(t, m, "null_cpu_us_per_request") {
+		t.Errorf("null server CPU per request exceeds the whole process's: %v", m)
 	}
 	if num(t, m, "null_errors") != 0 {
 		t.Errorf("null server errors: %v", m)

@@ -334,6 +334,7 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 	if f, ok := nc.(interface{ Fd() int }); ok {
 		c.fd = f.Fd()
 	}
+	releaseIdleInput(nc)
 	c.w = s.workers[s.nextID.Add(1)%uint64(len(s.workers))]
 	c.fr.limit = s.cfg.MessageSizeLimit
 	s.live.Add(1)

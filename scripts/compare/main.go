@@ -220,6 +220,7 @@ var matrix = []scenario{
 			{key: "write_us", label: "loopback write", unit: "µs", prec: 2},
 			{key: "read_us", label: "loopback read", unit: "µs", prec: 2},
 			{key: "broadcast_wall_ms", label: "kernel time of one broadcast over all cores", unit: "ms", prec: 1},
+			{key: "null_server_cpu_us_per_request", label: "null server CPU per request", unit: "µs", prec: 1},
 			{key: "null_requests_per_s", label: "null server requests", unit: "req/s", higher: true},
 			{key: "null_cpu_us_per_request", label: "CPU per null request (client + server)", unit: "µs", prec: 1},
 		},
@@ -997,13 +998,18 @@ func renderMachine(s *settings, servers []server, results []result) string {
 		fmt.Fprintf(&b, "\nOne publication to %d subscribers needs %d loopback writes and %d reads: about %s ms of kernel time even spread perfectly over all cores, before any server or client code runs; a delivery p99 at that fan-out cannot be much below it (the 99th percentile delivery needs about 99%% of that work done first).",
 			s.n, s.n, s.n, fmtNum(st.median, 1))
 	}
-	if st := med["null_requests_per_s"]; st.n > 0 {
-		fmt.Fprintf(&b, " The null server answers %s req/s against the same publish client: no server can exceed that here.", fmtNum(st.median, 0))
-		for _, srv := range servers {
-			if pub := summarize(values(results, "publish", srv.label, metric{key: "requests_per_s"})); pub.n > 0 && slices.Contains(s.scenarios, "publish") {
-				fmt.Fprintf(&b, " %s reached %.0f%% of it.", srv.label, 100*pub.median/st.median)
+	if st := med["null_server_cpu_us_per_request"]; st.n > 0 && st.median > 0 {
+		fmt.Fprintf(&b, " A server that only reads each request and writes a fixed reply spends %s µs of CPU per request here (the kernel's share; no server spends less)", fmtNum(st.median, 1))
+		if slices.Contains(s.scenarios, "publish") {
+			for _, srv := range servers {
+				cpu := summarize(values(results, "publish", srv.label, metric{key: "server_cpu_us_per_request"}))
+				if cpu.n == 0 {
+					continue
+				}
+				fmt.Fprintf(&b, "; %s spends %s µs, %.1f× that", srv.label, fmtNum(cpu.median, 1), cpu.median/st.median)
 			}
 		}
+		b.WriteString(".")
 	}
 	b.WriteString("\n")
 	return b.String()
