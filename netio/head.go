@@ -9,10 +9,12 @@ const maxHeadSize = 8 << 10
 type routeKind uint8
 
 const (
-	routeMore      routeKind = iota // not enough bytes to decide
-	routeHTTP                       // hand the connection to fasthttp
-	routeWebSocket                  // a complete head of a WebSocket upgrade request
-	routeTooLarge                   // an upgrade request whose head exceeds maxHeadSize
+	routeMore       routeKind = iota // not enough bytes to decide
+	routeHTTP                        // hand the connection to fasthttp
+	routeWebSocket                   // a complete head of a WebSocket upgrade request
+	routeTooLarge                    // an upgrade request whose head exceeds maxHeadSize
+	routeBadRequest                  // a request for the WebSocket path that is no upgrade: 400
+	routeBadMethod                   // an upgrade for the WebSocket path by another method than GET: 405
 )
 
 // requestHead is a parsed HTTP/1.x request head. Every slice aliases the buffer it
@@ -42,7 +44,7 @@ func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
 	if !parseRequestLine(trimCR(b[:lineEnd]), h) {
 		return routeHTTP, 0
 	}
-	if string(h.method) != "GET" || string(h.path) != wsPath {
+	if string(h.path) != wsPath {
 		return routeHTTP, 0
 	}
 	end, ok := headEnd(b, lineEnd+1)
@@ -58,8 +60,16 @@ func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
 	h.headers = b[lineEnd+1 : end]
 	// headers ends with the terminating empty line: strip it.
 	h.headers = bytes.TrimRight(h.headers, "\r\n")
+	// The WebSocket path serves upgrades only. Like Centrifugo, anything else gets
+	// 400, and an upgrade by another method than GET 405.
+	if string(h.method) != "GET" {
+		if hasToken(h.header("Upgrade"), "websocket") && hasToken(h.header("Connection"), "upgrade") {
+			return routeBadMethod, end
+		}
+		return routeBadRequest, end
+	}
 	if !hasToken(h.header("Upgrade"), "websocket") {
-		return routeHTTP, 0
+		return routeBadRequest, end
 	}
 	return routeWebSocket, end
 }

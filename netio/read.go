@@ -31,6 +31,12 @@ func (c *conn) sniff() {
 		case routeTooLarge:
 			c.reject(431)
 			return
+		case routeBadRequest:
+			c.reject(400)
+			return
+		case routeBadMethod:
+			c.reject(405)
+			return
 		case routeWebSocket:
 			c.upgrade(&h, n)
 			return

@@ -232,6 +232,24 @@ func Listen(cfg Config) (*Server, error) {
 			NoDefaultServerHeader: true,
 		}
 	}
+	// A request for the WebSocket path that arrives on a keep-alive HTTP connection
+	// (after another request) is no upgrade netio can serve: answer it as route
+	// does for a first request, not with the handler's 404.
+	if h := s.http.Handler; h != nil {
+		wsPath := cfg.WebSocketPath
+		s.http.Handler = func(ctx *fasthttp.RequestCtx) {
+			if string(ctx.Path()) != wsPath {
+				h(ctx)
+				return
+			}
+			status := fasthttp.StatusBadRequest
+			if !ctx.IsGet() && hasToken(ctx.Request.Header.Peek("Upgrade"), "websocket") &&
+				hasToken(ctx.Request.Header.Peek("Connection"), "upgrade") {
+				status = fasthttp.StatusMethodNotAllowed
+			}
+			ctx.Error(statusText(status)+"\n", status)
+		}
+	}
 	prev := s.http.ConnState
 	s.http.ConnState = func(nc net.Conn, st fasthttp.ConnState) {
 		if hc, ok := nc.(*httpConn); ok {

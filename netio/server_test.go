@@ -336,7 +336,7 @@ func TestHTTPRouting(t *testing.T) {
 	for _, tc := range []struct{ method, path, body, want string }{
 		{"GET", "/api/info", "", "GET /api/info body="},
 		{"POST", "/api/publish", `{"channel":"x"}`, `POST /api/publish body={"channel":"x"}`},
-		{"GET", "/connection/websocket", "", "GET /connection/websocket body="},
+		{"GET", "/connection/websocket/", "", "GET /connection/websocket/ body="},
 		{"GET", "/health", "", "GET /health body="},
 	} {
 		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
@@ -348,6 +348,36 @@ func TestHTTPRouting(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || string(b) != tc.want {
 			t.Fatalf("%s %s: %d %q", tc.method, tc.path, resp.StatusCode, b)
+		}
+	}
+	// The WebSocket path itself serves upgrades only, as in Centrifugo: 400 for any
+	// other request, 405 for an upgrade by another method than GET.
+	for _, tc := range []struct {
+		method, body string
+		upgrade      bool
+		status       int
+		want         string
+	}{
+		{"GET", "", false, 400, "Bad Request\n"},
+		{"POST", `{"x":1}`, false, 400, "Bad Request\n"},
+		{"PUT", "", false, 400, "Bad Request\n"},
+		{"POST", "", true, 405, "Method Not Allowed\n"},
+	} {
+		req, _ := http.NewRequest(tc.method, base+"/connection/websocket", strings.NewReader(tc.body))
+		if tc.upgrade {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || string(b) != tc.want {
+			t.Fatalf("%s /connection/websocket (upgrade %v): %d %q, want %d %q", tc.method, tc.upgrade, resp.StatusCode, b, tc.status, tc.want)
 		}
 	}
 	// Two requests on one keep-alive connection, and a request split over writes.

@@ -163,6 +163,8 @@ func statusText(status int) string {
 		return "Bad Request"
 	case 403:
 		return "Forbidden"
+	case 405:
+		return "Method Not Allowed"
 	case 426:
 		return "Upgrade Required"
 	case 431:
