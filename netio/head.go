@@ -62,16 +62,19 @@ func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
 	h.headers = bytes.TrimRight(h.headers, "\r\n")
 	// The WebSocket path serves upgrades only. Like Centrifugo, anything else gets
 	// 400, and an upgrade by another method than GET 405.
-	if string(h.method) != "GET" {
-		if hasToken(h.header("Upgrade"), "websocket") && hasToken(h.header("Connection"), "upgrade") {
+	if string(h.method) != "GET" || !hasToken(h.header("Upgrade"), "websocket") {
+		if upgradeByOtherMethod(h.method, h.header("Upgrade"), h.header("Connection")) {
 			return routeBadMethod, end
 		}
 		return routeBadRequest, end
 	}
-	if !hasToken(h.header("Upgrade"), "websocket") {
-		return routeBadRequest, end
-	}
 	return routeWebSocket, end
+}
+
+// upgradeByOtherMethod reports a WebSocket upgrade request made with another
+// method than GET, which the WebSocket path answers with 405 instead of 400.
+func upgradeByOtherMethod(method, upgrade, connection []byte) bool {
+	return string(method) != "GET" && hasToken(upgrade, "websocket") && hasToken(connection, "upgrade")
 }
 
 // headEnd finds the end of the head that starts its header lines at off: the index

@@ -20,11 +20,8 @@ const inputReleaseSize = 8<<10 + 1
 
 var (
 	inputReleaseOnce   sync.Once
-	inputReleaseOffset uintptr // offset of connection.maxSize; 0: not found
+	inputReleaseOffset uintptr // offset of connection.maxSize; 0: not found, no effect
 )
-
-// inputRelease reports whether releaseIdleInput takes effect (for tests).
-var inputRelease bool
 
 // findMaxSize locates netpoll's connection.maxSize in nc's type; when the type no
 // longer looks like netpoll v0.7's connection it leaves the offset at 0 and
@@ -46,7 +43,6 @@ func findMaxSize(nc netpoll.Connection) {
 		return
 	}
 	inputReleaseOffset = f.Offset
-	inputRelease = true
 }
 
 // releaseIdleInput sets nc's maxSize so that netpoll frees its input buffer whenever

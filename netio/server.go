@@ -243,8 +243,8 @@ func Listen(cfg Config) (*Server, error) {
 				return
 			}
 			status := fasthttp.StatusBadRequest
-			if !ctx.IsGet() && hasToken(ctx.Request.Header.Peek("Upgrade"), "websocket") &&
-				hasToken(ctx.Request.Header.Peek("Connection"), "upgrade") {
+			hd := &ctx.Request.Header
+			if upgradeByOtherMethod(hd.Method(), hd.Peek("Upgrade"), hd.Peek("Connection")) {
 				status = fasthttp.StatusMethodNotAllowed
 			}
 			ctx.Error(statusText(status)+"\n", status)
