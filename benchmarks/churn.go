@@ -193,40 +193,17 @@ func runChurn(ctx context.Context, cm *common, o *churnOptions, progress io.Writ
 	defer tl.stop()
 
 	before := takeSample(ctx, cm, warn)
-	var next atomic.Int64
 	var wg sync.WaitGroup
-	runStart := time.Now()
-	var stopAt time.Time
-	if o.duration > 0 {
-		stopAt = runStart.Add(o.duration)
-	}
+	sch := newSchedule(o.n, o.rate, o.duration)
+	runStart := sch.start
 	for range o.concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			timer := time.NewTimer(time.Hour)
-			timer.Stop()
-			for ctx.Err() == nil {
-				k := next.Add(1) - 1
-				if o.n > 0 && k >= int64(o.n) {
-					return
-				}
-				if o.rate > 0 {
-					due := runStart.Add(time.Duration(float64(k) / o.rate * float64(time.Second)))
-					if d := time.Until(due); d > 0 {
-						if !stopAt.IsZero() && due.After(stopAt) {
-							return
-						}
-						timer.Reset(d)
-						select {
-						case <-timer.C:
-						case <-ctx.Done():
-							return
-						}
-					}
-				}
-				t0 := time.Now()
-				if !stopAt.IsZero() && !t0.Before(stopAt) {
+			timer := stoppedTimer()
+			for {
+				k, t0, ok := sch.take(ctx, timer)
+				if !ok {
 					return
 				}
 				cnt.started.Add(1)

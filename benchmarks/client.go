@@ -397,20 +397,11 @@ type clientSpec struct {
 // use waitSettled to wait for the handshakes.
 func (p *pool) start(ctx context.Context, rate float64, spec clientSpec) {
 	begin := time.Now()
-	timer := time.NewTimer(0)
+	timer := stoppedTimer()
 	defer timer.Stop()
-	<-timer.C
 	for i := range p.conns {
-		if rate > 0 {
-			due := begin.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return
-				}
-			}
+		if !waitDue(ctx, timer, begin, int64(i), rate, time.Time{}) {
+			return
 		}
 		select {
 		case p.inflight <- struct{}{}:

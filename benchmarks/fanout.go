@@ -285,9 +285,9 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	if settled && subscribers > 0 {
 		phase.Store("publishing")
 		before = takeSample(ctx, cm, warn)
-		var next atomic.Int64
 		var wg sync.WaitGroup
-		pubStart := time.Now()
+		sch := newSchedule(o.m, o.rate, 0)
+		pubStart := sch.start
 		for w := range o.concurrency {
 			wg.Add(1)
 			go func() {
@@ -296,25 +296,12 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 				defer fasthttp.ReleaseRequest(req)
 				defer fasthttp.ReleaseResponse(resp)
 				var body []byte
-				timer := time.NewTimer(time.Hour)
-				timer.Stop()
-				for ctx.Err() == nil {
-					k := next.Add(1) - 1
-					if k >= int64(o.m) {
+				timer := stoppedTimer()
+				for {
+					k, t0, ok := sch.take(ctx, timer)
+					if !ok {
 						return
 					}
-					if o.rate > 0 {
-						due := pubStart.Add(time.Duration(float64(k) / o.rate * float64(time.Second)))
-						if d := time.Until(due); d > 0 {
-							timer.Reset(d)
-							select {
-							case <-timer.C:
-							case <-ctx.Done():
-								return
-							}
-						}
-					}
-					t0 := time.Now()
 					var err error
 					body, err = pub.publish(req, resp, body, payload{ts: t0.UnixNano(), seq: k, pub: w})
 					pubHist.record(int64(time.Since(t0)))

@@ -11,12 +11,10 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Mode floor measures what this machine charges before any server does any work: a
@@ -323,80 +321,43 @@ func nullRequestLen(b []byte) (int, bool) {
 	return end + 4 + body, true
 }
 
-// runNullPublish runs the publish client of mode publish against a null server for
-// o.duration and fills the null_* figures.
+// runNullPublish runs mode publish against a null server for o.duration and fills
+// the null_* figures.
 func runNullPublish(ctx context.Context, cm *common, o *floorOptions, rep *floorReport) error {
 	ns, err := startNullServer(rep.Cores)
 	if err != nil {
 		return err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			ns.close()
-		}
-	}()
-	pub, err := newPublisher("http://"+ns.addr()+"/api", "", "floor", o.size, o.concurrency)
+	pc := *cm
+	pc.apiURL, pc.apiKey, pc.pid, pc.metricsURL = "http://"+ns.addr()+"/api", "", 0, ""
+	po := &publishOptions{duration: o.duration, concurrency: o.concurrency, channel: "floor", size: o.size}
+	r, err := runPublish(ctx, &pc, po, nil)
+	srvCPU, srvOK := ns.close()
 	if err != nil {
 		return err
 	}
-	lat := newHistogram()
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	tl := newTimeline(cm.sampleIntv)
-	tl.rate("requests", "req/s", ok.Load)
-	tl.run()
-	defer tl.stop()
-	cpu0 := selfCPU()
-	runStart := time.Now()
-	stopAt := runStart.Add(o.duration)
-	var wg sync.WaitGroup
-	for w := range o.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			var body []byte
-			for k := int64(0); ctx.Err() == nil; k++ {
-				t0 := time.Now()
-				if !t0.Before(stopAt) {
-					return
-				}
-				var perr error
-				body, perr = pub.publish(req, resp, body, payload{ts: t0.UnixNano(), seq: k, pub: w})
-				if perr != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, perr)
-					continue
-				}
-				lat.record(int64(time.Since(t0)))
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	tl.stop()
-	run := time.Since(runStart)
-	cpu := selfCPU() - cpu0
-	pub.hc.CloseIdleConnections()
-	srvCPU, srvOK := ns.close()
-	closed = true
+	pr := r.(*publishReport)
 	rep.NullConcurrency = o.concurrency
-	rep.NullRequests, rep.NullErrors = ok.Load(), failed.Load()
-	rep.NullRunS = round(run.Seconds())
-	rep.NullReqPerS = round(float64(rep.NullRequests) / run.Seconds())
-	if rep.NullRequests > 0 {
-		rep.NullCPUPerReqUs = ptr(round(float64(cpu.Microseconds()) / float64(rep.NullRequests)))
+	rep.NullRequests, rep.NullErrors = pr.Succeeded, pr.Errors
+	rep.NullRunS, rep.NullReqPerS = pr.RunS, pr.RequestsPerS
+	rep.NullLatP50Ms, rep.NullLatP99Ms = pr.LatP50Ms, pr.LatP99Ms
+	if pr.Succeeded > 0 {
+		// The client and the null server share this process: its CPU is both.
+		rep.NullCPUPerReqUs = ptr(round(pr.ClientCPUS * 1e6 / float64(pr.Succeeded)))
 		if srvOK {
-			rep.NullServerCPUPerReqUs = ptr(round(float64(srvCPU.Nanoseconds()) / 1000 / float64(rep.NullRequests)))
+			rep.NullServerCPUPerReqUs = ptr(round(float64(srvCPU.Nanoseconds()) / 1000 / float64(pr.Succeeded)))
 		}
-		rep.NullLatP50Ms, rep.NullLatP99Ms = ms(lat.quantile(0.50)), ms(lat.quantile(0.99))
 	}
-	rep.charts = &charts{hists: []namedHist{{"null server request latency (publish round trip)", lat}}, series: tl.series()}
-	if e, _ := firstErr.Load().(error); e != nil {
-		return fmt.Errorf("%d failed requests, first: %v", rep.NullErrors, e)
+	if ch := pr.charts; ch != nil {
+		for i := range ch.hists {
+			ch.hists[i].name = "null server request latency (publish round trip)"
+		}
+		// Errors fail the run; of the rates only requests/s is worth a plot.
+		ch.series = slices.DeleteFunc(ch.series, func(x series) bool { return x.Name != "requests" })
+		rep.charts = ch
+	}
+	if pr.Errors > 0 {
+		return fmt.Errorf("%d failed requests: %s", pr.Errors, strings.Join(pr.ErrorSamples, "; "))
 	}
 	return nil
 }
