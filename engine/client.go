@@ -74,7 +74,6 @@ type Client struct {
 func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
 	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers}
 	c.tslot = -1
-	n.live.Add(1)
 	n.sessions.Add(1)
 	if n.shuttingDown.Load() {
 		c.Disconnect(DisconnectShutdown)
@@ -623,12 +622,10 @@ func (c *Client) OnClose() {
 	c.mu.Unlock()
 	n.wheel.cancel(c)
 	for _, e := range subs {
-		n.hub.removeSub(e.ch, c)
-		c.afterDetach(e.ch, e.sub, &info)
+		c.leave(e.ch, e.sub, &info)
 	}
 	if wasConnected {
 		n.hub.removeConn(c)
 	}
-	n.sessions.Add(-1)
-	n.live.Done()
+	n.sessionEnded()
 }

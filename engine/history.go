@@ -11,9 +11,11 @@ import (
 
 // streamStore is the in-memory stream engine (history-recovery.md §1, §4): per channel
 // a bounded list of publications with offsets, an epoch, a retention and a meta TTL,
-// plus the idempotency cache. Its shard mutex doubles as the channel publish lock:
-// publications are appended and broadcast under it, so delivery order equals offset
-// order and a recovering subscriber can join the hub without gap or duplicate.
+// plus the idempotency cache. A shard mutex guards the shard's maps and streams; it
+// is held only for reads and updates, never across a fan-out. Publication order is
+// the business of the per-channel lock (chanLocks), which publishers hold around
+// append and fan-out, and which joinSub takes before this one so that a positioned
+// subscriber joins the hub without gap or duplicate.
 type streamStore struct {
 	seed   maphash.Seed
 	shards [64]streamShard
@@ -35,7 +37,8 @@ type stream struct {
 	// stream, epoch included, is forgotten.
 	retainUntil, metaUntil int64
 	// prevData is the payload of the channel's last publication, the base of the next
-	// delta (namespaces allowing fossil deltas only).
+	// delta (namespaces allowing fossil deltas only). Guarded by the channel lock
+	// (chanLocks), not the shard lock: only publishers touch it.
 	prevData []byte
 }
 
@@ -81,10 +84,16 @@ func (sh *streamShard) getLocked(ch string, now int64, metaTTL time.Duration) *s
 }
 
 // appendLocked stores pub (copying nothing: the caller hands over ownership) and
-// returns its position. Must hold sh.mu.
+// sets its offset. Must hold the stream's shard lock.
 func (st *stream) appendLocked(pub *codec.Publication, size int, ttl time.Duration, now int64) {
 	st.top++
 	pub.Offset = st.top
+	if pub.Offset == 1 {
+		// The first publication of an epoch carries it (client-protocol.md §3.3, as
+		// Centrifugo v6.9), in its push and in history and recovery replies alike, so
+		// that clients learn the epoch from the stream itself.
+		pub.Epoch = st.epoch
+	}
 	if len(st.pubs) >= size {
 		n := copy(st.pubs, st.pubs[len(st.pubs)-size+1:])
 		for i := n; i < len(st.pubs); i++ {

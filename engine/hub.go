@@ -80,29 +80,22 @@ func (h *hub) connShard(user string) *connShard {
 	return &h.conns[maphash.String(h.seed, user)&h.mask]
 }
 
-// addSub adds c to channel's subscribers and runs then under the shard's write lock,
-// so that no publication of the channel can reach c before what then enqueues (the
-// subscribe reply). It reports whether c was the channel's first subscriber.
-// Must not hold c.mu.
-func (h *hub) addSub(channel string, e subEntry, then func()) (first bool) {
-	c := e.c
+// addSub adds e.c to channel's subscribers. Callers outside tests hold the channel
+// lock (chanLocks), so that no publication is between append and fan-out while a
+// subscriber joins. Must not hold c.mu.
+func (h *hub) addSub(channel string, e subEntry) {
 	sh := h.subShard(channel)
 	sh.mu.Lock()
 	cs := sh.channels[channel]
 	if cs == nil {
 		cs = &channelSubs{index: make(map[*Client]int, 1)}
 		sh.channels[channel] = cs
-		first = true
 	}
-	if _, ok := cs.index[c]; !ok {
-		cs.index[c] = len(cs.clients)
+	if _, ok := cs.index[e.c]; !ok {
+		cs.index[e.c] = len(cs.clients)
 		cs.clients = append(cs.clients, e)
 	}
-	if then != nil {
-		then()
-	}
 	sh.mu.Unlock()
-	return first
 }
 
 // removeSub removes c from channel and reports whether the channel has no local

@@ -31,6 +31,7 @@ type Node struct {
 	hub        *hub
 	wheel      *wheel
 	streams    *streamStore
+	chans      *chanLocks
 	presence   *presenceStore
 	verifier   *tokenVerifier
 	namespaces map[string]*NamespaceOptions
@@ -43,11 +44,15 @@ type Node struct {
 	sweepStop    chan struct{}
 	metrics      *metrics.Set
 	shuttingDown atomic.Bool
-	// sessions counts live sessions (NewClient to OnClose), for connection_limit.
+	// sessions counts live sessions (NewClient to OnClose), for connection_limit and
+	// for a drained shutdown.
 	sessions atomic.Int64
-	// live counts sessions between NewClient and OnClose, for a drained shutdown.
-	live     sync.WaitGroup
-	stopOnce sync.Once
+	// drained is closed (once, by drainOnce) when sessions reaches zero after
+	// Shutdown began. A channel rather than a WaitGroup so that Shutdown can give up
+	// at its deadline without leaving a goroutine blocked in Wait.
+	drained   chan struct{}
+	drainOnce sync.Once
+	stopOnce  sync.Once
 }
 
 // New validates cfg and builds a Node. Call Run to start its timers.
@@ -85,6 +90,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		started:          time.Now(),
 		hub:              newHub(cfg.HubShards),
 		streams:          newStreamStore(),
+		chans:            newChanLocks(),
+		drained:          make(chan struct{}),
 		presence:         newPresenceStore(),
 		sweepStop:        make(chan struct{}),
 		verifier:         newTokenVerifier(&cfg),
@@ -151,17 +158,20 @@ func (n *Node) Config() Config { return n.cfg }
 
 // Shutdown disconnects every client with 3001 "shutdown" and waits until their
 // transports have reported OnClose or ctx ends. New connections are closed with 3001.
+// It leaves no goroutine behind when ctx ends first.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shuttingDown.Store(true)
+	// Paired with sessionEnded: whichever of the two sees the other's write signals.
+	if n.sessions.Load() == 0 {
+		n.signalDrained()
+	}
 	n.hub.eachConn(func(c *Client) { c.Disconnect(DisconnectShutdown) })
 	// Sessions that have not connected yet are not in the hub, but each has its stale
 	// timer armed in the wheel.
 	n.wheel.each(func(c *Client) { c.Disconnect(DisconnectShutdown) })
-	done := make(chan struct{})
-	go func() { n.live.Wait(); close(done) }()
 	var err error
 	select {
-	case <-done:
+	case <-n.drained:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -174,6 +184,15 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	})
 	return err
 }
+
+// sessionEnded accounts for a session's OnClose and wakes Shutdown on the last one.
+func (n *Node) sessionEnded() {
+	if n.sessions.Add(-1) == 0 && n.shuttingDown.Load() {
+		n.signalDrained()
+	}
+}
+
+func (n *Node) signalDrained() { n.drainOnce.Do(func() { close(n.drained) }) }
 
 // Publish delivers data to the channel's subscribers on this node, saving it to the
 // channel's stream when the namespace keeps history. It returns *Error values for
@@ -190,72 +209,75 @@ func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (Publis
 	if !checkPublicationData(ns, data) {
 		return PublishResult{}, ErrorBadRequest
 	}
-	if (historyEnabled(ns) && !opts.SkipHistory) || nsAllowsDelta(ns) {
-		return n.publishLocked(channel, ns, data, &opts), nil
-	}
-	if opts.IdempotencyKey != "" {
-		return n.publishIdempotent(channel, data, &opts), nil
-	}
-	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
-	n.hub.broadcast(channel, &pub, nil)
-	return PublishResult{}, nil
+	mu := n.chans.get(channel)
+	mu.Lock()
+	defer mu.Unlock()
+	return n.publishLocked(channel, ns, data, &opts), nil
 }
 
-// publishLocked broadcasts under the channel's publish lock, appending to the stream
-// when the namespace keeps history (so subscribers see publications in offset
-// order) and tracking the previous payload for delta subscribers.
+// publishLocked appends the publication to the channel's stream when the namespace
+// keeps history, dedups it by idempotency key, and fans it out. The caller holds
+// the channel's lock (n.chans), so every subscriber receives the channel's
+// publications in one order, which is also offset order; the stream shard lock is
+// taken only around the stream and idempotency-cache updates, never across the
+// fan-out, so readers of other channels' streams in the same shard do not wait on it.
 func (n *Node) publishLocked(channel string, ns *NamespaceOptions, data []byte, opts *PublishOptions) PublishResult {
+	keep := historyEnabled(ns) && !opts.SkipHistory
+	delta := nsAllowsDelta(ns)
+	if !keep && !delta && opts.IdempotencyKey == "" {
+		// The common case: nothing to store, so no copy and no allocation.
+		pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
+		n.hub.broadcast(channel, &pub, nil)
+		return PublishResult{}
+	}
 	now := time.Now().UnixNano()
 	sh := n.streams.shard(channel)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	idemKey := ""
 	if opts.IdempotencyKey != "" {
 		idemKey = channel + "_" + opts.IdempotencyKey
 		if e, ok := sh.idem[idemKey]; ok && now < e.until {
+			sh.mu.Unlock()
 			return e.res
 		}
 	}
-	st := sh.getLocked(channel, now, metaTTL(ns))
-	pub := &codec.Publication{Data: append([]byte(nil), data...), Tags: copyTags(opts.Tags)}
-	if opts.Info != nil {
-		info := *opts.Info
-		pub.Info = &info
-	}
-	var res PublishResult
-	if historyEnabled(ns) && !opts.SkipHistory {
-		st.appendLocked(pub, ns.HistorySize, ns.HistoryTTL, now)
-		res = PublishResult{Offset: pub.Offset, Epoch: st.epoch}
-	}
-	var prev []byte
-	delta := nsAllowsDelta(ns)
-	if delta && (opts.Delta || ns.DeltaPublish) {
-		prev = st.prevData
-	}
-	n.hub.broadcast(channel, pub, prev)
-	if delta {
-		st.prevData = pub.Data
+	var (
+		pub  *codec.Publication
+		st   *stream
+		res  PublishResult
+		prev []byte
+	)
+	if keep || delta {
+		st = sh.getLocked(channel, now, metaTTL(ns))
+		// History keeps the publication, and the delta base outlives this call: both
+		// need their own copy of data.
+		pub = &codec.Publication{Data: append([]byte(nil), data...), Tags: copyTags(opts.Tags)}
+		if opts.Info != nil {
+			info := *opts.Info
+			pub.Info = &info
+		}
+		if keep {
+			st.appendLocked(pub, ns.HistorySize, ns.HistoryTTL, now)
+			res = PublishResult{Offset: pub.Offset, Epoch: st.epoch}
+		}
+		if delta && (opts.Delta || ns.DeltaPublish) {
+			prev = st.prevData
+		}
+	} else {
+		pub = &codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
 	}
 	if idemKey != "" {
+		// Recorded before the fan-out: a retry with the key that arrives meanwhile
+		// waits on the channel lock and then finds the entry.
 		sh.idem[idemKey] = idemEntry{res: res, until: now + int64(idempotencyWindow)}
 	}
-	return res
-}
-
-// publishIdempotent publishes without history once per channel and key in the window.
-func (n *Node) publishIdempotent(channel string, data []byte, opts *PublishOptions) PublishResult {
-	now := time.Now().UnixNano()
-	key := channel + "_" + opts.IdempotencyKey
-	sh := n.streams.shard(channel)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if e, ok := sh.idem[key]; ok && now < e.until {
-		return e.res
+	sh.mu.Unlock()
+	n.hub.broadcast(channel, pub, prev)
+	if delta {
+		// prevData is guarded by the channel lock, which the caller holds.
+		st.prevData = pub.Data
 	}
-	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
-	n.hub.broadcast(channel, &pub, nil)
-	sh.idem[key] = idemEntry{until: now + int64(idempotencyWindow)}
-	return PublishResult{}
+	return res
 }
 
 func copyTags(t map[string]string) map[string]string {
@@ -298,9 +320,6 @@ func (n *Node) Info() NodeInfo {
 
 // NumSubscribers returns the local subscriber count of channel.
 func (n *Node) NumSubscribers(channel string) int { return n.hub.numSubscribers(channel) }
-
-// nowNano is the coarse clock (updated every wheel tick).
-func (n *Node) nowNano() int64 { return n.wheel.now.Load() }
 
 // newUUID returns a random RFC 4122 version 4 UUID string.
 func newUUID() string {

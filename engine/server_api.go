@@ -115,7 +115,10 @@ func (n *Node) matching(user, client, session string) []*Client {
 }
 
 // Subscribe subscribes the matching connections to req.Channel server-side; each gets
-// a subscribe push. A connection at its channel limit is disconnected with 3505.
+// a subscribe push. A connection at its channel limit is disconnected with 3505. When
+// the push cannot be built for a connection (data that its protocol cannot carry),
+// that connection stays as it was and Subscribe, after trying the others, returns
+// ErrorInternal (100), as Centrifugo's API does for a failed subscribe.
 func (n *Node) Subscribe(req ServerSubscribeRequest) error {
 	if req.Channel == "" {
 		return ErrorBadRequest
@@ -126,6 +129,7 @@ func (n *Node) Subscribe(req ServerSubscribeRequest) error {
 	}
 	// An expire_at already past leaves the subscription to expire at the next check.
 	ttl, _ := ttlUntil(req.ExpireAt)
+	var firstErr error
 	for _, c := range n.matching(req.User, req.Client, req.Session) {
 		p := subParams{
 			ns: ns, flags: namespaceFlags(ns, req.Override) | subServerSide,
@@ -134,23 +138,26 @@ func (n *Node) Subscribe(req ServerSubscribeRequest) error {
 		if req.RecoverSince != nil && p.flags&subRecoverable != 0 {
 			p.recover, p.since = true, *req.RecoverSince
 		}
-		c.serverSubscribe(req.Channel, &p)
+		if err := c.serverSubscribe(req.Channel, &p); err != nil && firstErr == nil {
+			firstErr = err
+		}
 	}
-	return nil
+	return firstErr
 }
 
 // serverSubscribe attaches a server-side subscription and sends the subscribe push.
-func (c *Client) serverSubscribe(ch string, p *subParams) {
+// It returns ErrorInternal, with nothing attached, when the push cannot be encoded.
+func (c *Client) serverSubscribe(ch string, p *subParams) error {
 	c.mu.Lock()
 	_, already := c.subs.get(ch)
 	numSubs := len(c.subs)
 	c.mu.Unlock()
 	if already {
-		return
+		return nil
 	}
 	if numSubs >= c.node.cfg.ChannelLimit {
 		c.Disconnect(DisconnectChannelLimit)
-		return
+		return nil
 	}
 	err := c.attach(ch, p, func(res *codec.SubscribeResult) ([]byte, error) {
 		push := codec.Push{Channel: ch, Subscribe: &codec.Subscribe{
@@ -160,8 +167,14 @@ func (c *Client) serverSubscribe(ch string, p *subParams) {
 		return codec.AppendReply(c.proto, nil, &codec.Reply{Push: &push})
 	})
 	if err != nil {
-		c.Disconnect(DisconnectInsufficient)
+		// Not a lost position (server-side subscriptions never reject an unrecovered
+		// one), so not 3010: an encode failure is an internal error. The client's
+		// state is consistent (attach attached nothing), so it keeps its connection
+		// and the API caller learns of the failure.
+		c.node.log.Warn("server-side subscribe failed", "channel", ch, "client", c.ID(), "err", err)
+		return ErrorInternal
 	}
+	return nil
 }
 
 // Unsubscribe removes req.Channel from the matching connections, each of which gets an

@@ -33,7 +33,7 @@ func subscribeSinks(tb testing.TB, node *Node, channel string, n int) []*sinkTra
 		tr := &sinkTransport{proto: codec.Protocol(i % 2)}
 		c := &Client{node: node, t: tr, proto: tr.proto, state: stateConnected, id: strconv.Itoa(i)}
 		c.tslot = -1
-		node.hub.addSub(channel, subEntry{c: c}, nil)
+		node.hub.addSub(channel, subEntry{c: c})
 		sinks[i] = tr
 	}
 	return sinks

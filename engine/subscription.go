@@ -25,6 +25,10 @@ type subscription struct {
 	ns       *NamespaceOptions
 	// refreshing is set while a sub_refresh proxy call for it is in flight.
 	refreshing bool
+	// joined is set by joinSub once the subscription is in the hub and presence and
+	// its join was pushed; only then do detach and OnClose undo those. Written and
+	// read only under the channel lock (and written under client.mu as well).
+	joined bool
 }
 
 // subList is a client's subscriptions, searched linearly: clients hold few
@@ -140,7 +144,8 @@ func namespaceFlags(ns *NamespaceOptions, o *SubscribeOverride) subFlags {
 
 // attach subscribes c to ch with p and queues the message built by encode (the
 // subscribe reply or push) before any publication of ch. It returns an *Error (112)
-// when recovery must fail. Must not hold c.mu.
+// when recovery must fail, and encode's error unchanged, with nothing attached.
+// Must not hold c.mu.
 func (c *Client) attach(ch string, p *subParams, encode func(res *codec.SubscribeResult) ([]byte, error)) error {
 	res, pos, err := c.prepareSub(ch, p)
 	if err != nil {
@@ -205,9 +210,17 @@ func filterPubs(f *codec.FilterNode, pubs []*codec.Publication) []*codec.Publica
 }
 
 // joinSub registers the subscription and adds c to the hub. For a positioned
-// subscription it first sends, under the channel's publish lock, whatever was
-// published after pos (between the result and now), so the client sees every offset
-// exactly once and in order. Must not hold c.mu.
+// subscription it first sends whatever was published after pos (between the result
+// and now), so the client sees every offset exactly once and in order.
+//
+// Everything after registering runs under the channel lock, as publishers' append
+// and fan-out and detach/OnClose's removal do: a publication is either among the
+// missed ones or reaches c through the hub, never both or neither; and the join
+// happens entirely before or after a concurrent removal. The subscription joins only
+// if, under that lock, it is still c's current subscription to ch and c is
+// connected; otherwise a removal already took it out of c.subs, and presence and
+// join are left alone (an OnClose racing a server-side subscribe used to leave a
+// permanent presence entry and a join without a leave). Must not hold c.mu.
 func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	n := c.node
 	sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt, ns: p.ns}
@@ -219,65 +232,77 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	c.subs.set(ch, sub)
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: p.chanInfo}
 	c.mu.Unlock()
+
+	mu := n.chans.get(ch)
+	mu.Lock()
 	lostPosition := false
 	if p.flags&subPositioned != 0 {
-		sh := n.streams.shard(ch)
-		sh.mu.Lock()
-		st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
-		switch {
-		case st.epoch != pos.Epoch:
-			lostPosition = true
-		case st.top > pos.Offset:
-			missed, _ := st.query(&codec.StreamPosition{Offset: pos.Offset}, -1, false)
-			if len(missed) == 0 || missed[0].Offset != pos.Offset+1 {
-				lostPosition = true // retention dropped what the client needs
-				break
-			}
-			b := getBuf()
-			var scratch []byte
-			for _, pub := range missed {
-				if p.filter != nil && !matchFilter(p.filter, pub.Tags) {
-					continue
-				}
-				if p.delta {
-					v := deltaVariant(c.proto, pub, pub.Data, false, &scratch)
-					*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, &v)
-					p.deltaReady = true
-				} else {
-					*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, pub)
-				}
-				c.enqueue(*b)
-			}
-			putBuf(b)
-		}
-		if !lostPosition {
-			n.hub.addSub(ch, c.entry(p), nil)
-		}
-		sh.mu.Unlock()
-	} else {
-		n.hub.addSub(ch, c.entry(p), nil)
+		lostPosition = c.sendMissedLocked(ch, p, pos)
 	}
+	joined := false
+	if !lostPosition {
+		c.mu.Lock()
+		if cur, ok := c.subs.get(ch); ok && cur == sub && c.state == stateConnected {
+			sub.joined, joined = true, true
+		}
+		c.mu.Unlock()
+	}
+	if joined {
+		n.hub.addSub(ch, c.entry(p))
+		if p.flags&subPresence != 0 {
+			n.presence.add(ch, &info)
+		}
+		if p.flags&subJoinLeave != 0 {
+			n.hub.broadcastJoinLeave(ch, &info, true)
+		}
+	}
+	mu.Unlock()
+
 	if lostPosition {
 		c.mu.Lock()
-		c.subs.remove(ch)
+		if cur, ok := c.subs.get(ch); ok && cur == sub {
+			c.subs.remove(ch)
+		}
 		c.mu.Unlock()
 		c.insufficientState(ch, p.flags&subServerSide != 0)
-		return
 	}
-	// OnClose may have run between the state check and addSub and missed ch.
-	c.mu.Lock()
-	closed := c.state == stateClosed
-	c.mu.Unlock()
-	if closed {
-		n.hub.removeSub(ch, c)
-		return
+}
+
+// sendMissedLocked enqueues to c the publications of ch after pos and reports
+// whether pos is lost (epoch changed, or retention dropped what the client needs).
+// Must hold ch's channel lock, so no publication is between append and fan-out.
+func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosition) (lost bool) {
+	sh := c.node.streams.shard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
+	if st.epoch != pos.Epoch {
+		return true
 	}
-	if p.flags&subPresence != 0 {
-		n.presence.add(ch, &info)
+	if st.top <= pos.Offset {
+		return false
 	}
-	if p.flags&subJoinLeave != 0 {
-		n.hub.broadcastJoinLeave(ch, &info, true)
+	missed, _ := st.query(&codec.StreamPosition{Offset: pos.Offset}, -1, false)
+	if len(missed) == 0 || missed[0].Offset != pos.Offset+1 {
+		return true
 	}
+	b := getBuf()
+	var scratch []byte
+	for _, pub := range missed {
+		if p.filter != nil && !matchFilter(p.filter, pub.Tags) {
+			continue
+		}
+		if p.delta {
+			v := deltaVariant(c.proto, pub, pub.Data, false, &scratch)
+			*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, &v)
+			p.deltaReady = true
+		} else {
+			*b = codec.AppendPublicationPush(c.proto, (*b)[:0], ch, pub)
+		}
+		c.enqueue(*b)
+	}
+	putBuf(b)
+	return false
 }
 
 // entry builds c's hub entry for a subscription with p.
@@ -344,7 +369,6 @@ func recoverCache(st *stream, p *subParams, res *codec.SubscribeResult) {
 // detach removes c from ch: hub, presence, and a leave push to the others. It reports
 // whether c was subscribed. Must not hold c.mu.
 func (c *Client) detach(ch string) (*subscription, bool) {
-	n := c.node
 	c.mu.Lock()
 	sub, ok := c.subs.remove(ch)
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
@@ -352,14 +376,23 @@ func (c *Client) detach(ch string) (*subscription, bool) {
 	if !ok {
 		return nil, false
 	}
-	n.hub.removeSub(ch, c)
-	c.afterDetach(ch, sub, &info)
+	c.leave(ch, sub, &info)
 	return sub, true
 }
 
-// afterDetach updates presence and publishes the leave of an already removed subscription.
-func (c *Client) afterDetach(ch string, sub *subscription, info *codec.ClientInfo) {
+// leave undoes what joinSub did for sub, already removed from c.subs: hub entry,
+// presence and a leave push. Under the channel lock, so it runs entirely before or
+// after a joinSub of ch; a sub that never joined has nothing to undo. Must not hold
+// c.mu.
+func (c *Client) leave(ch string, sub *subscription, info *codec.ClientInfo) {
 	n := c.node
+	mu := n.chans.get(ch)
+	mu.Lock()
+	defer mu.Unlock()
+	if !sub.joined {
+		return
+	}
+	n.hub.removeSub(ch, c)
 	if sub.flags&subPresence != 0 {
 		n.presence.remove(ch, info.Client)
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -16,10 +15,7 @@ type wheel struct {
 	mu    sync.Mutex
 	slots []timerList
 	// cur is the index of the slot the next tick will fire.
-	cur int
-	// now is the coarse clock in unix nanoseconds, updated every tick; hot paths
-	// read it instead of calling time.Now.
-	now  atomic.Int64
+	cur  int
 	stop chan struct{}
 	done chan struct{}
 	due  []*Client
@@ -41,7 +37,6 @@ func newWheel(tick time.Duration, slots int) *wheel {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	w.now.Store(time.Now().UnixNano())
 	return w
 }
 
@@ -60,8 +55,7 @@ func (w *wheel) run() {
 		select {
 		case <-w.stop:
 			return
-		case now := <-t.C:
-			w.now.Store(now.UnixNano())
+		case <-t.C:
 			w.advance()
 		}
 	}
