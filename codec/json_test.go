@@ -33,6 +33,8 @@ func TestJSONGoldenReplies(t *testing.T) {
 			`{"push":{"channel":"news","pub":{"data":{"x":1},"offset":7}}}`},
 		{"pub_t", &Reply{Push: &Push{Channel: "news", Pub: &Publication{Data: []byte(`{"t":"hi"}`), Offset: 12}}},
 			`{"push":{"channel":"news","pub":{"data":{"t":"hi"},"offset":12}}}`},
+		{"pub_first_of_epoch", &Reply{Push: &Push{Channel: "news", Pub: &Publication{Data: []byte(`{"x":1}`), Offset: 1, Epoch: "abcdEFGH"}}},
+			`{"push":{"channel":"news","pub":{"data":{"x":1},"offset":1,"epoch":"abcdEFGH"}}}`},
 		{"join", &Reply{Push: &Push{Channel: "chat", Join: &Join{Info: ClientInfo{User: "42", Client: "c1"}}}},
 			`{"push":{"channel":"chat","join":{"info":{"user":"42","client":"c1"}}}}`},
 		{"leave_anonymous", &Reply{Push: &Push{Channel: "chat", Leave: &Leave{Info: ClientInfo{Client: "c1"}}}},

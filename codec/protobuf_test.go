@@ -320,6 +320,10 @@ func TestProtobufGolden(t *testing.T) {
 		// push (22 0d){channel (12 04)"news", pub (22 05){data (22 01)"1", offset (30 07)}}
 		{"pub", AppendPublicationPush(ProtocolProtobuf, nil, "news", &Publication{Data: []byte("1"), Offset: 7}),
 			"0f" + "220d" + "1204" + hex.EncodeToString([]byte("news")) + "2205" + "220131" + "3007"},
+		// The first publication of an epoch carries it: push (22 11){channel, pub (22 09){
+		// data, offset (30 01), epoch (72 02)"ep"}}
+		{"pub_epoch", AppendPublicationPush(ProtocolProtobuf, nil, "news", &Publication{Data: []byte("1"), Offset: 1, Epoch: "ep"}),
+			"13" + "2211" + "1204" + hex.EncodeToString([]byte("news")) + "2209" + "220131" + "3001" + "7202" + hex.EncodeToString([]byte("ep"))},
 	}
 	for _, c := range cases {
 		if got := hex.EncodeToString(c.got); got != c.want {
