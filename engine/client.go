@@ -464,14 +464,13 @@ func (c *Client) expiryDeadlineLocked() int64 {
 	if c.expireAt <= 0 {
 		return noDeadline
 	}
-	at := c.expireAt * int64(time.Second)
 	if c.node.cfg.RefreshProxy != nil {
 		if c.refreshing {
 			return noDeadline
 		}
-		return at
+		return unixNanoSat(c.expireAt, 0)
 	}
-	return at + int64(c.node.expiredDelay)
+	return unixNanoSat(c.expireAt, c.node.expiredDelay)
 }
 
 // failConnect answers a connect with an error; the connection is unusable after it
@@ -489,10 +488,11 @@ func ttlUntil(expireAt int64) (ttl uint32, ok bool) {
 	if expireAt == 0 {
 		return 0, true
 	}
-	left := expireAt - time.Now().Unix()
-	if left <= 0 {
+	now := time.Now().Unix()
+	if expireAt <= now { // compared, not subtracted: expireAt may be far in the past
 		return 0, false
 	}
+	left := expireAt - now
 	if max := int64(maxTTL / time.Second); left > max {
 		left = max
 	}
@@ -526,7 +526,7 @@ func (c *Client) onTimer() {
 		expired = c.expiredSubsLocked(now)
 		c.presenceDue = now + int64(n.presenceInterval)
 	}
-	if n.cfg.RefreshProxy != nil && c.expireAt > 0 && !c.refreshing && now >= c.expireAt*int64(time.Second) {
+	if n.cfg.RefreshProxy != nil && c.expireAt > 0 && !c.refreshing && now >= unixNanoSat(c.expireAt, 0) {
 		c.refreshing = true
 		refreshConn = true
 	}
@@ -578,13 +578,13 @@ func (c *Client) expiredSubsLocked(now int64) []expiredSub {
 			continue
 		}
 		if sub.ns != nil && sub.ns.SubRefreshProxyEnabled {
-			if now >= sub.expireAt*int64(time.Second) {
+			if now >= unixNanoSat(sub.expireAt, 0) {
 				sub.refreshing = true
 				go c.proxyRefreshSubscription(ch, sub)
 			}
 			continue
 		}
-		if now >= sub.expireAt*int64(time.Second)+int64(c.node.expiredSubDelay) {
+		if now >= unixNanoSat(sub.expireAt, c.node.expiredSubDelay) {
 			out = append(out, expiredSub{ch: ch, serverSide: sub.flags&subServerSide != 0})
 		}
 	}
