@@ -32,8 +32,9 @@ const (
 // Client is one session. A transport feeds it frames (HandleFrame, from one
 // goroutine at a time) and reports the end of the connection (OnClose, once).
 //
-// Lock order: hub shard → transport outMu; client.mu is never held while taking a
-// hub shard or the wheel lock.
+// Lock order (LOCKS.md): channel lock → client.mu → wheel.mu; client.mu is never
+// held while taking a channel, stream, hub or presence lock or calling the
+// transport.
 type Client struct {
 	timerNode // guarded by node.wheel.mu
 
@@ -459,7 +460,8 @@ func (c *Client) scheduleLocked(now int64) {
 }
 
 // expiryDeadlineLocked is when the connection's expiry needs attention: the refresh
-// proxy call at expire_at, or the 3005 close after expired_close_delay.
+// proxy call at expire_at, or the 3005 close after expired_close_delay. Must hold
+// c.mu.
 func (c *Client) expiryDeadlineLocked() int64 {
 	if c.expireAt <= 0 {
 		return noDeadline

@@ -197,7 +197,9 @@ func (n *Node) signalDrained() { n.drainOnce.Do(func() { close(n.drained) }) }
 // Publish delivers data to the channel's subscribers on this node, saving it to the
 // channel's stream when the namespace keeps history. It returns *Error values for
 // client-visible failures (107 empty channel or data, 102 unknown namespace). data is
-// not retained after Publish returns (history keeps its own copy).
+// not retained after Publish returns (history keeps its own copy). Any goroutine;
+// concurrent calls for one channel run one at a time (each waits for the previous
+// one's fan-out), so all subscribers receive them in the same order.
 func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (PublishResult, error) {
 	if channel == "" {
 		return PublishResult{}, ErrorBadRequest
