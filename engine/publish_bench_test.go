@@ -28,25 +28,27 @@ func BenchmarkPublish(b *testing.B) {
 			}
 		})
 	}
-	b.Run("parallel/channels=256/subs=100", func(b *testing.B) {
-		node, err := New(cfg, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		chans := make([]string, 256)
-		for i := range chans {
-			chans[i] = fmt.Sprint("news", i)
-			subscribeSinks(b, node, chans[i], 100)
-		}
-		var next atomic.Int64
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			i := int(next.Add(1)) * 37
-			for pb.Next() {
-				i++
-				_, _ = node.Publish(chans[i%len(chans)], data, PublishOptions{})
+	for _, prefix := range []string{"news", "hist:"} {
+		b.Run("parallel/channel="+prefix+"*/channels=256/subs=100", func(b *testing.B) {
+			node, err := New(cfg, nil)
+			if err != nil {
+				b.Fatal(err)
 			}
+			chans := make([]string, 256)
+			for i := range chans {
+				chans[i] = fmt.Sprint(prefix, i)
+				subscribeSinks(b, node, chans[i], 100)
+			}
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(next.Add(1)) * 37
+				for pb.Next() {
+					i++
+					_, _ = node.Publish(chans[i%len(chans)], data, PublishOptions{})
+				}
+			})
 		})
-	})
+	}
 }

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// blockingTransport blocks in its first Enqueue until released, standing for a
+// fan-out that takes long (many subscribers).
+type blockingTransport struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (t *blockingTransport) Protocol() codec.Protocol { return codec.ProtocolJSON }
+func (t *blockingTransport) Close(Disconnect)         {}
+func (t *blockingTransport) Enqueue([]byte) error {
+	t.once.Do(func() {
+		close(t.entered)
+		<-t.release
+	})
+	return nil
+}
+
+// TestUnrelatedChannelsDoNotWaitOnFanout holds a fan-out of channel a (history on)
+// in progress and checks that a publication to, and a history read of, another
+// history channel b in the same stream shard complete meanwhile. The stream shard
+// lock used to be held across the fan-out, so b waited for a's subscribers.
+func TestUnrelatedChannelsDoNotWaitOnFanout(t *testing.T) {
+	n := newTestNode(t, featureConfig())
+	a := "feed:a"
+	b := ""
+	for i := 0; i < 100000 && b == ""; i++ {
+		ch := fmt.Sprint("feed:b", i)
+		if n.streams.shard(ch) == n.streams.shard(a) && n.chans.get(ch) != n.chans.get(a) {
+			b = ch
+		}
+	}
+	if b == "" {
+		t.Fatal("no channel shares a's stream shard")
+	}
+	tr := &blockingTransport{entered: make(chan struct{}), release: make(chan struct{})}
+	c := &Client{node: n, t: tr, proto: codec.ProtocolJSON, state: stateConnected, id: "slow"}
+	c.tslot = -1
+	n.hub.addSub(a, subEntry{c: c})
+	go func() { _, _ = n.Publish(a, []byte(`{}`), PublishOptions{}) }()
+	<-tr.entered
+	defer close(tr.release)
+
+	done := make(chan error, 1)
+	go func() {
+		if _, err := n.Publish(b, []byte(`{}`), PublishOptions{}); err != nil {
+			done <- err
+			return
+		}
+		_, err := n.History(HistoryRequest{Channel: b, Limit: -1})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("publish to %s and history of it waited on the fan-out of %s", b, a)
+	}
+}
