@@ -159,3 +159,27 @@ func TestFarFutureTokenExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestServerSubscribeUnencodableData asks the server API to subscribe a JSON client
+// with b64data that is not JSON, which the JSON protocol cannot carry. The API
+// answers error 100 (internal), the client keeps its connection unsubscribed, and a
+// later valid subscribe works. The server used to answer {} and disconnect the
+// client with 3010 "insufficient state".
+func TestServerSubscribeUnencodableData(t *testing.T) {
+	t.Parallel()
+	srv := harness.Start(t, featuresConfig())
+	c, log := newClient(t, srv, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "bin")})
+	ss := watchServerSide(c)
+	connectAndWait(t, c, log)
+	r := srv.API(t, "subscribe", map[string]any{"user": "bin", "channel": "chat:bin", "b64data": []byte{0xff, 0x00}})
+	if r.Error == nil || r.Error.Code != 100 {
+		t.Fatalf("subscribe with binary data for a JSON client: %s, want error 100", r.Body)
+	}
+	srv.MustAPI(t, "subscribe", map[string]any{"user": "bin", "channel": "chat:bin", "data": map[string]any{"ok": 1}})
+	waitCount[centrifuge.ServerSubscribedEvent](t, ss.log, 1, 5*time.Second, "server-side subscribed", nil)
+	srv.MustAPI(t, "publish", map[string]any{"channel": "chat:bin", "data": map[string]any{"n": 1}})
+	if p := ss.next(t, 5*time.Second); !jsonEqual(p.Data, []byte(`{"n":1}`)) {
+		t.Fatalf("publication %s", p.Data)
+	}
+	noDisconnects(t, log)
+}
