@@ -25,9 +25,9 @@ type subscription struct {
 	ns       *NamespaceOptions
 	// refreshing is set while a sub_refresh proxy call for it is in flight.
 	refreshing bool
-	// joined is set by joinSub once the subscription is in the hub and presence and
-	// its join was pushed; only then do detach and OnClose undo those. Written and
-	// read only under the channel lock (and written under client.mu as well).
+	// joined is set by joinSub when it puts the subscription in the hub and presence
+	// and pushes its join; only then do detach and OnClose undo those. Guarded by
+	// the channel lock (chanLocks), not client.mu.
 	joined bool
 }
 
@@ -235,19 +235,16 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 
 	mu := n.chans.get(ch)
 	mu.Lock()
+	c.mu.Lock()
+	cur, ok := c.subs.get(ch)
+	current := ok && cur == sub && c.state == stateConnected
+	c.mu.Unlock()
 	lostPosition := false
-	if p.flags&subPositioned != 0 {
+	if current && p.flags&subPositioned != 0 {
 		lostPosition = c.sendMissedLocked(ch, p, pos)
 	}
-	joined := false
-	if !lostPosition {
-		c.mu.Lock()
-		if cur, ok := c.subs.get(ch); ok && cur == sub && c.state == stateConnected {
-			sub.joined, joined = true, true
-		}
-		c.mu.Unlock()
-	}
-	if joined {
+	if current && !lostPosition {
+		sub.joined = true
 		n.hub.addSub(ch, c.entry(p))
 		if p.flags&subPresence != 0 {
 			n.presence.add(ch, &info)
