@@ -207,7 +207,7 @@ func (c *conn) control(op ws.Opcode, p []byte) {
 	case ws.OpClose:
 		code, _, err := ws.ParseClose(p)
 		if err != nil {
-			c.protocolError(ws.CloseProtocolError)
+			c.protocolError(closeCodeFor(err))
 			return
 		}
 		c.mode = modeDrain

@@ -630,6 +630,51 @@ func TestProtocolErrors(t *testing.T) {
 	}
 }
 
+// TestInvalidUTF8 sends text that is not UTF-8 over a real socket: the server must
+// fail the connection with 1007 (RFC 6455 §8.1), after serving what came before.
+func TestInvalidUTF8(t *testing.T) {
+	ts := startServer(t, Config{})
+	tests := []struct {
+		name   string
+		frames []byte
+	}{
+		{"text", cframe(true, ws.OpText, []byte{'{', 0xFF, '}'})},
+		{"fragmented text", cat(cframe(false, ws.OpText, []byte("ab")), cframe(true, ws.OpPing, nil),
+			cframe(true, ws.OpContinuation, []byte{'c', 0xED, 0xA0, 0x80}))},
+		{"text ending inside a character", cat(cframe(false, ws.OpText, []byte("ab")),
+			cframe(true, ws.OpContinuation, []byte{0xE2, 0x9C}))},
+		{"close reason", cframe(true, ws.OpClose, []byte{0x03, 0xE8, 'b', 0xC3, 0x28})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, br := rawWS(t, ts.Addr().String())
+			e := ts.session(t)
+			// A valid message split inside a character first: it is served.
+			good := cat(cframe(false, ws.OpText, []byte{'o', 0xE2}), cframe(true, ws.OpContinuation, []byte{0x9C, 0x93}))
+			if _, err := c.Write(cat(good, tt.frames)); err != nil {
+				t.Fatal(err)
+			}
+			h, p := readServerFrame(t, br)
+			if h.Op != ws.OpText || string(p) != "o✓" {
+				t.Fatalf("first frame %+v %q", h, p)
+			}
+			h, p = readServerFrame(t, br)
+			if h.Op == ws.OpPong {
+				h, p = readServerFrame(t, br)
+			}
+			code, _, err := ws.ParseClose(p)
+			if h.Op != ws.OpClose || err != nil || code != ws.CloseInvalidPayload {
+				t.Fatalf("close frame %+v %x, want code 1007", h, p)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("after close: %v", err)
+			}
+			_ = c.Close()
+			waitClosed(t, e)
+		})
+	}
+}
+
 func TestBatching(t *testing.T) {
 	ts := startServer(t, Config{})
 	for _, proto := range []string{"centrifuge-json", "centrifuge-protobuf"} {

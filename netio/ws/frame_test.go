@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -183,6 +184,10 @@ func TestClosePayload(t *testing.T) {
 		{"999", []byte{0x03, 0xE7}, 0, "", true},
 		{"5000", []byte{0x13, 0x88}, 0, "", true},
 		{"4999", []byte{0x13, 0x87}, 4999, "", false},
+		{"utf-8 reason", append([]byte{0x0B, 0xB9}, "arrêt ✓"...), 3001, "arrêt ✓", false},
+		{"invalid utf-8 reason", []byte{0x0B, 0xB9, 'o', 0xC3, 0x28}, 3001, "", true},
+		{"truncated utf-8 reason", []byte{0x0B, 0xB9, 0xE2, 0x9C}, 3001, "", true},
+		{"surrogate in reason", []byte{0x03, 0xE8, 0xED, 0xA0, 0x80}, 1000, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,6 +216,16 @@ func TestAppendClose(t *testing.T) {
 	f = AppendClose(nil, 4000, long)
 	if len(f) != 2+MaxControlPayload || len(f) != CloseFrameSize(4000, 200) {
 		t.Fatalf("long reason not cut: %d", len(f))
+	}
+	// A reason cut at the limit keeps its last character whole.
+	for pad := 0; pad < 4; pad++ {
+		r := strings.Repeat("r", 120+pad) + "✓✓"
+		f = AppendClose(nil, 4000, r)
+		code, reason, err := ParseClose(f[2:])
+		if err != nil || code != 4000 || len(reason) > MaxCloseReason || !strings.HasPrefix(r, string(reason)) ||
+			len(f) > CloseFrameSize(4000, len(r)) {
+			t.Fatalf("pad %d: cut reason %q: %v", pad, reason, err)
+		}
 	}
 	if f := AppendClose(nil, CloseNoStatus, "x"); !bytes.Equal(f, []byte{0x88, 0}) {
 		t.Fatalf("empty close: %x", f)
