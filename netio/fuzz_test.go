@@ -1,8 +1,11 @@
 package netio
 
 import (
+	"bufio"
 	"bytes"
+	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/rotorhq/rotor/netio/ws"
@@ -62,7 +65,13 @@ func FuzzRequestHead(f *testing.F) {
 	f.Add([]byte("GET /connection/websocket?format=protobuf HTTP/1.1\nUpgrade: websocket\nConnection: upgrade\n\n"))
 	f.Add([]byte("POST /api/publish HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"))
 	f.Add([]byte("GET http://x/connection/websocket HTTP/1.0\r\nUpgrade: websocket\r\n\r\n"))
+	f.Add([]byte(strings.Replace(upgradeHead(""), "/connection/websocket?", "wss://[::1]:8000/connection/websocket?", 1)))
+	f.Add([]byte(strings.Replace(upgradeHead(""), "/connection/websocket?", "http://u@h:x/connection/websocket?", 1)))
 	f.Add([]byte("\x16\x03\x01"))
+	f.Add([]byte(upgradeHead("X-A: a\r\n b\r\n")))
+	f.Add([]byte(upgradeHead("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nHost: y\r\n")))
+	f.Add([]byte(upgradeHead("Content-Length: 5\r\nTransfer-Encoding: chunked\r\nX-Junk\r\n")))
+	f.Add([]byte(upgradeHead("Upgrade : h2c\r\nX: a\rb\r\n")))
 	policy := newOriginPolicy([]string{"https://*.example.com", "http://localhost:?000"})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxHeadSize {
@@ -86,6 +95,9 @@ func FuzzRequestHead(f *testing.F) {
 			default:
 				t.Fatalf("status %d", hs.status)
 			}
+			if hs.status == 101 {
+				sameAsNetHTTP(t, data[:n], &h, hs)
+			}
 			var h2 requestHead
 			if k2, n2 := route(data[:n], wsPath, &h2); k2 != routeWebSocket || n2 != n {
 				t.Fatalf("prefix: %d %d, want ws %d", k2, n2, n)
@@ -106,4 +118,58 @@ func FuzzRequestHead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameAsNetHTTP checks that a head the server would upgrade is read the same way by
+// Go's net/http (what Centrifugo and many front proxies run): it parses without
+// error, with one Host, no body, and the same key, upgrade tokens and target. A
+// difference here is a request one side could read two ways.
+func sameAsNetHTTP(t *testing.T, head []byte, h *requestHead, hs handshake) {
+	t.Helper()
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+	if err != nil {
+		t.Fatalf("upgraded a head net/http refuses: %v\n%q", err, head)
+	}
+	if req.Method != "GET" || req.ContentLength != 0 || len(req.TransferEncoding) != 0 {
+		t.Fatalf("net/http reads %s with length %d, TE %v", req.Method, req.ContentLength, req.TransferEncoding)
+	}
+	if keys := req.Header.Values("Sec-WebSocket-Key"); len(keys) != 1 || keys[0] != string(hs.key) {
+		t.Fatalf("net/http keys %q, ours %q", keys, hs.key)
+	}
+	// An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
+	if h.uri[0] == '/' && req.ProtoMinor != 0 && req.Host != strings.Trim(string(h.header("Host")), " \t") {
+		t.Fatalf("net/http host %q, ours %q", req.Host, h.header("Host"))
+	}
+	for k, vv := range req.Header {
+		// The server side of net/http refuses what ReadRequest lets through here
+		// (httpguts.ValidHeaderFieldName and ValidHeaderFieldValue).
+		if k == "" || strings.IndexFunc(k, func(r rune) bool {
+			return r <= ' ' || r >= 0x7F || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r)
+		}) >= 0 {
+			t.Fatalf("invalid header name %q", k)
+		}
+		for _, v := range vv {
+			if strings.IndexFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7F }) >= 0 {
+				t.Fatalf("invalid header value %q", v)
+			}
+		}
+	}
+	if !valuesHaveToken(req.Header["Upgrade"], "websocket") || !valuesHaveToken(req.Header["Connection"], "upgrade") {
+		t.Fatalf("net/http sees no upgrade: %q", req.Header)
+	}
+	if req.URL.Path != wsPath && req.URL.RawPath != wsPath {
+		t.Fatalf("net/http path %q", req.URL.Path)
+	}
+}
+
+// valuesHaveToken is httpguts.HeaderValuesContainsToken (comma lists, any line).
+func valuesHaveToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.Trim(item, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -311,6 +311,11 @@ func TestHandshakeErrors(t *testing.T) {
 		{"no key", strings.Replace(upgradeHead(""), "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", 1), "HTTP/1.1 400 "},
 		{"no connection upgrade", strings.Replace(upgradeHead(""), "keep-alive, Upgrade", "close", 1), "HTTP/1.1 400 "},
 		{"origin", upgradeHead("Origin: http://x.com\r\n"), "HTTP/1.1 403 "},
+		{"header line without colon", upgradeHead("X-Junk\r\n"), "HTTP/1.1 400 "},
+		{"two keys", upgradeHead("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"), "HTTP/1.1 400 "},
+		{"two hosts", upgradeHead("Host: other\r\n"), "HTTP/1.1 400 "},
+		{"obs-fold", upgradeHead("X-A: a\r\n b\r\n"), "HTTP/1.1 400 "},
+		{"body", upgradeHead("Content-Length: 4\r\n") + "\x81\x80abcd", "HTTP/1.1 400 "},
 		{"head too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeadSize) + "\r\n\r\n", "HTTP/1.1 431 "},
 	}
 	for _, tt := range tests {
