@@ -97,7 +97,7 @@ func TestAllocsHandshake(t *testing.T) {
 	out := make([]byte, 0, 512)
 	assertNoAllocs(t, "route+checkUpgrade+101", func() {
 		var h requestHead
-		kind, _ := route(head, wsPath, &h)
+		kind, _ := route(head, wsPath, testLimit, &h)
 		if kind != routeWebSocket {
 			t.Fatal(kind)
 		}

@@ -85,7 +85,7 @@ func BenchmarkRouteAndCheckUpgrade(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var h requestHead
-		if kind, _ := route(head, wsPath, &h); kind != routeWebSocket {
+		if kind, _ := route(head, wsPath, testLimit, &h); kind != routeWebSocket {
 			b.Fatal(kind)
 		}
 		hs := checkUpgrade(&h, policy)

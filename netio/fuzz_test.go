@@ -56,6 +56,10 @@ func FuzzFrameParser(f *testing.F) {
 	})
 }
 
+// fuzzLimit is the head size limit FuzzRequestHead uses: small, so the fuzzer
+// reaches the limit checks (the server's limit is MinMaxHeaderBytes or more).
+const fuzzLimit = 600
+
 // FuzzRequestHead checks the request-head router and the upgrade checks: no panic,
 // decisions do not change when more bytes arrive, and a WebSocket head is found
 // again in its own prefix.
@@ -74,14 +78,15 @@ func FuzzRequestHead(f *testing.F) {
 	f.Add([]byte(upgradeHead("Upgrade : h2c\r\nX: a\rb\r\n")))
 	policy := newOriginPolicy([]string{"https://*.example.com", "http://localhost:?000"})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > maxHeadSize {
-			data = data[:maxHeadSize]
+		// sniff never passes more than the limit.
+		if len(data) > fuzzLimit {
+			data = data[:fuzzLimit]
 		}
 		var h requestHead
-		kind, n := route(data, wsPath, &h)
+		kind, n := route(data, wsPath, fuzzLimit, &h)
 		switch kind {
 		case routeWebSocket:
-			if n <= 0 || n > len(data) {
+			if n <= 0 || n > len(data) || n > fuzzLimit {
 				t.Fatalf("head length %d of %d", n, len(data))
 			}
 			hs := checkUpgrade(&h, policy)
@@ -99,21 +104,25 @@ func FuzzRequestHead(f *testing.F) {
 				sameAsNetHTTP(t, data[:n], &h, hs)
 			}
 			var h2 requestHead
-			if k2, n2 := route(data[:n], wsPath, &h2); k2 != routeWebSocket || n2 != n {
+			if k2, n2 := route(data[:n], wsPath, fuzzLimit, &h2); k2 != routeWebSocket || n2 != n {
 				t.Fatalf("prefix: %d %d, want ws %d", k2, n2, n)
 			}
 		case routeMore:
+			// sniff waits for more only below the limit: at the limit it must decide.
+			if len(data) >= fuzzLimit {
+				t.Fatalf("more wanted with %d bytes", len(data))
+			}
 			for i := 0; i < len(data); i++ {
 				var h2 requestHead
-				if k2, _ := route(data[:i], wsPath, &h2); k2 != routeMore {
+				if k2, _ := route(data[:i], wsPath, fuzzLimit, &h2); k2 != routeMore {
 					t.Fatalf("prefix %d decided %d", i, k2)
 				}
 			}
 		}
-		if kind != routeMore && kind != routeTooLarge && len(data)+5 <= maxHeadSize {
+		if kind != routeMore && kind != routeTooLarge && len(data)+5 <= fuzzLimit {
 			more := append(append([]byte(nil), data...), "X: y\r\n"...)
 			var h2 requestHead
-			if k2, n2 := route(more[:len(more)-1], wsPath, &h2); k2 != kind || n2 != n {
+			if k2, n2 := route(more[:len(more)-1], wsPath, fuzzLimit, &h2); k2 != kind || n2 != n {
 				t.Fatalf("more bytes changed %d/%d to %d/%d", kind, n, k2, n2)
 			}
 		}

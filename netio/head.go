@@ -2,8 +2,14 @@ package netio
 
 import "bytes"
 
-// maxHeadSize is the largest request head the router reads before giving up.
-const maxHeadSize = 8 << 10
+// DefaultMaxHeaderBytes is Config.MaxHeaderBytes when zero: the largest request
+// head (request line and headers) either path accepts. Big cookies and headers
+// added by gateways make heads of several KiB common; 32 KiB is what nginx accepts
+// by default (4 buffers of 8 KiB). Centrifugo (net/http) allows 1 MiB.
+const DefaultMaxHeaderBytes = 32 << 10
+
+// MinMaxHeaderBytes is the smallest Config.MaxHeaderBytes accepted.
+const MinMaxHeaderBytes = 1 << 10
 
 // routeKind is what the router decided about the bytes read so far.
 type routeKind uint8
@@ -12,7 +18,7 @@ const (
 	routeMore       routeKind = iota // not enough bytes to decide
 	routeHTTP                        // hand the connection to fasthttp
 	routeWebSocket                   // a complete head of a WebSocket upgrade request
-	routeTooLarge                    // an upgrade request whose head exceeds maxHeadSize
+	routeTooLarge                    // an upgrade request whose head exceeds the limit
 	routeBadRequest                  // a request for the WebSocket path that is no upgrade: 400
 	routeBadMethod                   // an upgrade for the WebSocket path by another method than GET: 405
 )
@@ -27,15 +33,16 @@ type requestHead struct {
 }
 
 // route decides what to do with a connection from the first bytes it sent. b holds
-// everything read so far (at most maxHeadSize bytes are looked at). Requests that are
+// everything read so far (at most limit bytes are looked at; a head longer than
+// limit is too large). Requests that are
 // not `GET wsPath` go to HTTP as soon as the request line is complete; for those that
 // are, route waits for the whole head and reports routeWebSocket only if it carries
 // `Upgrade: websocket`. n is the length of the head when kind is routeWebSocket. Bytes
 // that are not HTTP at all go to HTTP too, which answers 400. It never allocates.
-func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
+func route(b []byte, wsPath string, limit int, h *requestHead) (kind routeKind, n int) {
 	lineEnd := bytes.IndexByte(b, '\n')
 	if lineEnd < 0 {
-		if len(b) >= maxHeadSize {
+		if len(b) >= limit {
 			return routeHTTP, 0
 		}
 		return routeMore, 0
@@ -49,12 +56,12 @@ func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
 	}
 	end, ok := headEnd(b, lineEnd+1)
 	if !ok {
-		if len(b) >= maxHeadSize {
+		if len(b) >= limit {
 			return routeTooLarge, 0
 		}
 		return routeMore, 0
 	}
-	if end > maxHeadSize {
+	if end > limit {
 		return routeTooLarge, 0
 	}
 	h.headers = b[lineEnd+1 : end]

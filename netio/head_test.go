@@ -9,6 +9,9 @@ import (
 
 const wsPath = "/connection/websocket"
 
+// testLimit is the head size limit of the route tests: the server's default.
+const testLimit = DefaultMaxHeaderBytes
+
 func upgradeHead(extra string) string {
 	return "GET /connection/websocket?cf_ws_frame_ping_pong=true HTTP/1.1\r\nHost: localhost\r\n" +
 		"Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
@@ -46,17 +49,17 @@ func TestRoute(t *testing.T) {
 		{"garbage", "\x16\x03\x01\x02\x00\n", routeHTTP},
 		{"not http", "hello world\n", routeHTTP},
 		{"trailing slash", "GET /connection/websocket/ HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", routeHTTP},
-		{"too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeadSize) + "\r\n\r\n", routeTooLarge},
-		{"long non-ws line", "GET /" + strings.Repeat("a", maxHeadSize), routeHTTP},
+		{"too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", testLimit) + "\r\n\r\n", routeTooLarge},
+		{"long non-ws line", "GET /" + strings.Repeat("a", testLimit), routeHTTP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := []byte(tt.in)
-			if len(b) > maxHeadSize {
-				b = b[:maxHeadSize]
+			if len(b) > testLimit {
+				b = b[:testLimit]
 			}
 			var h requestHead
-			kind, n := route(b, wsPath, &h)
+			kind, n := route(b, wsPath, testLimit, &h)
 			if kind != tt.kind {
 				t.Fatalf("kind %d, want %d", kind, tt.kind)
 			}
@@ -108,7 +111,7 @@ func TestRouteMalformedHeads(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var h requestHead
-			kind, n := route([]byte(tt.head), wsPath, &h)
+			kind, n := route([]byte(tt.head), wsPath, testLimit, &h)
 			if kind != tt.kind {
 				t.Fatalf("kind %d, want %d", kind, tt.kind)
 			}
@@ -123,7 +126,7 @@ func TestRouteHeadLengthWithPipelinedFrame(t *testing.T) {
 	head := upgradeHead("")
 	in := head + "\x81\x80abcd"
 	var h requestHead
-	kind, n := route([]byte(in), wsPath, &h)
+	kind, n := route([]byte(in), wsPath, testLimit, &h)
 	if kind != routeWebSocket || n != len(head) {
 		t.Fatalf("kind %d n %d", kind, n)
 	}
@@ -171,7 +174,7 @@ func TestCheckUpgrade(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var h requestHead
-			kind, _ := route([]byte(tt.head), wsPath, &h)
+			kind, _ := route([]byte(tt.head), wsPath, testLimit, &h)
 			if kind != routeWebSocket {
 				t.Fatalf("not routed: %d", kind)
 			}

@@ -13,17 +13,15 @@ import (
 func (c *conn) sniff() {
 	r := c.nc.Reader()
 	var h requestHead
+	limit := c.srv.cfg.MaxHeaderBytes
 	for {
-		l := r.Len()
-		if l > maxHeadSize {
-			l = maxHeadSize
-		}
+		l := min(r.Len(), limit)
 		b, err := r.Peek(l)
 		if err != nil {
 			c.closeTCP()
 			return
 		}
-		kind, n := route(b, c.srv.cfg.WebSocketPath, &h)
+		kind, n := route(b, c.srv.cfg.WebSocketPath, limit, &h)
 		switch kind {
 		case routeHTTP:
 			c.serveHTTP()

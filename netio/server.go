@@ -75,6 +75,12 @@ type Config struct {
 	// WriteTimeout is websocket.write_timeout: how long a write may wait for a full
 	// socket before the connection is closed; 0 → 1s.
 	WriteTimeout time.Duration
+	// MaxHeaderBytes is the largest request head (request line and headers, in
+	// bytes) accepted on either path; 0 → DefaultMaxHeaderBytes (32 KiB); at least
+	// MinMaxHeaderBytes. A larger upgrade head gets 431 here; other requests get
+	// 431 from fasthttp, whose ReadBufferSize (the bound of the heads it reads) is
+	// set to this value unless HTTPServer sets it.
+	MaxHeaderBytes int
 	// HandshakeTimeout is how long a new connection has to send its whole request
 	// head; 0 → 10s.
 	HandshakeTimeout time.Duration
@@ -91,7 +97,8 @@ type Config struct {
 	HTTPHandler fasthttp.RequestHandler
 	// HTTPServer, when set, serves those requests instead of a default server built
 	// around HTTPHandler (ReadTimeout 30s, IdleTimeout 60s). Its ConnState hook is
-	// wrapped so Shutdown can close idle keep-alive connections.
+	// wrapped so Shutdown can close idle keep-alive connections, and a zero
+	// ReadBufferSize is set to MaxHeaderBytes.
 	HTTPServer *fasthttp.Server
 	// Accept is called after a successful upgrade, on the connection's goroutine,
 	// with the new transport. It returns the session to feed, or nil to drop the
@@ -116,6 +123,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("netio: negative QueueMaxSize %d", c.QueueMaxSize)
 	case c.FlushWorkers < 0:
 		return fmt.Errorf("netio: negative FlushWorkers %d", c.FlushWorkers)
+	case c.MaxHeaderBytes != 0 && c.MaxHeaderBytes < MinMaxHeaderBytes:
+		return fmt.Errorf("netio: MaxHeaderBytes %d is below %d", c.MaxHeaderBytes, MinMaxHeaderBytes)
 	case c.WriteTimeout < 0 || c.HandshakeTimeout < 0 || c.ReadTimeout < 0 || c.CloseTimeout < 0:
 		return errors.New("netio: negative timeout")
 	}
@@ -134,6 +143,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueMaxSize == 0 {
 		c.QueueMaxSize = 1048576
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = time.Second
@@ -231,6 +243,11 @@ func Listen(cfg Config) (*Server, error) {
 			IdleTimeout:           60 * time.Second,
 			NoDefaultServerHeader: true,
 		}
+	}
+	// fasthttp reads a request head into a buffer of ReadBufferSize bytes (4 KiB by
+	// default) and answers 431 when it does not fit: the same limit as upgrades.
+	if s.http.ReadBufferSize == 0 {
+		s.http.ReadBufferSize = cfg.MaxHeaderBytes
 	}
 	// A request for the WebSocket path that arrives on a keep-alive HTTP connection
 	// (after another request) is no upgrade netio can serve: answer it as route

@@ -316,7 +316,7 @@ func TestHandshakeErrors(t *testing.T) {
 		{"two hosts", upgradeHead("Host: other\r\n"), "HTTP/1.1 400 "},
 		{"obs-fold", upgradeHead("X-A: a\r\n b\r\n"), "HTTP/1.1 400 "},
 		{"body", upgradeHead("Content-Length: 4\r\n") + "\x81\x80abcd", "HTTP/1.1 400 "},
-		{"head too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeadSize) + "\r\n\r\n", "HTTP/1.1 431 "},
+		{"head too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", testLimit) + "\r\n\r\n", "HTTP/1.1 431 "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,6 +326,66 @@ func TestHandshakeErrors(t *testing.T) {
 			}
 			if tt.name == "version 8" && !strings.Contains(got, "Sec-WebSocket-Version: 13\r\n") {
 				t.Fatalf("no version header: %q", got)
+			}
+		})
+	}
+}
+
+// sizedHead returns a request head for path of exactly size bytes (padded with an
+// X-Pad header), an upgrade when upgrade is set.
+func sizedHead(path string, size int, upgrade bool) string {
+	h := "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n"
+	if upgrade {
+		h += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	}
+	const pad = "X-Pad: \r\n\r\n"
+	return h + "X-Pad: " + strings.Repeat("p", size-len(h)-len(pad)) + "\r\n\r\n"
+}
+
+// TestHeadSizeLimit checks that heads up to Config.MaxHeaderBytes pass on both the
+// WebSocket path (netio's router) and other paths (fasthttp), and larger ones get
+// 431 on both, with the default and with a larger limit.
+func TestHeadSizeLimit(t *testing.T) {
+	handler := func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") }
+	for _, limit := range []int{0, 100 << 10} {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			ts := startServer(t, Config{HTTPHandler: handler, MaxHeaderBytes: limit})
+			if limit == 0 {
+				limit = DefaultMaxHeaderBytes
+			}
+			addr := ts.Addr().String()
+			for _, tc := range []struct {
+				path    string
+				upgrade bool
+				size    int
+				status  string
+			}{
+				{"/api/info", false, 4 << 10, "HTTP/1.1 200 "},
+				{"/api/info", false, limit, "HTTP/1.1 200 "},
+				{"/api/info", false, limit + 1, "HTTP/1.1 431 "},
+				{"/connection/websocket", true, 8 << 10, "HTTP/1.1 101 "},
+				{"/connection/websocket", true, limit, "HTTP/1.1 101 "},
+				{"/connection/websocket", true, limit + 1, "HTTP/1.1 431 "},
+			} {
+				head := sizedHead(tc.path, tc.size, tc.upgrade)
+				if len(head) != tc.size {
+					t.Fatalf("head of %d bytes, want %d", len(head), tc.size)
+				}
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.WriteString(c, head); err != nil {
+					t.Fatal(err)
+				}
+				status := make([]byte, len(tc.status))
+				_, err = io.ReadFull(c, status)
+				_ = c.Close()
+				if err != nil || string(status) != tc.status {
+					t.Fatalf("%s, %d bytes: %q %v, want %q", tc.path, tc.size, status, err, tc.status)
+				}
 			}
 		})
 	}
