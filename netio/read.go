@@ -1,6 +1,10 @@
 package netio
 
 import (
+	"bytes"
+	"io"
+	"time"
+
 	"github.com/cloudwego/netpoll"
 
 	"github.com/rotorhq/rotor/codec"
@@ -48,18 +52,89 @@ func (c *conn) sniff() {
 	}
 }
 
-// serveHTTP hands the connection to fasthttp, which owns it until it closes.
+// serveHTTP hands the connection to fasthttp, which owns it until it closes or
+// until the next request on the keep-alive connection is for the WebSocket path:
+// then the connection is routed again, as a new one would be, so pooled proxies
+// that send an upgrade after an API request on one connection get it upgraded
+// (as net/http in Centrifugo does).
 func (c *conn) serveHTTP() {
 	c.mode = modeHTTP
 	c.srv.sweepRemove(c)
 	_ = c.nc.SetReadTimeout(0) // also clears the handshake deadline
-	_ = c.srv.http.ServeConn(&httpConn{Connection: c.nc, c: c})
+	hc := &httpConn{Connection: c.nc, c: c}
+	_ = c.srv.http.ServeConn(hc)
+	if !hc.handBack {
+		return
+	}
+	c.httpIdle.Store(false)
+	if c.srv.shutting.Load() {
+		c.closeTCP()
+		return
+	}
+	c.mode = modeSniff
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	c.srv.sweepAdd(c, sweepHandshake, c.srv.cfg.HandshakeTimeout)
+	c.sniff()
 }
 
-// httpConn lets fasthttp's ConnState hook find the connection.
+// httpConn is the connection as fasthttp sees it. The ConnState hook finds the
+// conn through it, and it gives the connection back to netio at a request
+// boundary when the next request is for the WebSocket path: fasthttp reads each
+// new request on a keep-alive connection with a Read call made while it is idle
+// and its buffer is empty, so nothing of that request has reached fasthttp yet.
+// (A request pipelined behind the previous one is already in fasthttp's buffer;
+// fasthttp answers it, see Listen.) Used only by the connection's runner.
 type httpConn struct {
 	netpoll.Connection
 	c *conn
+	// handBack is set when Read ended fasthttp's loop for netio to route the
+	// next request; Close then leaves the socket open.
+	handBack bool
+}
+
+// Read implements net.Conn for fasthttp.
+func (hc *httpConn) Read(p []byte) (int, error) {
+	if hc.c.httpIdle.Load() && hc.c.nextIsWebSocket() {
+		hc.handBack = true
+		// fasthttp ends a keep-alive connection quietly on EOF before a request.
+		return 0, io.EOF
+	}
+	return hc.Connection.Read(p)
+}
+
+// Close implements net.Conn for fasthttp, which closes the connection when
+// ServeConn ends.
+func (hc *httpConn) Close() error {
+	if hc.handBack {
+		return nil
+	}
+	return hc.Connection.Close()
+}
+
+// nextIsWebSocket waits, under the idle deadline fasthttp set, until the next
+// request line on a keep-alive connection is complete, and reports whether it is
+// for the WebSocket path. It consumes nothing. false on a read error or timeout
+// (fasthttp's own Read then reports it) and for lines longer than the head limit.
+func (c *conn) nextIsWebSocket() bool {
+	r := c.nc.Reader()
+	limit := c.srv.cfg.MaxHeaderBytes
+	for need := 1; ; {
+		if _, err := r.Peek(need); err != nil {
+			return false
+		}
+		b, err := r.Peek(min(r.Len(), limit))
+		if err != nil {
+			return false
+		}
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			var h requestHead
+			return parseRequestLine(trimCR(b[:i]), &h) && string(h.path) == c.srv.cfg.WebSocketPath
+		}
+		if len(b) >= limit {
+			return false
+		}
+		need = len(b) + 1
+	}
 }
 
 // reject answers a bad upgrade with an HTTP error and closes the connection.

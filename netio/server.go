@@ -249,9 +249,10 @@ func Listen(cfg Config) (*Server, error) {
 	if s.http.ReadBufferSize == 0 {
 		s.http.ReadBufferSize = cfg.MaxHeaderBytes
 	}
-	// A request for the WebSocket path that arrives on a keep-alive HTTP connection
-	// (after another request) is no upgrade netio can serve: answer it as route
-	// does for a first request, not with the handler's 404.
+	// A request for the WebSocket path that fasthttp reads itself (pipelined behind
+	// another request, so already in its buffer; serveHTTP takes back the others)
+	// is no upgrade netio can serve: answer it as route does for a first request,
+	// not with the handler's 404.
 	if h := s.http.Handler; h != nil {
 		wsPath := cfg.WebSocketPath
 		s.http.Handler = func(ctx *fasthttp.RequestCtx) {
@@ -265,6 +266,9 @@ func Listen(cfg Config) (*Server, error) {
 				status = fasthttp.StatusMethodNotAllowed
 			}
 			ctx.Error(statusText(status)+"\n", status)
+			// A client that sent an upgrade may already be sending frames, which
+			// must not be read as requests: close, as route's answers do.
+			ctx.SetConnectionClose()
 		}
 	}
 	prev := s.http.ConnState

@@ -469,6 +469,112 @@ func TestHTTPRouting(t *testing.T) {
 	}
 }
 
+// TestUpgradeAfterKeepAliveRequest: a pooled proxy sends an API request and then a
+// WebSocket upgrade on the same connection; the upgrade must succeed and the
+// session work, as with a new connection. Also with the upgrade head arriving in
+// pieces, after an idle pause, and after two requests.
+func TestUpgradeAfterKeepAliveRequest(t *testing.T) {
+	ts := startServer(t, Config{HTTPHandler: func(ctx *fasthttp.RequestCtx) {
+		fmt.Fprintf(ctx, "%s %s body=%s", ctx.Method(), ctx.Path(), ctx.PostBody())
+	}})
+	for _, tc := range []struct {
+		name     string
+		requests int
+		split    bool
+	}{
+		{"one request", 1, false},
+		{"two requests", 2, false},
+		{"head in pieces", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", ts.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			for i := 0; i < tc.requests; i++ {
+				io.WriteString(c, "POST /api/info HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != "POST /api/info body={}" || resp.Close {
+					t.Fatalf("API response %d %q close=%v", resp.StatusCode, b, resp.Close)
+				}
+			}
+			head := upgradeHead("")
+			if tc.split {
+				// The request line in two writes, then the rest.
+				io.WriteString(c, head[:10])
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, head[10:40])
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, head[40:])
+			} else {
+				io.WriteString(c, head)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+				t.Fatalf("upgrade after keep-alive: %v %v", resp, err)
+			}
+			e := ts.session(t)
+			if _, err := c.Write(cframe(true, ws.OpText, []byte(`{"id":1,"connect":{}}`))); err != nil {
+				t.Fatal(err)
+			}
+			h, p := readServerFrame(t, br)
+			if h.Op != ws.OpText || string(p) != `{"id":1,"connect":{}}` {
+				t.Fatalf("echo %+v %q", h, p)
+			}
+			_ = c.Close()
+			waitClosed(t, e)
+		})
+	}
+	// A request for the WebSocket path that is no upgrade still gets 400 after a
+	// keep-alive request.
+	c, err := net.DialTimeout("tcp", ts.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("API: %v %v", resp, err)
+	} else {
+		_, _ = io.ReadAll(resp.Body)
+	}
+	io.WriteString(c, "GET /connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 400 {
+		t.Fatalf("no upgrade: %v %v", resp, err)
+	}
+	// An upgrade pipelined behind an API request (sent before its response) is
+	// read by fasthttp, which cannot upgrade: 400, and the connection closes
+	// instead of reading the frames that may follow as requests.
+	c2, err := net.DialTimeout("tcp", ts.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c2, "GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n"+upgradeHead("")+"\x81\x80abcd")
+	br2 := bufio.NewReader(c2)
+	for _, want := range []int{200, 400} {
+		resp, err := http.ReadResponse(br2, nil)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("pipelined: %v %v, want %d", resp, err, want)
+		}
+		_, _ = io.ReadAll(resp.Body)
+	}
+	if b, err := br2.ReadByte(); err != io.EOF {
+		t.Fatalf("after the pipelined upgrade: %q %v, want EOF", b, err)
+	}
+}
+
 func closeErr(t *testing.T, c *websocket.Conn) *websocket.CloseError {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
