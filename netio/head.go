@@ -34,11 +34,13 @@ type requestHead struct {
 
 // route decides what to do with a connection from the first bytes it sent. b holds
 // everything read so far (at most limit bytes are looked at; a head longer than
-// limit is too large). Requests that are
-// not `GET wsPath` go to HTTP as soon as the request line is complete; for those that
-// are, route waits for the whole head and reports routeWebSocket only if it carries
-// `Upgrade: websocket`. n is the length of the head when kind is routeWebSocket. Bytes
-// that are not HTTP at all go to HTTP too, which answers 400. It never allocates.
+// limit is too large). Every request waits for its whole head (so Shutdown can
+// close a connection that has not finished one instead of waiting for fasthttp's
+// read timeout); requests for other paths than wsPath then go to HTTP, heads longer
+// than limit too (fasthttp answers 431). For wsPath, route reports routeWebSocket
+// only if the head is well formed and carries `Upgrade: websocket`. n is the length
+// of the head when kind is routeWebSocket. Bytes that are not HTTP at all go to HTTP
+// once a line is complete, and fasthttp answers 400. It never allocates.
 func route(b []byte, wsPath string, limit int, h *requestHead) (kind routeKind, n int) {
 	lineEnd := bytes.IndexByte(b, '\n')
 	if lineEnd < 0 {
@@ -51,15 +53,19 @@ func route(b []byte, wsPath string, limit int, h *requestHead) (kind routeKind, 
 	if !parseRequestLine(trimCR(b[:lineEnd]), h) {
 		return routeHTTP, 0
 	}
-	if string(h.path) != wsPath {
-		return routeHTTP, 0
-	}
+	ws := string(h.path) == wsPath
 	end, ok := headEnd(b, lineEnd+1)
 	if !ok {
-		if len(b) >= limit {
+		switch {
+		case len(b) < limit:
+			return routeMore, 0
+		case ws:
 			return routeTooLarge, 0
 		}
-		return routeMore, 0
+		return routeHTTP, 0
+	}
+	if !ws {
+		return routeHTTP, 0
 	}
 	if end > limit {
 		return routeTooLarge, 0

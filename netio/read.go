@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"bytes"
 	"io"
 	"time"
 
@@ -111,13 +110,16 @@ func (hc *httpConn) Close() error {
 	return hc.Connection.Close()
 }
 
-// nextIsWebSocket waits, under the idle deadline fasthttp set, until the next
-// request line on a keep-alive connection is complete, and reports whether it is
-// for the WebSocket path. It consumes nothing. false on a read error or timeout
-// (fasthttp's own Read then reports it) and for lines longer than the head limit.
+// nextIsWebSocket waits, under the idle deadline fasthttp set, until route can
+// decide about the next request on a keep-alive connection, and reports whether
+// netio must serve it (a request for the WebSocket path). It consumes nothing.
+// Waiting for the whole head here, while fasthttp still counts the connection as
+// idle, lets Shutdown close a connection that never finishes it. false on a read
+// error or timeout (fasthttp's own Read then reports it).
 func (c *conn) nextIsWebSocket() bool {
 	r := c.nc.Reader()
 	limit := c.srv.cfg.MaxHeaderBytes
+	var h requestHead
 	for need := 1; ; {
 		if _, err := r.Peek(need); err != nil {
 			return false
@@ -126,14 +128,14 @@ func (c *conn) nextIsWebSocket() bool {
 		if err != nil {
 			return false
 		}
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			var h requestHead
-			return parseRequestLine(trimCR(b[:i]), &h) && string(h.path) == c.srv.cfg.WebSocketPath
-		}
-		if len(b) >= limit {
+		switch kind, _ := route(b, c.srv.cfg.WebSocketPath, limit, &h); kind {
+		case routeMore:
+			need = len(b) + 1
+		case routeHTTP:
 			return false
+		default:
+			return true
 		}
-		need = len(b) + 1
 	}
 }
 

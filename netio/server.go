@@ -316,7 +316,9 @@ func (s *Server) Serve() error {
 	return err
 }
 
-// Shutdown stops accepting, closes idle keep-alive HTTP connections, and waits until
+// Shutdown stops accepting, closes connections that have no request under way
+// (idle keep-alive HTTP connections and those still sending a request head), and
+// waits until
 // every connection has closed and its OnClose has returned (the engine disconnects
 // WebSocket clients with 3001 in the meantime), or ctx ends: then the remaining
 // connections are closed at the TCP level and ctx.Err() is returned. The workers
@@ -340,7 +342,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	var err error
 	for s.live.Load() > 0 && err == nil {
-		s.closeIdleHTTP()
+		s.closeIdle()
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -447,18 +449,23 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Unlock()
 }
 
-// closeIdleHTTP closes keep-alive HTTP connections waiting for a request.
-func (s *Server) closeIdleHTTP() {
-	var idle []netpoll.Connection
+// closeIdle closes the connections Shutdown need not wait for: keep-alive HTTP
+// connections waiting for (or still receiving the head of) their next request, and
+// new ones that have not sent a whole head yet (on the handshake sweep queue).
+// Nothing has acted on a head before it is complete; one completed an instant ago
+// may be cut off while it is routed, which its client sees as a connection the
+// stopping server refused.
+func (s *Server) closeIdle() {
+	var idle []*conn
 	s.mu.Lock()
 	for c := s.conns; c != nil; c = c.next {
-		if c.httpIdle.Load() {
-			idle = append(idle, c.nc)
+		if c.httpIdle.Load() || c.sweepList == sweepHandshake {
+			idle = append(idle, c)
 		}
 	}
 	s.mu.Unlock()
-	for _, nc := range idle {
-		_ = nc.Close()
+	for _, c := range idle {
+		c.closeTCP()
 	}
 }
 

@@ -1217,6 +1217,90 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownClosesUnfinishedHeads: connections that have not sent a whole request
+// head (new ones for either path, and a keep-alive one between requests) hold no
+// request Shutdown must wait for: it closes them at once instead of waiting for the
+// handshake or read timeouts.
+func TestShutdownClosesUnfinishedHeads(t *testing.T) {
+	s, err := Listen(Config{Address: "127.0.0.1:0", Accept: func(tr engine.Transport, r *UpgradeRequest) Session {
+		return newEcho(tr, r)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	dialSend := func(data string) net.Conn {
+		c, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, data); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// A keep-alive connection: a whole request first (its answer shows the server
+	// has read it), then half of the next head.
+	keep := dialSend("GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n")
+	kbr := bufio.NewReader(keep)
+	resp, err := http.ReadResponse(kbr, nil)
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	io.WriteString(keep, "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-")
+	conns := []struct {
+		name string
+		c    net.Conn
+		br   *bufio.Reader
+	}{
+		{"websocket head", dialSend("GET /connection/websocket HTTP/1.1\r\nHost: x\r\nUpgr"), nil},
+		{"API head", dialSend("POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Len"), nil},
+		{"request line", dialSend("GET /conn"), nil},
+		{"nothing sent", dialSend(""), nil},
+		{"keep-alive, next head", keep, kbr},
+	}
+	// Shutdown must find them all accepted (the keep-alive one is, and its second
+	// head may still be on its way: it is closed either way).
+	for s.live.Load() < int64(len(conns)) {
+		runtime.Gosched()
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown waits for connections without a whole request head")
+	}
+	t.Logf("Shutdown took %v", time.Since(start))
+	for _, tc := range conns {
+		br := tc.br
+		if br == nil {
+			br = bufio.NewReader(tc.c)
+		}
+		// Closed without an answer: EOF (or a reset) and no bytes.
+		if b, err := br.ReadByte(); err == nil {
+			t.Errorf("%s: read %q, want the connection closed", tc.name, b)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s: still open", tc.name)
+		}
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
 func TestShutdownDeadlineForcesClose(t *testing.T) {
 	var sess atomic.Pointer[echoSession]
 	s, err := Listen(Config{Address: "127.0.0.1:0", Accept: func(tr engine.Transport, r *UpgradeRequest) Session {
