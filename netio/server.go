@@ -319,9 +319,9 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting, closes connections that have no request under way
 // (idle keep-alive HTTP connections and those still sending a request head), and
 // waits until every connection has closed and its OnClose has returned (the engine
-// disconnects WebSocket clients with 3001 in the meantime), or ctx ends: then the remaining
-// connections are closed at the TCP level and ctx.Err() is returned. The workers
-// and the sweeper stop before it returns. Any goroutine; blocks.
+// disconnects WebSocket clients with 3001 in the meantime), or ctx ends: then the
+// remaining connections are closed at the TCP level and ctx.Err() is returned. The
+// workers and the sweeper stop before it returns. Any goroutine; blocks.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting.Store(true)
