@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // clientFrame builds a masked client frame the way a browser would.
@@ -234,4 +235,32 @@ func TestAppendClose(t *testing.T) {
 	if len(p) != 2+MaxControlPayload || p[0] != 0x8A {
 		t.Fatalf("pong: %x", p[:2])
 	}
+}
+
+// FuzzClose checks ParseClose and AppendClose together: an accepted payload has a
+// valid code and a UTF-8 reason and survives a round trip; AppendClose never
+// writes a payload ParseClose refuses, whatever reason it is given.
+func FuzzClose(f *testing.F) {
+	f.Add([]byte{0x03, 0xE8}, "bye")
+	f.Add([]byte{0x0B, 0xB9, 0xE2, 0x9C}, "a"+strings.Repeat("✓", 60))
+	f.Add([]byte{0x03}, "")
+	f.Fuzz(func(t *testing.T, p []byte, reason string) {
+		code, r, err := ParseClose(p)
+		if err == nil && code != CloseNoStatus {
+			if !ValidCloseCode(code) || !utf8.Valid(r) {
+				t.Fatalf("accepted %x", p)
+			}
+			f := AppendClose(nil, code, string(r))
+			if len(r) <= MaxCloseReason && !bytes.Equal(f[2:], p) {
+				t.Fatalf("round trip %x → %x", p, f)
+			}
+		}
+		if !utf8.ValidString(reason) {
+			return // a server never sends an invalid reason of its own making
+		}
+		f := AppendClose(nil, 3001, reason)
+		if c, r2, err := ParseClose(f[2:]); err != nil || c != 3001 || !strings.HasPrefix(reason, string(r2)) {
+			t.Fatalf("AppendClose(%q) → %x: %v", reason, f, err)
+		}
+	})
 }
