@@ -4,6 +4,7 @@ package netio
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/rotorhq/rotor/codec"
@@ -64,12 +65,17 @@ func TestAllocsEnqueue(t *testing.T) {
 }
 
 func TestAllocsFrameReader(t *testing.T) {
-	single := cframe(true, ws.OpText, bytes.Repeat([]byte{'a'}, 300))
+	// Unmasking is in place and every run reuses the stream: a zero key keeps text
+	// valid (a real key would turn it into invalid UTF-8 every other run).
+	var zero [4]byte
+	single := cframeKey(true, ws.OpText, bytes.Repeat([]byte{'a'}, 300), zero, true)
 	frag := cat(cframe(false, ws.OpBinary, bytes.Repeat([]byte{'a'}, 1000)), cframe(true, ws.OpPing, []byte("p")),
 		cframe(true, ws.OpContinuation, bytes.Repeat([]byte{'b'}, 1000)))
+	text := []byte(strings.Repeat("é✓a", 200))
+	fragText := cat(cframeKey(false, ws.OpText, text[:301], zero, true), cframeKey(true, ws.OpContinuation, text[301:], zero, true))
 	in := &memIn{}
 	fr := frameReader{limit: 65536}
-	for name, stream := range map[string][]byte{"single": single, "fragmented": frag} {
+	for name, stream := range map[string][]byte{"single": single, "fragmented": frag, "fragmented text": fragText} {
 		assertNoAllocs(t, "frameReader "+name, func() {
 			in.b = stream
 			for {
@@ -91,7 +97,7 @@ func TestAllocsHandshake(t *testing.T) {
 	out := make([]byte, 0, 512)
 	assertNoAllocs(t, "route+checkUpgrade+101", func() {
 		var h requestHead
-		kind, _ := route(head, wsPath, &h)
+		kind, _ := route(head, wsPath, testLimit, &h)
 		if kind != routeWebSocket {
 			t.Fatal(kind)
 		}

@@ -2,8 +2,14 @@ package netio
 
 import "bytes"
 
-// maxHeadSize is the largest request head the router reads before giving up.
-const maxHeadSize = 8 << 10
+// DefaultMaxHeaderBytes is Config.MaxHeaderBytes when zero: the largest request
+// head (request line and headers) either path accepts. Big cookies and headers
+// added by gateways make heads of several KiB common; 32 KiB is what nginx accepts
+// by default (4 buffers of 8 KiB). Centrifugo (net/http) allows 1 MiB.
+const DefaultMaxHeaderBytes = 32 << 10
+
+// MinMaxHeaderBytes is the smallest Config.MaxHeaderBytes accepted.
+const MinMaxHeaderBytes = 1 << 10
 
 // routeKind is what the router decided about the bytes read so far.
 type routeKind uint8
@@ -12,7 +18,7 @@ const (
 	routeMore       routeKind = iota // not enough bytes to decide
 	routeHTTP                        // hand the connection to fasthttp
 	routeWebSocket                   // a complete head of a WebSocket upgrade request
-	routeTooLarge                    // an upgrade request whose head exceeds maxHeadSize
+	routeTooLarge                    // an upgrade request whose head exceeds the limit
 	routeBadRequest                  // a request for the WebSocket path that is no upgrade: 400
 	routeBadMethod                   // an upgrade for the WebSocket path by another method than GET: 405
 )
@@ -27,15 +33,18 @@ type requestHead struct {
 }
 
 // route decides what to do with a connection from the first bytes it sent. b holds
-// everything read so far (at most maxHeadSize bytes are looked at). Requests that are
-// not `GET wsPath` go to HTTP as soon as the request line is complete; for those that
-// are, route waits for the whole head and reports routeWebSocket only if it carries
-// `Upgrade: websocket`. n is the length of the head when kind is routeWebSocket. Bytes
-// that are not HTTP at all go to HTTP too, which answers 400. It never allocates.
-func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
+// everything read so far (at most limit bytes are looked at; a head longer than
+// limit is too large). Every request waits for its whole head (so Shutdown can
+// close a connection that has not finished one instead of waiting for fasthttp's
+// read timeout); requests for other paths than wsPath then go to HTTP, heads longer
+// than limit too (fasthttp answers 431). For wsPath, route reports routeWebSocket
+// only if the head is well formed and carries `Upgrade: websocket`. n is the length
+// of the head when kind is routeWebSocket. Bytes that are not HTTP at all go to HTTP
+// once a line is complete, and fasthttp answers 400. It never allocates.
+func route(b []byte, wsPath string, limit int, h *requestHead) (kind routeKind, n int) {
 	lineEnd := bytes.IndexByte(b, '\n')
 	if lineEnd < 0 {
-		if len(b) >= maxHeadSize {
+		if len(b) >= limit {
 			return routeHTTP, 0
 		}
 		return routeMore, 0
@@ -44,31 +53,142 @@ func route(b []byte, wsPath string, h *requestHead) (kind routeKind, n int) {
 	if !parseRequestLine(trimCR(b[:lineEnd]), h) {
 		return routeHTTP, 0
 	}
-	if string(h.path) != wsPath {
-		return routeHTTP, 0
-	}
+	ws := string(h.path) == wsPath
 	end, ok := headEnd(b, lineEnd+1)
 	if !ok {
-		if len(b) >= maxHeadSize {
+		switch {
+		case len(b) < limit:
+			return routeMore, 0
+		case ws:
 			return routeTooLarge, 0
 		}
-		return routeMore, 0
+		return routeHTTP, 0
 	}
-	if end > maxHeadSize {
+	if !ws {
+		return routeHTTP, 0
+	}
+	if end > limit {
 		return routeTooLarge, 0
 	}
 	h.headers = b[lineEnd+1 : end]
 	// headers ends with the terminating empty line: strip it.
 	h.headers = bytes.TrimRight(h.headers, "\r\n")
+	// A head that net/http would refuse is refused here too, before anything is
+	// read from it: where a front proxy and this parser could disagree about a
+	// malformed head, the upgrade must not happen (request smuggling).
+	if !h.wellFormed() {
+		return routeBadRequest, end
+	}
 	// The WebSocket path serves upgrades only. Like Centrifugo, anything else gets
 	// 400, and an upgrade by another method than GET 405.
-	if string(h.method) != "GET" || !hasToken(h.header("Upgrade"), "websocket") {
+	if string(h.method) != "GET" || !h.headerHasToken("Upgrade", "websocket") {
 		if upgradeByOtherMethod(h.method, h.header("Upgrade"), h.header("Connection")) {
 			return routeBadMethod, end
 		}
 		return routeBadRequest, end
 	}
 	return routeWebSocket, end
+}
+
+// wellFormed checks a complete head the way Go's net/http server does before it
+// serves a request (textproto.ReadMIMEHeader plus the server's checks), so a head
+// Centrifugo answers with 400 is not upgraded here:
+//   - the version is HTTP/1.<digits> and the target holds no control bytes or
+//     spaces;
+//   - every header line has a colon after a non-empty name of token characters
+//     (no space before the colon) and a value of visible characters, spaces, tabs
+//     and obs-text; a bare CR inside a line is a control byte;
+//   - no line starts with a space or tab: net/http rejects that on the first line
+//     and unfolds it elsewhere, RFC 9112 §5.2 lets a server reject it everywhere,
+//     and this parser does not unfold (a folded line would be read as a header of
+//     its own by one side and as part of the previous one by the other);
+//   - one Host header (none is allowed for HTTP/1.0 only), with a valid value.
+//
+// It never allocates.
+func (h *requestHead) wellFormed() bool {
+	v := h.proto[len("HTTP/1."):] // route checked the prefix
+	if len(v) == 0 {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	for _, c := range h.uri {
+		if c <= ' ' || c == 0x7F {
+			return false
+		}
+	}
+	hosts := 0
+	for rest := h.headers; len(rest) > 0; {
+		var line []byte
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			line, rest = rest, nil
+		}
+		line = trimCR(line)
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return false // no colon, an empty name, or an empty or folded line
+		}
+		name, value := line[:colon], line[colon+1:]
+		for _, c := range name {
+			if !isTokenByte(c) {
+				return false
+			}
+		}
+		for _, c := range value {
+			if !validHeaderValueByte(c) {
+				return false
+			}
+		}
+		if equalFold(name, "Host") {
+			hosts++
+			if hosts > 1 || !validHost(trimOWS(value)) {
+				return false
+			}
+		}
+	}
+	return hosts == 1 || (hosts == 0 && string(v) == "0")
+}
+
+// isTokenByte reports whether c may appear in a header name (RFC 9110 tchar).
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// validHeaderValueByte reports whether c may appear in a header value: visible
+// ASCII, space, tab, or obs-text (0x80–0xFF), as net/textproto accepts.
+func validHeaderValueByte(c byte) bool {
+	return c == '\t' || (c >= ' ' && c != 0x7F)
+}
+
+// validHost reports whether v is a Host value net/http accepts
+// (golang.org/x/net/http/httpguts.ValidHostHeader): characters of a host name,
+// IP literal, port or percent-encoding only.
+func validHost(v []byte) bool {
+	for _, c := range v {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			continue
+		}
+		switch c {
+		case '!', '$', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', ':', ';', '=', '[', ']', '_', '~':
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // upgradeByOtherMethod reports a WebSocket upgrade request made with another
@@ -117,16 +237,87 @@ func parseRequestLine(line []byte, h *requestHead) bool {
 	}
 	// An absolute-form target (http://host/path) is routed by its path.
 	if len(h.path) > 0 && h.path[0] != '/' {
-		if i := bytes.Index(h.path, []byte("://")); i > 0 {
-			p := h.path[i+3:]
-			if j := bytes.IndexByte(p, '/'); j >= 0 {
-				h.path = p[j:]
-			} else {
-				h.path = []byte("/")
-			}
+		if p, ok := absolutePath(h.path); ok {
+			h.path = p
 		}
 	}
 	return true
+}
+
+// absolutePath returns the path of an absolute-form request target
+// (scheme://authority/path, the query already cut off). Only http, https, ws and
+// wss with a plain authority (host name or IP literal, optional numeric port) are
+// accepted: net/http refuses targets its URL parser rejects, and a target this
+// router and a front proxy could resolve differently must not reach the upgrade.
+// Otherwise ok is false and the request is routed by its raw target (to HTTP).
+func absolutePath(target []byte) (path []byte, ok bool) {
+	i := bytes.Index(target, []byte("://"))
+	if i <= 0 {
+		return nil, false
+	}
+	switch scheme := target[:i]; {
+	case equalFold(scheme, "http"), equalFold(scheme, "https"), equalFold(scheme, "ws"), equalFold(scheme, "wss"):
+	default:
+		return nil, false
+	}
+	rest := target[i+3:]
+	path = []byte("/")
+	if j := bytes.IndexByte(rest, '/'); j >= 0 {
+		rest, path = rest[:j], rest[j:]
+	}
+	if !plainAuthority(rest) {
+		return nil, false
+	}
+	return path, true
+}
+
+// plainAuthority reports whether a is host[:port] with host a name of letters,
+// digits, '-', '.', '_' and '~' or a bracketed IPv6 literal, and port digits.
+func plainAuthority(a []byte) bool {
+	host, port := a, []byte(nil)
+	if len(a) > 0 && a[0] == '[' {
+		end := bytes.IndexByte(a, ']')
+		if end < 2 {
+			return false
+		}
+		for _, c := range a[1:end] {
+			if !isHexDigit(c) && c != ':' && c != '.' {
+				return false
+			}
+		}
+		host, port = a[:end+1], a[end+1:]
+	} else {
+		if i := bytes.IndexByte(a, ':'); i >= 0 {
+			host, port = a[:i], a[i:]
+		}
+		for _, c := range host {
+			if !isNameByte(c) {
+				return false
+			}
+		}
+	}
+	if len(port) > 0 {
+		if port[0] != ':' {
+			return false
+		}
+		for _, c := range port[1:] {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return len(host) > 0
+}
+
+// isNameByte reports whether c may appear in a plain host name (RFC 3986
+// unreserved characters).
+func isNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func trimCR(b []byte) []byte {
@@ -136,8 +327,8 @@ func trimCR(b []byte) []byte {
 	return b
 }
 
-// headerIter walks the header lines of a head. Obsolete line folding is not
-// supported: a continuation line is read as a line without a colon and skipped.
+// headerIter walks the header lines of a head. Lines without a colon are skipped;
+// route refuses heads that have any (wellFormed) before they are read.
 type headerIter struct{ b []byte }
 
 // next returns the next header's name and value (value trimmed of spaces and tabs).

@@ -9,6 +9,9 @@ import (
 
 const wsPath = "/connection/websocket"
 
+// testLimit is the head size limit of the route tests: the server's default.
+const testLimit = DefaultMaxHeaderBytes
+
 func upgradeHead(extra string) string {
 	return "GET /connection/websocket?cf_ws_frame_ping_pong=true HTTP/1.1\r\nHost: localhost\r\n" +
 		"Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
@@ -23,8 +26,11 @@ func TestRoute(t *testing.T) {
 	}{
 		{"empty", "", routeMore},
 		{"partial line", "GET /conn", routeMore},
-		{"api post", "POST /api/publish HTTP/1.1\r\n", routeHTTP},
-		{"other path", "GET /metrics HTTP/1.1\r\n", routeHTTP},
+		{"api post", "POST /api/publish HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"other path", "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"api post, head incomplete", "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Le", routeMore},
+		{"api post, line only", "POST /api/publish HTTP/1.1\r\n", routeMore},
+		{"api head too large", "GET /api/info HTTP/1.1\r\nX: " + strings.Repeat("a", testLimit) + "\r\n\r\n", routeHTTP},
 		{"ws path, head incomplete", "GET /connection/websocket HTTP/1.1\r\nHost: x\r\n", routeMore},
 		{"ws path without upgrade", "GET /connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n", routeBadRequest},
 		{"post to ws path, no upgrade", "POST /connection/websocket HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", routeBadRequest},
@@ -32,23 +38,31 @@ func TestRoute(t *testing.T) {
 		{"post head incomplete", "POST /connection/websocket HTTP/1.1\r\nHost: x\r\n", routeMore},
 		{"ws path with query", upgradeHead(""), routeWebSocket},
 		{"bare LF", strings.ReplaceAll(upgradeHead(""), "\r\n", "\n"), routeWebSocket},
-		{"upgrade case", "GET /connection/websocket HTTP/1.1\r\nupgrade: WebSocket\r\n\r\n", routeWebSocket},
-		{"absolute form", "GET http://h:8000/connection/websocket HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", routeWebSocket},
-		{"post upgrade", "POST /connection/websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", routeBadMethod},
+		{"upgrade case", "GET /connection/websocket HTTP/1.1\r\nHost: x\r\nupgrade: WebSocket\r\n\r\n", routeWebSocket},
+		{"absolute form", "GET http://h:8000/connection/websocket HTTP/1.1\r\nHost: h:8000\r\nUpgrade: websocket\r\n\r\n", routeWebSocket},
+		{"absolute form, IPv6 and port", "GET wss://[::1]:8000/connection/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n", routeWebSocket},
+		{"absolute form, no path", "GET http://h:8000 HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"absolute form, bad scheme", "GET 1://x/connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"absolute form, other scheme", "GET ftp://x/connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"absolute form, userinfo", "GET http://u@x/connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"absolute form, bad port", "GET http://x:abc/connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"absolute form, escape in host", "GET http://%7a/connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"absolute form, open bracket", "GET http://[::1/connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n", routeHTTP},
+		{"post upgrade", "POST /connection/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", routeBadMethod},
 		{"garbage", "\x16\x03\x01\x02\x00\n", routeHTTP},
 		{"not http", "hello world\n", routeHTTP},
 		{"trailing slash", "GET /connection/websocket/ HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", routeHTTP},
-		{"too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeadSize) + "\r\n\r\n", routeTooLarge},
-		{"long non-ws line", "GET /" + strings.Repeat("a", maxHeadSize), routeHTTP},
+		{"too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", testLimit) + "\r\n\r\n", routeTooLarge},
+		{"long non-ws line", "GET /" + strings.Repeat("a", testLimit), routeHTTP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := []byte(tt.in)
-			if len(b) > maxHeadSize {
-				b = b[:maxHeadSize]
+			if len(b) > testLimit {
+				b = b[:testLimit]
 			}
 			var h requestHead
-			kind, n := route(b, wsPath, &h)
+			kind, n := route(b, wsPath, testLimit, &h)
 			if kind != tt.kind {
 				t.Fatalf("kind %d, want %d", kind, tt.kind)
 			}
@@ -59,11 +73,63 @@ func TestRoute(t *testing.T) {
 	}
 }
 
+// TestRouteMalformedHeads: heads net/http answers with 400 (or that a front proxy
+// could read another way) are not upgraded, and the same head well formed is.
+func TestRouteMalformedHeads(t *testing.T) {
+	const line = "GET /connection/websocket HTTP/1.1\r\n"
+	const rest = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	tests := []struct {
+		name, head string
+		kind       routeKind
+	}{
+		{"well formed", line + "Host: x\r\n" + rest + "\r\n", routeWebSocket},
+		{"HTTP/1.0 without Host", "GET /connection/websocket HTTP/1.0\r\n" + rest + "\r\n", routeWebSocket},
+		{"obs-text in a value", line + "Host: x\r\nX-Name: caf\xc3\xa9\r\n" + rest + "\r\n", routeWebSocket},
+		{"tab in a value", line + "Host: x\r\nX-A: a\tb\r\n" + rest + "\r\n", routeWebSocket},
+		{"empty value", line + "Host: x\r\nX-Empty:\r\n" + rest + "\r\n", routeWebSocket},
+		{"line without colon", line + "Host: x\r\nX-Junk\r\n" + rest + "\r\n", routeBadRequest},
+		{"line without colon, bare LF", line + "Host: x\nX-Junk\n" + rest + "\n", routeBadRequest},
+		{"empty name", line + "Host: x\r\n: v\r\n" + rest + "\r\n", routeBadRequest},
+		{"space before colon", line + "Host: x\r\nUpgrade : websocket\r\n" + rest + "\r\n", routeBadRequest},
+		{"space in name", line + "Host: x\r\nX Y: z\r\n" + rest + "\r\n", routeBadRequest},
+		{"non-token name", line + "Host: x\r\nX(y): z\r\n" + rest + "\r\n", routeBadRequest},
+		{"obs-fold on the first line", line + " Host: x\r\n" + rest + "\r\n", routeBadRequest},
+		{"obs-fold continuing a value", line + "Host: x\r\nX-A: a\r\n b\r\n" + rest + "\r\n", routeBadRequest},
+		{"tab fold", line + "Host: x\r\nX-A: a\r\n\tSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n" + rest + "\r\n", routeBadRequest},
+		{"NUL in a value", line + "Host: x\r\nX-A: a\x00b\r\n" + rest + "\r\n", routeBadRequest},
+		{"bare CR in a value", line + "Host: x\r\nX-A: a\rSec-WebSocket-Key: b\r\n" + rest + "\r\n", routeBadRequest},
+		{"DEL in a value", line + "Host: x\r\nX-A: \x7f\r\n" + rest + "\r\n", routeBadRequest},
+		{"no Host", line + rest + "\r\n", routeBadRequest},
+		{"two Host headers", line + "Host: x\r\nHost: y\r\n" + rest + "\r\n", routeBadRequest},
+		{"two Host headers, same value", line + "Host: x\r\nhost: x\r\n" + rest + "\r\n", routeBadRequest},
+		{"invalid Host", line + "Host: a b\r\n" + rest + "\r\n", routeBadRequest},
+		{"Host with slash", line + "Host: a/b\r\n" + rest + "\r\n", routeBadRequest},
+		{"bad version", "GET /connection/websocket HTTP/1.1x\r\nHost: x\r\n" + rest + "\r\n", routeBadRequest},
+		{"version without minor", "GET /connection/websocket HTTP/1.\r\nHost: x\r\n" + rest + "\r\n", routeBadRequest},
+		{"extra field on the request line", "GET /connection/websocket HTTP/1.1 x\r\nHost: x\r\n" + rest + "\r\n", routeBadRequest},
+		{"control byte in target", "GET /connection/websocket?a=\x01 HTTP/1.1\r\nHost: x\r\n" + rest + "\r\n", routeBadRequest},
+		{"malformed POST", "POST /connection/websocket HTTP/1.1\r\nHost: x\r\nX\r\n" + rest + "\r\n", routeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h requestHead
+			kind, n := route([]byte(tt.head), wsPath, testLimit, &h)
+			if kind != tt.kind {
+				t.Fatalf("kind %d, want %d", kind, tt.kind)
+			}
+			if n != len(tt.head) {
+				t.Fatalf("n=%d want %d", n, len(tt.head))
+			}
+		})
+	}
+}
+
 func TestRouteHeadLengthWithPipelinedFrame(t *testing.T) {
 	head := upgradeHead("")
 	in := head + "\x81\x80abcd"
 	var h requestHead
-	kind, n := route([]byte(in), wsPath, &h)
+	kind, n := route([]byte(in), wsPath, testLimit, &h)
 	if kind != routeWebSocket || n != len(head) {
 		t.Fatalf("kind %d n %d", kind, n)
 	}
@@ -99,11 +165,19 @@ func TestCheckUpgrade(t *testing.T) {
 		{"origin star", upgradeHead("Origin: http://example.com\r\n"), newOriginPolicy([]string{"*"}), 101, 0, ""},
 		{"origin glob", upgradeHead("Origin: HTTPS://App.Example.com\r\n"), newOriginPolicy([]string{"https://*.example.com"}), 101, 0, ""},
 		{"origin glob miss", upgradeHead("Origin: https://example.com.evil\r\n"), newOriginPolicy([]string{"https://*.example.com"}), 403, 0, ""},
+		{"two keys", upgradeHead("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"), none, 400, 0, ""},
+		{"two identical keys", upgradeHead("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), none, 400, 0, ""},
+		{"two versions", upgradeHead("Sec-WebSocket-Version: 13\r\n"), none, 400, 0, ""},
+		{"content-length 0", upgradeHead("Content-Length: 0\r\n"), none, 101, 0, ""},
+		{"content-length", upgradeHead("Content-Length: 6\r\n"), none, 400, 0, ""},
+		{"content-length 00", upgradeHead("Content-Length: 00\r\n"), none, 400, 0, ""},
+		{"transfer-encoding", upgradeHead("Transfer-Encoding: chunked\r\n"), none, 400, 0, ""},
+		{"upgrade in a second header", strings.Replace(upgradeHead("Upgrade: websocket\r\n"), "Upgrade: websocket\r\nConnection", "Upgrade: h2c\r\nConnection", 1), none, 101, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var h requestHead
-			kind, _ := route([]byte(tt.head), wsPath, &h)
+			kind, _ := route([]byte(tt.head), wsPath, testLimit, &h)
 			if kind != routeWebSocket {
 				t.Fatalf("not routed: %d", kind)
 			}

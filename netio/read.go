@@ -1,6 +1,9 @@
 package netio
 
 import (
+	"io"
+	"time"
+
 	"github.com/cloudwego/netpoll"
 
 	"github.com/rotorhq/rotor/codec"
@@ -13,17 +16,15 @@ import (
 func (c *conn) sniff() {
 	r := c.nc.Reader()
 	var h requestHead
+	limit := c.srv.cfg.MaxHeaderBytes
 	for {
-		l := r.Len()
-		if l > maxHeadSize {
-			l = maxHeadSize
-		}
+		l := min(r.Len(), limit)
 		b, err := r.Peek(l)
 		if err != nil {
 			c.closeTCP()
 			return
 		}
-		kind, n := route(b, c.srv.cfg.WebSocketPath, &h)
+		kind, n := route(b, c.srv.cfg.WebSocketPath, limit, &h)
 		switch kind {
 		case routeHTTP:
 			c.serveHTTP()
@@ -50,18 +51,92 @@ func (c *conn) sniff() {
 	}
 }
 
-// serveHTTP hands the connection to fasthttp, which owns it until it closes.
+// serveHTTP hands the connection to fasthttp, which owns it until it closes or
+// until the next request on the keep-alive connection is for the WebSocket path:
+// then the connection is routed again, as a new one would be, so pooled proxies
+// that send an upgrade after an API request on one connection get it upgraded
+// (as net/http in Centrifugo does).
 func (c *conn) serveHTTP() {
 	c.mode = modeHTTP
 	c.srv.sweepRemove(c)
 	_ = c.nc.SetReadTimeout(0) // also clears the handshake deadline
-	_ = c.srv.http.ServeConn(&httpConn{Connection: c.nc, c: c})
+	hc := &httpConn{Connection: c.nc, c: c}
+	_ = c.srv.http.ServeConn(hc)
+	if !hc.handBack {
+		return
+	}
+	c.httpIdle.Store(false)
+	if c.srv.shutting.Load() {
+		c.closeTCP()
+		return
+	}
+	c.mode = modeSniff
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	c.srv.sweepAdd(c, sweepHandshake, c.srv.cfg.HandshakeTimeout)
+	c.sniff()
 }
 
-// httpConn lets fasthttp's ConnState hook find the connection.
+// httpConn is the connection as fasthttp sees it. The ConnState hook finds the
+// conn through it, and it gives the connection back to netio at a request
+// boundary when the next request is for the WebSocket path: fasthttp reads each
+// new request on a keep-alive connection with a Read call made while it is idle
+// and its buffer is empty, so nothing of that request has reached fasthttp yet.
+// (A request pipelined behind the previous one is already in fasthttp's buffer;
+// fasthttp answers it, see Listen.) Used only by the connection's runner.
 type httpConn struct {
 	netpoll.Connection
 	c *conn
+	// handBack is set when Read ended fasthttp's loop for netio to route the
+	// next request; Close then leaves the socket open.
+	handBack bool
+}
+
+// Read implements net.Conn for fasthttp.
+func (hc *httpConn) Read(p []byte) (int, error) {
+	if hc.c.httpIdle.Load() && hc.c.nextIsWebSocket() {
+		hc.handBack = true
+		// fasthttp ends a keep-alive connection quietly on EOF before a request.
+		return 0, io.EOF
+	}
+	return hc.Connection.Read(p)
+}
+
+// Close implements net.Conn for fasthttp, which closes the connection when
+// ServeConn ends.
+func (hc *httpConn) Close() error {
+	if hc.handBack {
+		return nil
+	}
+	return hc.Connection.Close()
+}
+
+// nextIsWebSocket waits, under the idle deadline fasthttp set, until route can
+// decide about the next request on a keep-alive connection, and reports whether
+// netio must serve it (a request for the WebSocket path). It consumes nothing.
+// Waiting for the whole head here, while fasthttp still counts the connection as
+// idle, lets Shutdown close a connection that never finishes it. false on a read
+// error or timeout (fasthttp's own Read then reports it).
+func (c *conn) nextIsWebSocket() bool {
+	r := c.nc.Reader()
+	limit := c.srv.cfg.MaxHeaderBytes
+	var h requestHead
+	for need := 1; ; {
+		if _, err := r.Peek(need); err != nil {
+			return false
+		}
+		b, err := r.Peek(min(r.Len(), limit))
+		if err != nil {
+			return false
+		}
+		switch kind, _ := route(b, c.srv.cfg.WebSocketPath, limit, &h); kind {
+		case routeMore:
+			need = len(b) + 1
+		case routeHTTP:
+			return false
+		default:
+			return true
+		}
+	}
 }
 
 // reject answers a bad upgrade with an HTTP error and closes the connection.
@@ -207,7 +282,7 @@ func (c *conn) control(op ws.Opcode, p []byte) {
 	case ws.OpClose:
 		code, _, err := ws.ParseClose(p)
 		if err != nil {
-			c.protocolError(ws.CloseProtocolError)
+			c.protocolError(closeCodeFor(err))
 			return
 		}
 		c.mode = modeDrain

@@ -1,6 +1,8 @@
 package netio
 
 import (
+	"unicode/utf8"
+
 	"github.com/rotorhq/rotor/netio/ws"
 )
 
@@ -26,8 +28,9 @@ const (
 )
 
 // frameReader turns the client's frame stream into messages: it checks masking and
-// header rules, unmasks in place, enforces the message size limit and reassembles
-// fragments (control frames may come between them). It is used by one goroutine at
+// header rules, unmasks in place, enforces the message size limit, reassembles
+// fragments (control frames may come between them) and rejects text messages that
+// are not valid UTF-8. It is used by one goroutine at
 // a time (the connection's reader) and holds a buffer only inside a fragmented
 // message.
 type frameReader struct {
@@ -127,6 +130,9 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 		case h.Op.IsControl():
 			return evControl, h.Op, p, 0, nil
 		case h.Op != ws.OpContinuation && h.Fin:
+			if h.Op == ws.OpText && !utf8.Valid(p) {
+				return evNone, 0, nil, 0, errInvalidUTF8
+			}
 			return evMessage, h.Op, p, 0, nil
 		case h.Op != ws.OpContinuation:
 			// First fragment: start reassembling.
@@ -138,6 +144,13 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 			fr.msg.b = append(fr.msg.b, p...)
 			if h.Fin {
 				fr.done = true
+				// A fragment may end inside a character (RFC 6455 §5.6), so the
+				// reassembled message is what must be valid UTF-8. Checking it
+				// whole costs one pass over at most the size limit, allocates
+				// nothing, and only delays failing an invalid message to its end.
+				if fr.op == ws.OpText && !utf8.Valid(fr.msg.b) {
+					return evNone, 0, nil, 0, errInvalidUTF8
+				}
 				return evMessage, fr.op, fr.msg.b, 0, nil
 			}
 		}
@@ -156,8 +169,11 @@ func (fr *frameReader) reset() {
 
 // closeCodeFor maps a frame stream error to the close code sent to the client.
 func closeCodeFor(err error) uint16 {
-	if err == errMessageTooBig || err == errFrameTooLong {
+	switch err {
+	case errMessageTooBig, errFrameTooLong:
 		return ws.CloseMessageTooBig
+	case errInvalidUTF8, ws.ErrInvalidUTF8:
+		return ws.CloseInvalidPayload
 	}
 	return ws.CloseProtocolError
 }

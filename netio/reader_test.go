@@ -141,6 +141,54 @@ func TestFrameReader(t *testing.T) {
 			err: ws.ErrReservedOpcode,
 		},
 		{
+			name: "text with multi-byte characters", limit: 1024,
+			in:   cframe(true, ws.OpText, []byte("héllo ✓ 😀")),
+			want: []event{{evMessage, ws.OpText, "héllo ✓ 😀"}},
+		},
+		{
+			name: "invalid utf-8 text after a valid one", limit: 1024,
+			in:   cat(cframe(true, ws.OpText, []byte("ok")), cframe(true, ws.OpText, []byte{'a', 0xFF, 'b'})),
+			want: []event{{evMessage, ws.OpText, "ok"}},
+			err:  errInvalidUTF8,
+		},
+		{
+			name: "overlong encoding", limit: 1024,
+			in:  cframe(true, ws.OpText, []byte{0xC0, 0xAF}),
+			err: errInvalidUTF8,
+		},
+		{
+			name: "utf-16 surrogate", limit: 1024,
+			in:  cframe(true, ws.OpText, []byte{0xED, 0xA0, 0x80}),
+			err: errInvalidUTF8,
+		},
+		{
+			name: "invalid bytes in binary message", limit: 1024,
+			in:   cframe(true, ws.OpBinary, []byte{0xFF, 0xC0}),
+			want: []event{{evMessage, ws.OpBinary, "\xff\xc0"}},
+		},
+		{
+			// "✓" is E2 9C 93: fragments may split a character.
+			name: "character split across fragments", limit: 1024,
+			in: cat(cframe(false, ws.OpText, []byte{'a', 0xE2}), cframe(false, ws.OpContinuation, []byte{0x9C}),
+				cframe(true, ws.OpPing, nil), cframe(true, ws.OpContinuation, []byte{0x93, 'b'})),
+			want: []event{{evControl, ws.OpPing, ""}, {evMessage, ws.OpText, "a✓b"}},
+		},
+		{
+			name: "fragmented text ending inside a character", limit: 1024,
+			in:  cat(cframe(false, ws.OpText, []byte("ab")), cframe(true, ws.OpContinuation, []byte{'c', 0xE2, 0x9C})),
+			err: errInvalidUTF8,
+		},
+		{
+			name: "fragmented text with an invalid byte", limit: 1024,
+			in:  cat(cframe(false, ws.OpText, []byte{0xFF}), cframe(true, ws.OpContinuation, []byte("ok"))),
+			err: errInvalidUTF8,
+		},
+		{
+			name: "fragmented binary ending inside a character", limit: 1024,
+			in:   cat(cframe(false, ws.OpBinary, []byte("ab")), cframe(true, ws.OpContinuation, []byte{0xE2})),
+			want: []event{{evMessage, ws.OpBinary, "ab\xe2"}},
+		},
+		{
 			name: "truncated", limit: 1024,
 			in:   cat(cframe(true, ws.OpText, []byte("ok")), cframe(true, ws.OpText, []byte("cut"))[:5]),
 			want: []event{{evMessage, ws.OpText, "ok"}},
@@ -165,7 +213,8 @@ func TestFrameReader(t *testing.T) {
 
 func TestCloseCodeFor(t *testing.T) {
 	if closeCodeFor(errMessageTooBig) != 1009 || closeCodeFor(errUnmasked) != 1002 || closeCodeFor(errFrameTooLong) != 1009 ||
-		closeCodeFor(ws.ErrReservedBits) != 1002 {
+		closeCodeFor(ws.ErrReservedBits) != 1002 || closeCodeFor(errInvalidUTF8) != 1007 ||
+		closeCodeFor(ws.ErrInvalidUTF8) != 1007 || closeCodeFor(ws.ErrBadClosePayload) != 1002 {
 		t.Fatal("wrong close codes")
 	}
 }

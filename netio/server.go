@@ -75,6 +75,12 @@ type Config struct {
 	// WriteTimeout is websocket.write_timeout: how long a write may wait for a full
 	// socket before the connection is closed; 0 → 1s.
 	WriteTimeout time.Duration
+	// MaxHeaderBytes is the largest request head (request line and headers, in
+	// bytes) accepted on either path; 0 → DefaultMaxHeaderBytes (32 KiB); at least
+	// MinMaxHeaderBytes. A larger upgrade head gets 431 here; other requests get
+	// 431 from fasthttp, whose ReadBufferSize (the bound of the heads it reads) is
+	// set to this value unless HTTPServer sets it.
+	MaxHeaderBytes int
 	// HandshakeTimeout is how long a new connection has to send its whole request
 	// head; 0 → 10s.
 	HandshakeTimeout time.Duration
@@ -91,7 +97,8 @@ type Config struct {
 	HTTPHandler fasthttp.RequestHandler
 	// HTTPServer, when set, serves those requests instead of a default server built
 	// around HTTPHandler (ReadTimeout 30s, IdleTimeout 60s). Its ConnState hook is
-	// wrapped so Shutdown can close idle keep-alive connections.
+	// wrapped so Shutdown can close idle keep-alive connections, and a zero
+	// ReadBufferSize is set to MaxHeaderBytes.
 	HTTPServer *fasthttp.Server
 	// Accept is called after a successful upgrade, on the connection's goroutine,
 	// with the new transport. It returns the session to feed, or nil to drop the
@@ -116,6 +123,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("netio: negative QueueMaxSize %d", c.QueueMaxSize)
 	case c.FlushWorkers < 0:
 		return fmt.Errorf("netio: negative FlushWorkers %d", c.FlushWorkers)
+	case c.MaxHeaderBytes != 0 && c.MaxHeaderBytes < MinMaxHeaderBytes:
+		return fmt.Errorf("netio: MaxHeaderBytes %d is below %d", c.MaxHeaderBytes, MinMaxHeaderBytes)
 	case c.WriteTimeout < 0 || c.HandshakeTimeout < 0 || c.ReadTimeout < 0 || c.CloseTimeout < 0:
 		return errors.New("netio: negative timeout")
 	}
@@ -134,6 +143,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueMaxSize == 0 {
 		c.QueueMaxSize = 1048576
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = time.Second
@@ -232,9 +244,15 @@ func Listen(cfg Config) (*Server, error) {
 			NoDefaultServerHeader: true,
 		}
 	}
-	// A request for the WebSocket path that arrives on a keep-alive HTTP connection
-	// (after another request) is no upgrade netio can serve: answer it as route
-	// does for a first request, not with the handler's 404.
+	// fasthttp reads a request head into a buffer of ReadBufferSize bytes (4 KiB by
+	// default) and answers 431 when it does not fit: the same limit as upgrades.
+	if s.http.ReadBufferSize == 0 {
+		s.http.ReadBufferSize = cfg.MaxHeaderBytes
+	}
+	// A request for the WebSocket path that fasthttp reads itself (pipelined behind
+	// another request, so already in its buffer; serveHTTP takes back the others)
+	// is no upgrade netio can serve: answer it as route does for a first request,
+	// not with the handler's 404.
 	if h := s.http.Handler; h != nil {
 		wsPath := cfg.WebSocketPath
 		s.http.Handler = func(ctx *fasthttp.RequestCtx) {
@@ -248,6 +266,9 @@ func Listen(cfg Config) (*Server, error) {
 				status = fasthttp.StatusMethodNotAllowed
 			}
 			ctx.Error(statusText(status)+"\n", status)
+			// A client that sent an upgrade may already be sending frames, which
+			// must not be read as requests: close, as route's answers do.
+			ctx.SetConnectionClose()
 		}
 	}
 	prev := s.http.ConnState
@@ -295,11 +316,12 @@ func (s *Server) Serve() error {
 	return err
 }
 
-// Shutdown stops accepting, closes idle keep-alive HTTP connections, and waits until
-// every connection has closed and its OnClose has returned (the engine disconnects
-// WebSocket clients with 3001 in the meantime), or ctx ends: then the remaining
-// connections are closed at the TCP level and ctx.Err() is returned. The workers
-// and the sweeper stop before it returns. Any goroutine; blocks.
+// Shutdown stops accepting, closes connections that have no request under way
+// (idle keep-alive HTTP connections and those still sending a request head), and
+// waits until every connection has closed and its OnClose has returned (the engine
+// disconnects WebSocket clients with 3001 in the meantime), or ctx ends: then the
+// remaining connections are closed at the TCP level and ctx.Err() is returned. The
+// workers and the sweeper stop before it returns. Any goroutine; blocks.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting.Store(true)
@@ -319,7 +341,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	var err error
 	for s.live.Load() > 0 && err == nil {
-		s.closeIdleHTTP()
+		s.closeIdle()
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -426,18 +448,23 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Unlock()
 }
 
-// closeIdleHTTP closes keep-alive HTTP connections waiting for a request.
-func (s *Server) closeIdleHTTP() {
-	var idle []netpoll.Connection
+// closeIdle closes the connections Shutdown need not wait for: keep-alive HTTP
+// connections waiting for (or still receiving the head of) their next request, and
+// new ones that have not sent a whole head yet (on the handshake sweep queue).
+// Nothing has acted on a head before it is complete; one completed an instant ago
+// may be cut off while it is routed, which its client sees as a connection the
+// stopping server refused.
+func (s *Server) closeIdle() {
+	var idle []*conn
 	s.mu.Lock()
 	for c := s.conns; c != nil; c = c.next {
-		if c.httpIdle.Load() {
-			idle = append(idle, c.nc)
+		if c.httpIdle.Load() || c.sweepList == sweepHandshake {
+			idle = append(idle, c)
 		}
 	}
 	s.mu.Unlock()
-	for _, nc := range idle {
-		_ = nc.Close()
+	for _, c := range idle {
+		c.closeTCP()
 	}
 }
 

@@ -311,7 +311,12 @@ func TestHandshakeErrors(t *testing.T) {
 		{"no key", strings.Replace(upgradeHead(""), "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", 1), "HTTP/1.1 400 "},
 		{"no connection upgrade", strings.Replace(upgradeHead(""), "keep-alive, Upgrade", "close", 1), "HTTP/1.1 400 "},
 		{"origin", upgradeHead("Origin: http://x.com\r\n"), "HTTP/1.1 403 "},
-		{"head too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeadSize) + "\r\n\r\n", "HTTP/1.1 431 "},
+		{"header line without colon", upgradeHead("X-Junk\r\n"), "HTTP/1.1 400 "},
+		{"two keys", upgradeHead("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"), "HTTP/1.1 400 "},
+		{"two hosts", upgradeHead("Host: other\r\n"), "HTTP/1.1 400 "},
+		{"obs-fold", upgradeHead("X-A: a\r\n b\r\n"), "HTTP/1.1 400 "},
+		{"body", upgradeHead("Content-Length: 4\r\n") + "\x81\x80abcd", "HTTP/1.1 400 "},
+		{"head too large", "GET /connection/websocket HTTP/1.1\r\nX: " + strings.Repeat("a", testLimit) + "\r\n\r\n", "HTTP/1.1 431 "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,6 +326,66 @@ func TestHandshakeErrors(t *testing.T) {
 			}
 			if tt.name == "version 8" && !strings.Contains(got, "Sec-WebSocket-Version: 13\r\n") {
 				t.Fatalf("no version header: %q", got)
+			}
+		})
+	}
+}
+
+// sizedHead returns a request head for path of exactly size bytes (padded with an
+// X-Pad header), an upgrade when upgrade is set.
+func sizedHead(path string, size int, upgrade bool) string {
+	h := "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n"
+	if upgrade {
+		h += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	}
+	const pad = "X-Pad: \r\n\r\n"
+	return h + "X-Pad: " + strings.Repeat("p", size-len(h)-len(pad)) + "\r\n\r\n"
+}
+
+// TestHeadSizeLimit checks that heads up to Config.MaxHeaderBytes pass on both the
+// WebSocket path (netio's router) and other paths (fasthttp), and larger ones get
+// 431 on both, with the default and with a larger limit.
+func TestHeadSizeLimit(t *testing.T) {
+	handler := func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") }
+	for _, limit := range []int{0, 100 << 10} {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			ts := startServer(t, Config{HTTPHandler: handler, MaxHeaderBytes: limit})
+			if limit == 0 {
+				limit = DefaultMaxHeaderBytes
+			}
+			addr := ts.Addr().String()
+			for _, tc := range []struct {
+				path    string
+				upgrade bool
+				size    int
+				status  string
+			}{
+				{"/api/info", false, 4 << 10, "HTTP/1.1 200 "},
+				{"/api/info", false, limit, "HTTP/1.1 200 "},
+				{"/api/info", false, limit + 1, "HTTP/1.1 431 "},
+				{"/connection/websocket", true, 8 << 10, "HTTP/1.1 101 "},
+				{"/connection/websocket", true, limit, "HTTP/1.1 101 "},
+				{"/connection/websocket", true, limit + 1, "HTTP/1.1 431 "},
+			} {
+				head := sizedHead(tc.path, tc.size, tc.upgrade)
+				if len(head) != tc.size {
+					t.Fatalf("head of %d bytes, want %d", len(head), tc.size)
+				}
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.WriteString(c, head); err != nil {
+					t.Fatal(err)
+				}
+				status := make([]byte, len(tc.status))
+				_, err = io.ReadFull(c, status)
+				_ = c.Close()
+				if err != nil || string(status) != tc.status {
+					t.Fatalf("%s, %d bytes: %q %v, want %q", tc.path, tc.size, status, err, tc.status)
+				}
 			}
 		})
 	}
@@ -401,6 +466,112 @@ func TestHTTPRouting(t *testing.T) {
 		if string(b) != fmt.Sprintf("GET /a/%d body=", i) {
 			t.Fatalf("got %q", b)
 		}
+	}
+}
+
+// TestUpgradeAfterKeepAliveRequest: a pooled proxy sends an API request and then a
+// WebSocket upgrade on the same connection; the upgrade must succeed and the
+// session work, as with a new connection. Also with the upgrade head arriving in
+// pieces, after an idle pause, and after two requests.
+func TestUpgradeAfterKeepAliveRequest(t *testing.T) {
+	ts := startServer(t, Config{HTTPHandler: func(ctx *fasthttp.RequestCtx) {
+		fmt.Fprintf(ctx, "%s %s body=%s", ctx.Method(), ctx.Path(), ctx.PostBody())
+	}})
+	for _, tc := range []struct {
+		name     string
+		requests int
+		split    bool
+	}{
+		{"one request", 1, false},
+		{"two requests", 2, false},
+		{"head in pieces", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", ts.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			for i := 0; i < tc.requests; i++ {
+				io.WriteString(c, "POST /api/info HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != "POST /api/info body={}" || resp.Close {
+					t.Fatalf("API response %d %q close=%v", resp.StatusCode, b, resp.Close)
+				}
+			}
+			head := upgradeHead("")
+			if tc.split {
+				// The request line in two writes, then the rest.
+				io.WriteString(c, head[:10])
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, head[10:40])
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, head[40:])
+			} else {
+				io.WriteString(c, head)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+				t.Fatalf("upgrade after keep-alive: %v %v", resp, err)
+			}
+			e := ts.session(t)
+			if _, err := c.Write(cframe(true, ws.OpText, []byte(`{"id":1,"connect":{}}`))); err != nil {
+				t.Fatal(err)
+			}
+			h, p := readServerFrame(t, br)
+			if h.Op != ws.OpText || string(p) != `{"id":1,"connect":{}}` {
+				t.Fatalf("echo %+v %q", h, p)
+			}
+			_ = c.Close()
+			waitClosed(t, e)
+		})
+	}
+	// A request for the WebSocket path that is no upgrade still gets 400 after a
+	// keep-alive request.
+	c, err := net.DialTimeout("tcp", ts.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("API: %v %v", resp, err)
+	} else {
+		_, _ = io.ReadAll(resp.Body)
+	}
+	io.WriteString(c, "GET /connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 400 {
+		t.Fatalf("no upgrade: %v %v", resp, err)
+	}
+	// An upgrade pipelined behind an API request (sent before its response) is
+	// read by fasthttp, which cannot upgrade: 400, and the connection closes
+	// instead of reading the frames that may follow as requests.
+	c2, err := net.DialTimeout("tcp", ts.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c2, "GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n"+upgradeHead("")+"\x81\x80abcd")
+	br2 := bufio.NewReader(c2)
+	for _, want := range []int{200, 400} {
+		resp, err := http.ReadResponse(br2, nil)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("pipelined: %v %v, want %d", resp, err, want)
+		}
+		_, _ = io.ReadAll(resp.Body)
+	}
+	if b, err := br2.ReadByte(); err != io.EOF {
+		t.Fatalf("after the pipelined upgrade: %q %v, want EOF", b, err)
 	}
 }
 
@@ -624,6 +795,51 @@ func TestProtocolErrors(t *testing.T) {
 			}
 			// Frame boundaries are lost after a protocol error: the server waits for
 			// TCP to close (or CloseTimeout).
+			_ = c.Close()
+			waitClosed(t, e)
+		})
+	}
+}
+
+// TestInvalidUTF8 sends text that is not UTF-8 over a real socket: the server must
+// fail the connection with 1007 (RFC 6455 §8.1), after serving what came before.
+func TestInvalidUTF8(t *testing.T) {
+	ts := startServer(t, Config{})
+	tests := []struct {
+		name   string
+		frames []byte
+	}{
+		{"text", cframe(true, ws.OpText, []byte{'{', 0xFF, '}'})},
+		{"fragmented text", cat(cframe(false, ws.OpText, []byte("ab")), cframe(true, ws.OpPing, nil),
+			cframe(true, ws.OpContinuation, []byte{'c', 0xED, 0xA0, 0x80}))},
+		{"text ending inside a character", cat(cframe(false, ws.OpText, []byte("ab")),
+			cframe(true, ws.OpContinuation, []byte{0xE2, 0x9C}))},
+		{"close reason", cframe(true, ws.OpClose, []byte{0x03, 0xE8, 'b', 0xC3, 0x28})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, br := rawWS(t, ts.Addr().String())
+			e := ts.session(t)
+			// A valid message split inside a character first: it is served.
+			good := cat(cframe(false, ws.OpText, []byte{'o', 0xE2}), cframe(true, ws.OpContinuation, []byte{0x9C, 0x93}))
+			if _, err := c.Write(cat(good, tt.frames)); err != nil {
+				t.Fatal(err)
+			}
+			h, p := readServerFrame(t, br)
+			if h.Op != ws.OpText || string(p) != "o✓" {
+				t.Fatalf("first frame %+v %q", h, p)
+			}
+			h, p = readServerFrame(t, br)
+			if h.Op == ws.OpPong {
+				h, p = readServerFrame(t, br)
+			}
+			code, _, err := ws.ParseClose(p)
+			if h.Op != ws.OpClose || err != nil || code != ws.CloseInvalidPayload {
+				t.Fatalf("close frame %+v %x, want code 1007", h, p)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("after close: %v", err)
+			}
 			_ = c.Close()
 			waitClosed(t, e)
 		})
@@ -998,6 +1214,90 @@ func TestShutdown(t *testing.T) {
 	_ = hc.SetReadDeadline(time.Now().Add(time.Second))
 	if _, err := hbr.ReadByte(); err == nil {
 		t.Fatal("idle HTTP connection not closed")
+	}
+}
+
+// TestShutdownClosesUnfinishedHeads: connections that have not sent a whole request
+// head (new ones for either path, and a keep-alive one between requests) hold no
+// request Shutdown must wait for: it closes them at once instead of waiting for the
+// handshake or read timeouts.
+func TestShutdownClosesUnfinishedHeads(t *testing.T) {
+	s, err := Listen(Config{Address: "127.0.0.1:0", Accept: func(tr engine.Transport, r *UpgradeRequest) Session {
+		return newEcho(tr, r)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	dialSend := func(data string) net.Conn {
+		c, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, data); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// A keep-alive connection: a whole request first (its answer shows the server
+	// has read it), then half of the next head.
+	keep := dialSend("GET /api/info HTTP/1.1\r\nHost: x\r\n\r\n")
+	kbr := bufio.NewReader(keep)
+	resp, err := http.ReadResponse(kbr, nil)
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	io.WriteString(keep, "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-")
+	conns := []struct {
+		name string
+		c    net.Conn
+		br   *bufio.Reader
+	}{
+		{"websocket head", dialSend("GET /connection/websocket HTTP/1.1\r\nHost: x\r\nUpgr"), nil},
+		{"API head", dialSend("POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Len"), nil},
+		{"request line", dialSend("GET /conn"), nil},
+		{"nothing sent", dialSend(""), nil},
+		{"keep-alive, next head", keep, kbr},
+	}
+	// Shutdown must find them all accepted (the keep-alive one is, and its second
+	// head may still be on its way: it is closed either way).
+	for s.live.Load() < int64(len(conns)) {
+		runtime.Gosched()
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown waits for connections without a whole request head")
+	}
+	t.Logf("Shutdown took %v", time.Since(start))
+	for _, tc := range conns {
+		br := tc.br
+		if br == nil {
+			br = bufio.NewReader(tc.c)
+		}
+		// Closed without an answer: EOF (or a reset) and no bytes.
+		if b, err := br.ReadByte(); err == nil {
+			t.Errorf("%s: read %q, want the connection closed", tc.name, b)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s: still open", tc.name)
+		}
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
 }
 

@@ -67,7 +67,7 @@ type handshake struct {
 // §4.2.1 and the origin policy, and picks the encoding. It never allocates.
 func checkUpgrade(h *requestHead, origins *originPolicy) handshake {
 	var hs handshake
-	if !h.headerHasToken("Connection", "upgrade") {
+	if !h.headerHasToken("Connection", "upgrade") || !h.unambiguousUpgrade() {
 		hs.status = 400
 		return hs
 	}
@@ -96,6 +96,34 @@ func checkUpgrade(h *requestHead, origins *originPolicy) handshake {
 	}
 	hs.status = 101
 	return hs
+}
+
+// unambiguousUpgrade reports whether the upgrade head leaves nothing to
+// interpretation: one Sec-WebSocket-Key and at most one Sec-WebSocket-Version (a
+// front proxy may pick another copy than this server would), and no request body
+// (a Transfer-Encoding, or a Content-Length other than 0): the bytes after the head
+// are read as WebSocket frames, which a proxy would forward as a body.
+func (h *requestHead) unambiguousUpgrade() bool {
+	keys, versions := 0, 0
+	it := headerIter{b: h.headers}
+	for {
+		k, v, ok := it.next()
+		if !ok {
+			return keys == 1 && versions <= 1
+		}
+		switch {
+		case equalFold(k, "Sec-WebSocket-Key"):
+			keys++
+		case equalFold(k, "Sec-WebSocket-Version"):
+			versions++
+		case equalFold(k, "Transfer-Encoding"):
+			return false
+		case equalFold(k, "Content-Length"):
+			if string(v) != "0" {
+				return false
+			}
+		}
+	}
 }
 
 // pickSubprotocol returns the first subprotocol of the client's list(s) that the

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/engine"
+	"github.com/rotorhq/rotor/netio"
 )
 
 // This file maps Centrifugo v6 configuration (shared/spec/config.md) onto Rotor's
@@ -32,6 +33,11 @@ type ServerConfig struct {
 	Address string
 	// Port is http_server.port; default 8000. 0 (explicit) picks a free port.
 	Port int
+	// MaxHeaderBytes is http_server.max_header_bytes, a Rotor key (Centrifugo has
+	// none: net/http's 1 MiB applies there): the largest request head, in bytes, on
+	// the client port (WebSocket upgrades and HTTP requests) and the internal port;
+	// default (and 0) 32768, at least 1024.
+	MaxHeaderBytes int
 	// LogLevel is log.level: none, trace, debug, info, warn or error; default info.
 	// Centrifugo's "fatal" is accepted and reported as "error".
 	LogLevel string
@@ -77,6 +83,7 @@ type ServerConfig struct {
 // Defaults of the keys LoadConfig maps (Centrifugo's defaults).
 const (
 	defaultPort             = 8000
+	defaultMaxHeaderBytes   = netio.DefaultMaxHeaderBytes
 	defaultLogLevel         = "info"
 	defaultMessageSizeLimit = 65536
 	defaultWriteTimeout     = time.Second
@@ -107,6 +114,7 @@ func topKeys(c *ServerConfig) []mappedKey {
 	keys := []mappedKey{
 		{"http_server.address", &c.Address},
 		{"http_server.port", &c.Port},
+		{"http_server.max_header_bytes", &c.MaxHeaderBytes},
 		{"log.level", &c.LogLevel},
 		{"client.allowed_origins", &c.AllowedOrigins},
 		{"client.ping_interval", &e.PingInterval},
@@ -587,6 +595,7 @@ func (s *source) originOf(p string) string {
 // extract fills cfg from the tree.
 func (s *source) extract(cfg *ServerConfig) error {
 	cfg.Port = defaultPort
+	cfg.MaxHeaderBytes = defaultMaxHeaderBytes
 	cfg.LogLevel = defaultLogLevel
 	cfg.MessageSizeLimit = defaultMessageSizeLimit
 	cfg.WriteTimeout = defaultWriteTimeout
@@ -610,6 +619,9 @@ func (s *source) extract(cfg *ServerConfig) error {
 	}
 	if cfg.MessageSizeLimit == 0 {
 		cfg.MessageSizeLimit = defaultMessageSizeLimit
+	}
+	if cfg.MaxHeaderBytes == 0 {
+		cfg.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = defaultWriteTimeout
@@ -718,6 +730,9 @@ func (c *ServerConfig) allNamespaces() []namedNamespace {
 func (c *ServerConfig) validate() error {
 	if c.Port < 0 || c.Port > math.MaxUint16 {
 		return fmt.Errorf("http_server.port: %d is out of range 0-65535", c.Port)
+	}
+	if c.MaxHeaderBytes < netio.MinMaxHeaderBytes {
+		return fmt.Errorf("http_server.max_header_bytes: %d is below %d", c.MaxHeaderBytes, netio.MinMaxHeaderBytes)
 	}
 	switch c.LogLevel {
 	case "none", "trace", "debug", "info", "warn", "error":

@@ -22,6 +22,7 @@ func wantTestdata() *ServerConfig {
 	return &ServerConfig{
 		Address:          "127.0.0.1",
 		Port:             9000,
+		MaxHeaderBytes:   65536,
 		LogLevel:         "debug",
 		AllowedOrigins:   []string{"http://localhost:3000", "https://*.example.com"},
 		MessageSizeLimit: 131072,
@@ -136,6 +137,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	host, _ := os.Hostname()
 	want := &ServerConfig{
 		Port:             8000,
+		MaxHeaderBytes:   32768,
 		LogLevel:         "info",
 		MessageSizeLimit: 65536,
 		WriteTimeout:     time.Second,
@@ -235,6 +237,7 @@ func TestLoadConfigEnv(t *testing.T) {
 		"CENTRIFUGO_CLIENT_PING_INTERVAL=30s",
 		"CENTRIFUGO_CLIENT_INSECURE=true",
 		"CENTRIFUGO_WEBSOCKET_WRITE_TIMEOUT=3000000000",
+		"CENTRIFUGO_HTTP_SERVER_MAX_HEADER_BYTES=49152",
 		"CENTRIFUGO_NODE_NAME=first",
 		"CENTRIFUGO_NODE_NAME=second", // a later entry wins
 		"CENTRIFUGO_CHANNEL_WITHOUT_NAMESPACE_JOIN_LEAVE=1",
@@ -260,6 +263,7 @@ func TestLoadConfigEnv(t *testing.T) {
 	want.Engine.PingInterval = 30 * time.Second
 	want.Engine.Insecure = true
 	want.WriteTimeout = 3 * time.Second
+	want.MaxHeaderBytes = 49152
 	want.Engine.Name = "second"
 	want.Engine.WithoutNamespace.JoinLeave = true
 	want.Engine.Namespaces[0].HistorySize = 7
@@ -359,6 +363,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"ttl above default meta", `{"channel":{"without_namespace":{"history_size":1,"history_ttl":"721h"}}}`, nil, `channel.without_namespace.history_ttl: 721h0m0s is greater than the history meta TTL 720h0m0s`},
 		{"recovery without history", `{"channel":{"namespaces":[{"name":"chat","force_recovery":true}]}}`, nil, `channel.namespaces[0].force_recovery: needs history_size and history_ttl`},
 		{"negative size", `{"websocket":{"message_size_limit":-1}}`, nil, `websocket.message_size_limit: -1 must not be negative`},
+		{"small head limit", `{"http_server":{"max_header_bytes":512}}`, nil, `http_server.max_header_bytes: 512 is below 1024`},
+		{"negative head limit", "", []string{"ROTOR_HTTP_SERVER_MAX_HEADER_BYTES=-1"}, `http_server.max_header_bytes: -1 is below 1024`},
+		{"head limit type", `{"http_server":{"max_header_bytes":"32k"}}`, nil, `http_server.max_header_bytes: invalid integer "32k"`},
 		{"negative queue", `{"client":{"queue_max_size":-5}}`, nil, `client.queue_max_size: -5 must not be negative`},
 		{"negative write timeout", `{"websocket":{"write_timeout":"-1s"}}`, nil, `websocket.write_timeout: -1s must not be negative`},
 		{"negative max length", `{"channel":{"max_length":-1}}`, nil, `channel.max_length: -1 must not be negative`},

@@ -109,6 +109,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		AllowedOrigins:   sc.AllowedOrigins,
 		MessageSizeLimit: sc.MessageSizeLimit,
 		QueueMaxSize:     sc.QueueMaxSize,
+		MaxHeaderBytes:   sc.MaxHeaderBytes,
 		WriteTimeout:     sc.WriteTimeout,
 		HTTPServer: &fasthttp.Server{
 			Handler:               externalHandler(apiHandler, sc),
@@ -137,6 +138,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		internal = &fasthttp.Server{
 			Handler:               internalHandler(apiHandler, sc),
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
+			ReadBufferSize:        sc.MaxHeaderBytes, // bounds the request head
 			NoDefaultServerHeader: true,
 		}
 		go func() { serveErr <- internal.Serve(ln) }()

@@ -17,6 +17,7 @@ func TestAllocs(t *testing.T) {
 		"AcceptKey":   func() { dst = AppendAcceptKey(dst[:0], key) },
 		"ValidKey":    func() { ValidKey(key) },
 		"AppendClose": func() { dst = AppendClose(dst[:0], 3001, "shutdown") },
+		"ParseClose":  func() { _, _, _ = ParseClose([]byte("\x0b\xb9arrêt")) },
 	}
 	for name, f := range cases {
 		f()

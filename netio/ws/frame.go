@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"unicode/utf8"
 )
 
 // Opcode is a frame opcode (RFC 6455 §5.2).
@@ -54,7 +55,8 @@ const (
 )
 
 // Errors returned by ParseHeader and ParseClose. Every one of them is a protocol
-// error that closes the connection with 1002, except ErrIncomplete.
+// error that closes the connection with 1002, except ErrIncomplete and
+// ErrInvalidUTF8 (1007).
 var (
 	// ErrIncomplete means more bytes are needed; ParseHeader then returns how many.
 	ErrIncomplete = errors.New("ws: incomplete frame header")
@@ -70,6 +72,9 @@ var (
 	ErrLengthOverflow = errors.New("ws: frame length overflow")
 	// ErrBadClosePayload means a close payload of one byte or an invalid status code.
 	ErrBadClosePayload = errors.New("ws: invalid close payload")
+	// ErrInvalidUTF8 means a close reason that is not valid UTF-8; RFC 6455 §8.1
+	// answers it with 1007 (CloseInvalidPayload), like an invalid text message.
+	ErrInvalidUTF8 = errors.New("ws: invalid UTF-8 in close reason")
 )
 
 // Header is a parsed frame header.
@@ -270,7 +275,8 @@ func ValidCloseCode(code uint16) bool {
 
 // ParseClose parses a close frame payload. An empty payload gives code 1005
 // (no status) and no reason. A one-byte payload or an invalid code is
-// ErrBadClosePayload. reason aliases p.
+// ErrBadClosePayload; a reason that is not valid UTF-8 is ErrInvalidUTF8 (the
+// code is returned with it). reason aliases p. It never allocates.
 func ParseClose(p []byte) (code uint16, reason []byte, err error) {
 	switch len(p) {
 	case 0:
@@ -282,11 +288,15 @@ func ParseClose(p []byte) (code uint16, reason []byte, err error) {
 	if !ValidCloseCode(code) {
 		return 0, nil, ErrBadClosePayload
 	}
+	if !utf8.Valid(p[2:]) {
+		return code, nil, ErrInvalidUTF8
+	}
 	return code, p[2:], nil
 }
 
-// CloseFrameSize returns the size of the close frame AppendClose writes for a reason
-// of reasonLen bytes (reasons are cut to MaxCloseReason).
+// CloseFrameSize returns the largest size of the close frame AppendClose writes for
+// a reason of reasonLen bytes (reasons are cut to MaxCloseReason, or a few bytes
+// less to keep a UTF-8 sequence whole).
 func CloseFrameSize(code uint16, reasonLen int) int {
 	if code == CloseNoStatus || code == 0 {
 		return 2
@@ -298,14 +308,22 @@ func CloseFrameSize(code uint16, reasonLen int) int {
 }
 
 // AppendClose appends a complete unmasked close frame to dst carrying code and
-// reason. The reason is cut to MaxCloseReason bytes. Code 0 or 1005 gives an empty
-// close payload, which is how a close without status is echoed.
+// reason. The reason is cut to at most MaxCloseReason bytes, at a UTF-8 sequence
+// boundary: a reason cut inside a multi-byte character would be invalid UTF-8,
+// which the peer must answer by failing the connection (RFC 6455 §8.1). Code 0 or
+// 1005 gives an empty close payload, which is how a close without status is echoed.
 func AppendClose(dst []byte, code uint16, reason string) []byte {
 	if code == CloseNoStatus || code == 0 {
 		return append(dst, 0x80|byte(OpClose), 0)
 	}
 	if len(reason) > MaxCloseReason {
-		reason = reason[:MaxCloseReason]
+		cut := MaxCloseReason
+		// Back off over continuation bytes (10xxxxxx) to the start of the
+		// character that straddles the limit; at most 3 steps for valid UTF-8.
+		for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(reason[cut]); i++ {
+			cut--
+		}
+		reason = reason[:cut]
 	}
 	dst = append(dst, 0x80|byte(OpClose), byte(2+len(reason)), byte(code>>8), byte(code))
 	return append(dst, reason...)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // clientFrame builds a masked client frame the way a browser would.
@@ -183,6 +185,10 @@ func TestClosePayload(t *testing.T) {
 		{"999", []byte{0x03, 0xE7}, 0, "", true},
 		{"5000", []byte{0x13, 0x88}, 0, "", true},
 		{"4999", []byte{0x13, 0x87}, 4999, "", false},
+		{"utf-8 reason", append([]byte{0x0B, 0xB9}, "arrêt ✓"...), 3001, "arrêt ✓", false},
+		{"invalid utf-8 reason", []byte{0x0B, 0xB9, 'o', 0xC3, 0x28}, 3001, "", true},
+		{"truncated utf-8 reason", []byte{0x0B, 0xB9, 0xE2, 0x9C}, 3001, "", true},
+		{"surrogate in reason", []byte{0x03, 0xE8, 0xED, 0xA0, 0x80}, 1000, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,6 +218,16 @@ func TestAppendClose(t *testing.T) {
 	if len(f) != 2+MaxControlPayload || len(f) != CloseFrameSize(4000, 200) {
 		t.Fatalf("long reason not cut: %d", len(f))
 	}
+	// A reason cut at the limit keeps its last character whole.
+	for pad := 0; pad < 4; pad++ {
+		r := strings.Repeat("r", 120+pad) + "✓✓"
+		f = AppendClose(nil, 4000, r)
+		code, reason, err := ParseClose(f[2:])
+		if err != nil || code != 4000 || len(reason) > MaxCloseReason || !strings.HasPrefix(r, string(reason)) ||
+			len(f) > CloseFrameSize(4000, len(r)) {
+			t.Fatalf("pad %d: cut reason %q: %v", pad, reason, err)
+		}
+	}
 	if f := AppendClose(nil, CloseNoStatus, "x"); !bytes.Equal(f, []byte{0x88, 0}) {
 		t.Fatalf("empty close: %x", f)
 	}
@@ -219,4 +235,32 @@ func TestAppendClose(t *testing.T) {
 	if len(p) != 2+MaxControlPayload || p[0] != 0x8A {
 		t.Fatalf("pong: %x", p[:2])
 	}
+}
+
+// FuzzClose checks ParseClose and AppendClose together: an accepted payload has a
+// valid code and a UTF-8 reason and survives a round trip; AppendClose never
+// writes a payload ParseClose refuses, whatever reason it is given.
+func FuzzClose(f *testing.F) {
+	f.Add([]byte{0x03, 0xE8}, "bye")
+	f.Add([]byte{0x0B, 0xB9, 0xE2, 0x9C}, "a"+strings.Repeat("✓", 60))
+	f.Add([]byte{0x03}, "")
+	f.Fuzz(func(t *testing.T, p []byte, reason string) {
+		code, r, err := ParseClose(p)
+		if err == nil && code != CloseNoStatus {
+			if !ValidCloseCode(code) || !utf8.Valid(r) {
+				t.Fatalf("accepted %x", p)
+			}
+			f := AppendClose(nil, code, string(r))
+			if len(r) <= MaxCloseReason && !bytes.Equal(f[2:], p) {
+				t.Fatalf("round trip %x → %x", p, f)
+			}
+		}
+		if !utf8.ValidString(reason) {
+			return // a server never sends an invalid reason of its own making
+		}
+		f := AppendClose(nil, 3001, reason)
+		if c, r2, err := ParseClose(f[2:]); err != nil || c != 3001 || !strings.HasPrefix(reason, string(r2)) {
+			t.Fatalf("AppendClose(%q) → %x: %v", reason, f, err)
+		}
+	})
 }
