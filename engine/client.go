@@ -475,6 +475,45 @@ func (c *Client) expiryDeadlineLocked() int64 {
 	return at + int64(c.node.expiredDelay)
 }
 
+// setExpiryLocked records a new connection expiry and re-arms the wheel for it. The
+// client's one timer may be armed for the old expiry or for a ping or sweep far
+// ahead: without re-arming, an earlier expiry would be enforced up to a ping interval
+// late, and a later one would wake the client for nothing. Must hold c.mu.
+func (c *Client) setExpiryLocked(expireAt int64) {
+	c.expireAt = expireAt
+	if c.state == stateConnected {
+		c.scheduleLocked(time.Now().UnixNano())
+	}
+}
+
+// refreshPresence rewrites c's presence entries after its conn info changed (ch ""),
+// or after the chan info of ch changed, so that presence shows what a refresh
+// brought (Centrifugo rewrites presence with the current info on its presence tick;
+// Rotor's in-memory presence has no tick, so it is done at once). Entries are only
+// replaced, never added: an unsubscribe racing with this must not be undone. Must
+// not hold c.mu.
+func (c *Client) refreshPresence(ch string) {
+	type update struct {
+		ch   string
+		info *codec.ClientInfo
+	}
+	var updates []update
+	c.mu.Lock()
+	if c.state == stateConnected {
+		for _, e := range c.subs {
+			if e.sub.flags&subPresence == 0 || (ch != "" && e.ch != ch) {
+				continue
+			}
+			info := &codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: e.sub.chanInfo}
+			updates = append(updates, update{e.ch, info})
+		}
+	}
+	c.mu.Unlock()
+	for _, u := range updates {
+		c.node.presence.replace(u.ch, u.info)
+	}
+}
+
 // failConnect answers a connect with an error; the connection is unusable after it
 // (the next command gets 3501) and the stale timer still closes it.
 func (c *Client) failConnect(id uint32, e *Error) {

@@ -397,3 +397,28 @@ func TestPrivateChannelWithToken(t *testing.T) {
 		t.Fatalf("channel mismatch: disconnect %v, want 3500", d)
 	}
 }
+
+// TestClientRefreshRearmsExpiry: a refresh token that brings the expiry closer is
+// enforced at the new expiry (plus expired_close_delay), not when the client's timer
+// next wakes for a ping an interval later.
+func TestClientRefreshRearmsExpiry(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval = 40 * time.Second
+	cfg.PongTimeout = 5 * time.Second
+	cfg.ExpiredCloseDelay = 50 * time.Millisecond
+	n := newTestNode(t, cfg)
+	c, tr := connected(t, n, "1")
+	expireAt := time.Now().Unix() + 2
+	c.HandleFrame([]byte(fmt.Sprintf(`{"id":2,"refresh":{"token":%q}}`, token(t, jwt.MapClaims{"sub": "1", "exp": expireAt}))))
+	if msgs := tr.messages(); len(msgs) != 2 || !strings.HasPrefix(msgs[1], `{"id":2,"refresh":{"expires":true,"ttl":`) {
+		t.Fatalf("refresh reply %q", msgs)
+	}
+	d := tr.waitClosed(4 * time.Second)
+	late := time.Since(time.Unix(expireAt, 0))
+	if d == nil || d.Code != 3005 {
+		t.Fatalf("disconnect %v within 4 s of a refresh expiring in 2 s, want 3005", d)
+	}
+	if late < 0 || late > 1500*time.Millisecond {
+		t.Fatalf("3005 %v after the refreshed expiry", late)
+	}
+}

@@ -85,27 +85,35 @@ func (c *Client) proxyRefreshConnection() {
 	n := c.node
 	resp, err := c.callProxy(n.cfg.RefreshProxy, &ProxyRequest{Kind: ProxyRefresh})
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.refreshing = false
 	if c.state != stateConnected {
+		c.mu.Unlock()
 		return
 	}
+	newInfo := false
 	// Like Centrifugo, an error or disconnect answer counts as "no result": expired.
 	switch {
 	case err != nil:
 		n.log.Warn("refresh proxy failed", "client", c.id, "err", err)
-		c.expireAt = time.Now().Add(proxyRetryAfter).Unix()
+		c.setExpiryLocked(time.Now().Add(proxyRetryAfter).Unix())
 	case resp.Result == nil || resp.Result.Expired:
-		go c.Disconnect(DisconnectExpired)
+		c.mu.Unlock()
+		c.Disconnect(DisconnectExpired)
+		return
 	default:
 		r := resp.Result
-		c.expireAt = r.ExpireAt
+		c.setExpiryLocked(r.ExpireAt)
 		if len(r.Info) > 0 {
 			c.info = r.Info
+			newInfo = true
 		}
 		if len(r.Meta) > 0 {
 			c.meta = r.Meta
 		}
+	}
+	c.mu.Unlock()
+	if newInfo {
+		c.refreshPresence("")
 	}
 }
 
@@ -128,7 +136,7 @@ func (c *Client) proxyRefreshSubscription(ch string, sub *subscription) {
 	cur, _ := c.subs.get(ch)
 	current := cur == sub && c.state == stateConnected
 	serverSide := sub.flags&subServerSide != 0
-	expire := false
+	expire, newInfo := false, false
 	if current {
 		switch {
 		case err != nil:
@@ -140,12 +148,16 @@ func (c *Client) proxyRefreshSubscription(ch string, sub *subscription) {
 			sub.expireAt = resp.Result.ExpireAt
 			if len(resp.Result.Info) > 0 {
 				sub.chanInfo = resp.Result.Info
+				newInfo = true
 			}
 		}
 	}
 	c.mu.Unlock()
 	if expire {
 		c.expireSub(ch, serverSide)
+	}
+	if newInfo {
+		c.refreshPresence(ch)
 	}
 }
 
