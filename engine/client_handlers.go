@@ -55,7 +55,9 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 	p := subParams{ns: ns, filter: req.Tf, delta: req.Delta == "fossil" && nsAllowsDelta(ns)}
 	switch {
 	case req.Token != "":
-		vt, err := n.verifier.verifySubscription(req.Token)
+		ctx, cs := c.tokenCall(true)
+		vt, err := n.verifier.verifySubscription(ctx, req.Token)
+		c.endCall(cs)
 		if err == errTokenExpired {
 			c.writeError(id, ErrorTokenExpired)
 			return nil
@@ -293,7 +295,9 @@ func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
 	if req.Token == "" || n.cfg.RefreshProxy != nil {
 		return DisconnectBadRequest
 	}
-	vt, err := n.verifier.verifyConnection(req.Token)
+	ctx, cs := c.tokenCall(false)
+	vt, err := n.verifier.verifyConnection(ctx, req.Token)
+	c.endCall(cs)
 	if err == errTokenExpired {
 		return DisconnectExpired
 	}
@@ -347,7 +351,9 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		c.writeError(id, ErrorBadRequest)
 		return nil
 	}
-	vt, err := n.verifier.verifySubscription(req.Token)
+	ctx, cs := c.tokenCall(true)
+	vt, err := n.verifier.verifySubscription(ctx, req.Token)
+	c.endCall(cs)
 	if err == errTokenExpired {
 		c.writeError(id, ErrorTokenExpired)
 		return nil

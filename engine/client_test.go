@@ -303,21 +303,29 @@ func TestPingPongAndNoPong(t *testing.T) {
 		d := silent.disconnect()
 		return d != nil && d.Code == 3012
 	})
-	time.Sleep(1500 * time.Millisecond) // several more intervals
+	// The answering client must outlive several more ping rounds: each ping it
+	// gets was sent after the pong check of the previous one passed, so a 3012
+	// would have come before it.
+	before := countPings(atr)
+	waitFor(t, 5*time.Second, "three more pings to the answering client", func() bool {
+		return countPings(atr) >= before+3 || atr.disconnect() != nil
+	})
 	close(stop)
 	<-done
 	if d := atr.disconnect(); d != nil {
 		t.Fatalf("answering client disconnected: %v", *d)
 	}
+}
+
+// countPings counts the pings (empty messages) sent to tr.
+func countPings(tr *fakeTransport) int {
 	pings := 0
-	for _, m := range atr.messages() {
+	for _, m := range tr.messages() {
 		if m == "{}" {
 			pings++
 		}
 	}
-	if pings < 3 {
-		t.Fatalf("answering client saw %d pings", pings)
-	}
+	return pings
 }
 
 func TestStaleConnectionClosed(t *testing.T) {

@@ -40,6 +40,11 @@ type Node struct {
 	pingInterval, pongTimeout, staleDelay, expiredDelay, expiredSubDelay time.Duration
 	presenceInterval                                                     time.Duration
 
+	// ctx is the parent of every blocking call (proxy, JWKS) made for the node's
+	// sessions; cancel ends them all when Shutdown starts.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	sweepStop    chan struct{}
 	metrics      *metrics.Set
 	shuttingDown atomic.Bool
@@ -98,6 +103,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		expiredSubDelay:  durOr(cfg.ExpiredSubCloseDelay, 25*time.Second),
 		presenceInterval: durOr(cfg.PresenceUpdateInterval, 27*time.Second),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.verifier.bind(n.ctx)
 	for i := range n.cfg.Namespaces {
 		ns := &n.cfg.Namespaces[i]
 		n.namespaces[ns.Name] = ns
@@ -153,6 +160,8 @@ func (n *Node) Config() Config { return n.cfg }
 // transports have reported OnClose or ctx ends. New connections are closed with 3001.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shuttingDown.Store(true)
+	// Proxy calls and JWKS fetches in flight end now: their sessions are closing.
+	n.cancel()
 	n.hub.eachConn(func(c *Client) { c.Disconnect(DisconnectShutdown) })
 	// Sessions that have not connected yet are not in the hub, but each has its stale
 	// timer armed in the wheel.

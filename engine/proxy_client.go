@@ -16,7 +16,8 @@ const proxyCallBound = 30 * time.Second
 // refresh proxy call fails (auth.md §5.3, §5.7).
 const proxyRetryAfter = 60 * time.Second
 
-// callProxy fills the fields common to every proxy request and calls p. It holds no
+// callProxy fills the fields common to every proxy request and calls p under the
+// session's call context, so that a disconnect or shutdown cancels it. It holds no
 // lock while the call is in flight. Must not hold c.mu.
 func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, error) {
 	c.mu.Lock()
@@ -30,7 +31,11 @@ func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, er
 	c.mu.Unlock()
 	req.Transport = "websocket"
 	req.Protocol = c.proto.String()
-	ctx, cancel := context.WithTimeout(context.Background(), proxyCallBound)
+	// The call ends with the session or the node; the proxy applies its own
+	// timeout, proxyCallBound backs it up.
+	cctx, cs := c.beginCall()
+	defer c.endCall(cs)
+	ctx, cancel := context.WithTimeout(cctx, proxyCallBound)
 	defer cancel()
 	resp, err := p.CallProxy(ctx, req)
 	if err == nil && resp == nil {
