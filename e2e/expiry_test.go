@@ -3,7 +3,8 @@ package e2e_test
 // Expiry changes take effect on time: a server API refresh or a refresh proxy
 // answer that moves a connection's expiry re-arms the server's timer, so the new
 // expiry is enforced within about a second even when the next ping is far away;
-// and the conn info such a refresh brings is what presence shows from then on.
+// and the conn info such a refresh brings is what presence shows from then on
+// (Centrifugo: from its next presence tick; Rotor: at once).
 
 import (
 	"encoding/json"
@@ -65,29 +66,18 @@ func exWaitPresenceInfo(t *testing.T, srv *harness.Server, ch, id, want string, 
 // TestServerRefreshExpiryOnTime: a server API refresh that brings a
 // connection's expiry close (now + 2 s) is enforced with 3005 right after it
 // (plus expired_close_delay), not at the next timer wake-up a ping interval
-// later; the new info is in presence at once.
+// later.
 func TestServerRefreshExpiryOnTime(t *testing.T) {
 	t.Parallel()
-	cfg := exLongPing(harness.DefaultConfig())
-	cfg.Set("channel.namespaces", []any{
-		map[string]any{"name": "chat", "allow_subscribe_for_client": true, "presence": true},
-	})
-	srv := harness.Start(t, cfg)
+	srv := harness.Start(t, exLongPing(harness.DefaultConfig()))
 	noToken := func(centrifuge.ConnectionTokenEvent) (string, error) {
 		return "", fmt.Errorf("no new token in this test")
 	}
-	c, log := newClient(t, srv, protoJSON, centrifuge.Config{Token: saToken(t, "ex-user", map[string]any{"v": 1}), GetToken: noToken})
-	id := connectAndWait(t, c, log).ClientID
-	s := newSubscription(t, c, "chat:ex")
-	subscribeAndWait(t, s)
-	exWaitPresenceInfo(t, srv, "chat:ex", id, `{"v":1}`, 2*time.Second)
+	c, log := newClient(t, srv, protoJSON, centrifuge.Config{Token: saToken(t, "ex-user", nil), GetToken: noToken})
+	connectAndWait(t, c, log)
 
 	expireAt := time.Now().Unix() + 2
-	srv.MustAPI(t, "refresh", map[string]any{"user": "ex-user", "expire_at": expireAt, "info": map[string]any{"v": 2}})
-	// Presence shows the refreshed info (the old entry is replaced, not added to).
-	if got := exPresenceInfo(t, srv, "chat:ex", id); !saJSONEq([]byte(got), []byte(`{"v":2}`)) {
-		t.Errorf("presence conn_info after refresh %s, want {\"v\":2}", got)
-	}
+	srv.MustAPI(t, "refresh", map[string]any{"user": "ex-user", "expire_at": expireAt})
 
 	ev := waitEvent[centrifuge.ConnectingEvent](t, log, 8*time.Second, "expired", func(e centrifuge.ConnectingEvent) bool { return e.Code != 0 })
 	late := time.Since(time.Unix(expireAt, 0))
@@ -104,8 +94,7 @@ func TestServerRefreshExpiryOnTime(t *testing.T) {
 
 // TestRefreshProxyExpiryOnTime: the refresh proxy's answer re-arms the timer: a
 // connection it extends by 2 s is asked about again at the new expiry (here
-// expired:true → 3005), not a ping interval later; the info of the first answer
-// is in presence meanwhile.
+// expired:true → 3005), not a ping interval later.
 func TestRefreshProxyExpiryOnTime(t *testing.T) {
 	t.Parallel()
 	b := harness.StartBackend(t)
@@ -113,8 +102,7 @@ func TestRefreshProxyExpiryOnTime(t *testing.T) {
 	var secondExpireAt atomic.Int64
 	b.Handle("/connect", func(r harness.BackendRequest) harness.BackendReply {
 		return harness.BackendReply{Body: map[string]any{"result": map[string]any{
-			"user": "exr-user", "expire_at": time.Now().Unix() + 1, "info": map[string]any{"v": 0},
-			"channels": []string{"auto:exr"},
+			"user": "exr-user", "expire_at": time.Now().Unix() + 1,
 		}}}
 	})
 	b.Handle("/refresh", func(r harness.BackendRequest) harness.BackendReply {
@@ -122,18 +110,14 @@ func TestRefreshProxyExpiryOnTime(t *testing.T) {
 			at := time.Now().Unix() + 2
 			secondExpireAt.Store(at)
 			return harness.BackendReply{Body: map[string]any{"result": map[string]any{
-				"expire_at": at, "info": map[string]any{"v": 1},
+				"expire_at": at,
 			}}}
 		}
 		return harness.BackendReply{Body: `{"result":{"expired":true}}`}
 	})
 	srv := harness.Start(t, exLongPing(pxConfig(b)))
 	c := pxNewClient(t, srv, protoJSON, centrifuge.Config{Header: pxHeaders("exr")})
-	id := connectAndWait(t, c.c, c.log).ClientID
-	exWaitPresenceInfo(t, srv, "auto:exr", id, `{"v":0}`, 2*time.Second)
-
-	b.WaitRequests(t, "/refresh", 1, 4*time.Second)
-	exWaitPresenceInfo(t, srv, "auto:exr", id, `{"v":1}`, time.Second)
+	connectAndWait(t, c.c, c.log)
 
 	ev := waitEvent[centrifuge.ConnectingEvent](t, c.log, 8*time.Second, "expired by the refresh proxy", func(e centrifuge.ConnectingEvent) bool { return e.Code != 0 })
 	if ev.Code != 3005 {
@@ -148,4 +132,51 @@ func TestRefreshProxyExpiryOnTime(t *testing.T) {
 	if late < 0 || late > 1500*time.Millisecond {
 		t.Errorf("second refresh call %v after the extended expire_at, want within 1.5 s", late)
 	}
+}
+
+// TestRefreshInfoInPresence: the conn info a server API refresh, or a refresh
+// proxy answer, brings replaces the old one in presence (Centrifugo rewrites
+// presence on its tick, here every 300 ms).
+func TestRefreshInfoInPresence(t *testing.T) {
+	t.Parallel()
+	b := harness.StartBackend(t)
+	var refreshes atomic.Int32
+	b.Handle("/connect", func(r harness.BackendRequest) harness.BackendReply {
+		return harness.BackendReply{Body: map[string]any{"result": map[string]any{
+			"user": "inf-proxy", "expire_at": time.Now().Unix() + 1, "info": map[string]any{"v": 0},
+			"channels": []string{"auto:inf"},
+		}}}
+	})
+	b.Handle("/refresh", func(r harness.BackendRequest) harness.BackendReply {
+		refreshes.Add(1)
+		return harness.BackendReply{Body: map[string]any{"result": map[string]any{
+			"expire_at": time.Now().Unix() + 3600, "info": map[string]any{"v": 1},
+		}}}
+	})
+	cfg := pxConfig(b)
+	cfg.Set("client.presence_update_interval", "300ms")
+	cfg.Set("channel.namespaces", []any{
+		map[string]any{"name": "auto", "presence": true},
+		map[string]any{"name": "inf", "presence": true, "allow_subscribe_for_client": true},
+	})
+	srv := harness.Start(t, cfg)
+
+	t.Run("refresh proxy", func(t *testing.T) {
+		c := pxNewClient(t, srv, protoJSON, centrifuge.Config{Header: pxHeaders("inf")})
+		id := connectAndWait(t, c.c, c.log).ClientID
+		exWaitPresenceInfo(t, srv, "auto:inf", id, `{"v":0}`, 2*time.Second)
+		b.WaitRequests(t, "/refresh", 1, 4*time.Second)
+		exWaitPresenceInfo(t, srv, "auto:inf", id, `{"v":1}`, 2*time.Second)
+		noDisconnectsPx(t, c.log)
+	})
+
+	t.Run("server API", func(t *testing.T) {
+		c, log := newClient(t, srv, protoJSON, centrifuge.Config{Token: saToken(t, "inf-api", map[string]any{"v": 1})})
+		id := connectAndWait(t, c, log).ClientID
+		s := newSubscription(t, c, "inf:x")
+		subscribeAndWait(t, s)
+		exWaitPresenceInfo(t, srv, "inf:x", id, `{"v":1}`, 2*time.Second)
+		srv.MustAPI(t, "refresh", map[string]any{"user": "inf-api", "expire_at": time.Now().Unix() + 3600, "info": map[string]any{"v": 2}})
+		exWaitPresenceInfo(t, srv, "inf:x", id, `{"v":2}`, 2*time.Second)
+	})
 }
