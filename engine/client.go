@@ -393,7 +393,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		})
 		switch {
 		case err != nil:
-			n.log.Warn("connect proxy failed", "err", err)
+			c.proxyFailed("connect", err)
 			c.failConnect(id, ErrorInternal)
 			return nil
 		case resp.Disconnect != nil:

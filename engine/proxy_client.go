@@ -44,6 +44,16 @@ func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, er
 	return resp, err
 }
 
+// proxyFailed logs a failed proxy call: a warning, unless the session is ending,
+// which cancels its calls on purpose.
+func (c *Client) proxyFailed(what string, err error) {
+	if c.closing.Load() {
+		c.node.log.Debug(what+" call cancelled: the session ended", "err", err)
+		return
+	}
+	c.node.log.Warn(what+" call failed", "err", err)
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	if len(m) == 0 {
 		return nil
@@ -211,7 +221,7 @@ func (c *Client) handleRPC(id uint32, req *codec.RPCRequest) error {
 func proxyOutcome(c *Client, id uint32, resp *ProxyResponse, err error) (error, bool) {
 	switch {
 	case err != nil:
-		c.node.log.Warn("proxy call failed", "err", err)
+		c.proxyFailed("proxy", err)
 		c.writeError(id, ErrorInternal)
 		return nil, false
 	case resp.Disconnect != nil:
