@@ -44,14 +44,16 @@ func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, er
 	return resp, err
 }
 
-// proxyFailed logs a failed proxy call: a warning, unless the session is ending,
-// which cancels its calls on purpose.
-func (c *Client) proxyFailed(what string, err error) {
+// proxyFailed logs a failed proxy call with attrs: a warning, unless the session is
+// ending, which cancels its calls on purpose. It takes no lock (callers may hold
+// c.mu).
+func (c *Client) proxyFailed(what string, err error, attrs ...any) {
+	attrs = append(attrs, "err", err)
 	if c.closing.Load() {
-		c.node.log.Debug(what+" call cancelled: the session ended", "err", err)
+		c.node.log.Debug(what+" call cancelled: the session ended", attrs...)
 		return
 	}
-	c.node.log.Warn(what+" call failed", "err", err)
+	c.node.log.Warn(what+" call failed", attrs...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -109,7 +111,7 @@ func (c *Client) proxyRefreshConnection() {
 	// Like Centrifugo, an error or disconnect answer counts as "no result": expired.
 	switch {
 	case err != nil:
-		n.log.Warn("refresh proxy failed", "client", c.id, "err", err)
+		c.proxyFailed("refresh proxy", err, "client", c.id)
 		c.setExpiryLocked(time.Now().Add(proxyRetryAfter).Unix())
 	case resp.Result == nil || resp.Result.Expired:
 		c.mu.Unlock()
@@ -155,7 +157,7 @@ func (c *Client) proxyRefreshSubscription(ch string, sub *subscription) {
 	if current {
 		switch {
 		case err != nil:
-			n.log.Warn("sub_refresh proxy failed", "client", c.id, "channel", ch, "err", err)
+			c.proxyFailed("sub_refresh proxy", err, "client", c.id, "channel", ch)
 			sub.expireAt = time.Now().Add(proxyRetryAfter).Unix()
 		case resp.Result == nil || resp.Result.Expired:
 			expire = true
