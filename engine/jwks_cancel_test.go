@@ -79,3 +79,33 @@ func TestJWKSWaitCancelled(t *testing.T) {
 		t.Fatalf("%d JWKS requests, want the one shared fetch", n)
 	}
 }
+
+// TestConnectJWKSWaitEndsWithSession: a connect whose token needs a JWKS fetch that
+// hangs returns as soon as the session ends (here the peer going away), not after
+// the fetch's timeout.
+func TestConnectJWKSWaitEndsWithSession(t *testing.T) {
+	k := testKeys()
+	srv := newJWKSServer(t)
+	srv.set("/jwks", rsaJWK("k1", "", &k.rsa.PublicKey))
+	srv.setStatus(0, 10*time.Second)
+	cfg := testConfig()
+	cfg.TokenHMACSecretKey = ""
+	cfg.Token = TokenConfig{JWKSPublicEndpoint: srv.URL + "/jwks"}
+	n := newTestNode(t, cfg)
+	for _, jv := range []*jwtVerifier{n.verifier.conn, n.verifier.sub} {
+		jv.jwks.client.Timeout = 10 * time.Second
+	}
+	c, tr := newTestClient(n)
+	tok := signJWT(t, jwt.SigningMethodRS256, k.rsa, "k1", jwt.MapClaims{"sub": "1"})
+	handled := make(chan struct{})
+	go func() {
+		c.HandleFrame([]byte(`{"id":1,"connect":{"token":"` + tok + `"}}`))
+		close(handled)
+	}()
+	waitFor(t, 5*time.Second, "the JWKS request", func() bool { return srv.count("/jwks") == 1 })
+	start := time.Now()
+	c.PeerGone()
+	tr.Close(DisconnectConnectionClosed)
+	waitSignal(t, handled, time.Second, "the connect handler to return")
+	t.Logf("connect returned %v after the peer went away", time.Since(start))
+}
