@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -67,6 +68,93 @@ type Client struct {
 	// pingDue and presenceDue are when the next ping/pong step and the next
 	// subscription expiry sweep are due (unix nanos); see scheduleLocked.
 	pingDue, presenceDue int64
+
+	// callMu guards call. A leaf lock of its own, not client.mu: Disconnect takes
+	// it and is called under hub and stream locks (slow consumers).
+	callMu sync.Mutex
+	// call is the context of the blocking calls (proxy, JWKS) in flight for the
+	// session, nil when there are none: sessions pay for a context only while they
+	// wait on something, not for their whole life.
+	call *callScope
+}
+
+// callScope is a client's context for blocking calls, shared by the calls in flight
+// and cancelled by the session's end or the last call's.
+type callScope struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	n      int // calls in flight; guarded by Client.callMu
+}
+
+// cancelledCtx is handed to calls begun after the session ended.
+var cancelledCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// beginCall returns the context a blocking call made for c must run under: it ends
+// when the session ends (Disconnect, the peer going away, OnClose) or the node shuts
+// down. Pass the scope to endCall when the call returns. Any goroutine; must not
+// hold c.callMu.
+func (c *Client) beginCall() (context.Context, *callScope) {
+	c.callMu.Lock()
+	defer c.callMu.Unlock()
+	if c.closing.Load() {
+		return cancelledCtx, nil
+	}
+	if c.call == nil {
+		ctx, cancel := context.WithCancel(c.node.ctx)
+		c.call = &callScope{ctx: ctx, cancel: cancel}
+	}
+	c.call.n++
+	return c.call.ctx, c.call
+}
+
+// endCall ends a call begun with beginCall; the last one releases the context.
+func (c *Client) endCall(cs *callScope) {
+	if cs == nil {
+		return
+	}
+	c.callMu.Lock()
+	cs.n--
+	if cs.n == 0 {
+		cs.cancel()
+		if c.call == cs {
+			c.call = nil
+		}
+	}
+	c.callMu.Unlock()
+}
+
+// cancelCalls cancels the blocking calls in flight. c.closing must be set first, so
+// that no call begins with a live context after it.
+func (c *Client) cancelCalls() {
+	c.callMu.Lock()
+	if c.call != nil {
+		c.call.cancel()
+		c.call = nil
+	}
+	c.callMu.Unlock()
+}
+
+// tokenCall returns the context for checking a connection (sub false) or
+// subscription token: a JWKS fetch may block, so then it is a call context (end it
+// with endCall); static keys never block and cost no context.
+func (c *Client) tokenCall(sub bool) (context.Context, *callScope) {
+	if !c.node.verifier.fetches(sub) {
+		return context.Background(), nil
+	}
+	return c.beginCall()
+}
+
+// PeerGone tells the session that the transport saw the peer go away while the
+// session may still be busy (a handler blocked on a proxy call keeps OnClose from
+// running): blocking calls made for it are cancelled at once and no new command is
+// handled. Non-blocking, any goroutine (also a netpoll poller).
+func (c *Client) PeerGone() {
+	c.closing.Store(true)
+	c.cancelCalls()
 }
 
 // NewClient creates the session of a freshly accepted transport and arms its stale
@@ -105,6 +193,7 @@ func (c *Client) ID() string {
 // Disconnect closes the session with d. Idempotent, non-blocking, any goroutine.
 func (c *Client) Disconnect(d Disconnect) {
 	if c.closing.CompareAndSwap(false, true) {
+		c.cancelCalls()
 		c.t.Close(d)
 	}
 }
@@ -282,8 +371,10 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	)
 	switch {
 	case req.Token != "":
+		ctx, cs := c.tokenCall(false)
 		var err error
-		vt, err = n.verifier.verifyConnection(req.Token)
+		vt, err = n.verifier.verifyConnection(ctx, req.Token)
+		c.endCall(cs)
 		if err == errTokenExpired {
 			c.failConnect(id, ErrorTokenExpired)
 			return nil
@@ -302,7 +393,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		})
 		switch {
 		case err != nil:
-			n.log.Warn("connect proxy failed", "err", err)
+			c.proxyFailed("connect", err)
 			c.failConnect(id, ErrorInternal)
 			return nil
 		case resp.Disconnect != nil:
@@ -475,6 +566,45 @@ func (c *Client) expiryDeadlineLocked() int64 {
 	return unixNanoSat(c.expireAt, c.node.expiredDelay)
 }
 
+// setExpiryLocked records a new connection expiry and re-arms the wheel for it. The
+// client's one timer may be armed for the old expiry or for a ping or sweep far
+// ahead: without re-arming, an earlier expiry would be enforced up to a ping interval
+// late, and a later one would wake the client for nothing. Must hold c.mu.
+func (c *Client) setExpiryLocked(expireAt int64) {
+	c.expireAt = expireAt
+	if c.state == stateConnected {
+		c.scheduleLocked(time.Now().UnixNano())
+	}
+}
+
+// refreshPresence rewrites c's presence entries after its conn info changed (ch ""),
+// or after the chan info of ch changed, so that presence shows what a refresh
+// brought (Centrifugo rewrites presence with the current info on its presence tick;
+// Rotor's in-memory presence has no tick, so it is done at once). Entries are only
+// replaced, never added: an unsubscribe racing with this must not be undone. Must
+// not hold c.mu.
+func (c *Client) refreshPresence(ch string) {
+	type update struct {
+		ch   string
+		info *codec.ClientInfo
+	}
+	var updates []update
+	c.mu.Lock()
+	if c.state == stateConnected {
+		for _, e := range c.subs {
+			if e.sub.flags&subPresence == 0 || (ch != "" && e.ch != ch) {
+				continue
+			}
+			info := &codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: e.sub.chanInfo}
+			updates = append(updates, update{e.ch, info})
+		}
+	}
+	c.mu.Unlock()
+	for _, u := range updates {
+		c.node.presence.replace(u.ch, u.info)
+	}
+}
+
 // failConnect answers a connect with an error; the connection is unusable after it
 // (the next command gets 3501) and the stale timer still closes it.
 func (c *Client) failConnect(id uint32, e *Error) {
@@ -610,6 +740,7 @@ func (c *Client) expireSub(ch string, serverSide bool) {
 // registration. Called by the transport exactly once, never on a poller goroutine.
 func (c *Client) OnClose() {
 	c.closing.Store(true)
+	c.cancelCalls()
 	n := c.node
 	c.mu.Lock()
 	if c.state == stateClosed {

@@ -55,7 +55,9 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 	p := subParams{ns: ns, filter: req.Tf, delta: req.Delta == "fossil" && nsAllowsDelta(ns)}
 	switch {
 	case req.Token != "":
-		vt, err := n.verifier.verifySubscription(req.Token)
+		ctx, cs := c.tokenCall(true)
+		vt, err := n.verifier.verifySubscription(ctx, req.Token)
+		c.endCall(cs)
 		if err == errTokenExpired {
 			c.writeError(id, ErrorTokenExpired)
 			return nil
@@ -293,7 +295,9 @@ func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
 	if req.Token == "" || n.cfg.RefreshProxy != nil {
 		return DisconnectBadRequest
 	}
-	vt, err := n.verifier.verifyConnection(req.Token)
+	ctx, cs := c.tokenCall(false)
+	vt, err := n.verifier.verifyConnection(ctx, req.Token)
+	c.endCall(cs)
 	if err == errTokenExpired {
 		return DisconnectExpired
 	}
@@ -313,11 +317,14 @@ func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
 		return nil
 	}
 	c.mu.Lock()
-	c.expireAt = vt.expireAt
+	c.setExpiryLocked(vt.expireAt)
 	if len(vt.info) > 0 {
 		c.info = append([]byte(nil), vt.info...)
 	}
 	c.mu.Unlock()
+	if len(vt.info) > 0 {
+		c.refreshPresence("")
+	}
 	return c.writeReply(&codec.Reply{ID: id, Refresh: &codec.RefreshResult{Expires: vt.expireAt > 0, TTL: ttl}})
 }
 
@@ -328,18 +335,25 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		return DisconnectBadRequest
 	}
 	c.mu.Lock()
-	_, subscribed := c.subs.get(req.Channel)
+	sub, subscribed := c.subs.get(req.Channel)
 	user, clientID := c.user, c.id
 	c.mu.Unlock()
 	if !subscribed {
 		c.writeError(id, ErrorPermissionDenied)
 		return nil
 	}
+	if sub.ns != nil && sub.ns.SubRefreshProxyEnabled {
+		// The server refreshes this subscription itself (Centrifugo: "server-side
+		// sub refresh expected").
+		return DisconnectBadRequest
+	}
 	if req.Token == "" {
 		c.writeError(id, ErrorBadRequest)
 		return nil
 	}
-	vt, err := n.verifier.verifySubscription(req.Token)
+	ctx, cs := c.tokenCall(true)
+	vt, err := n.verifier.verifySubscription(ctx, req.Token)
+	c.endCall(cs)
 	if err == errTokenExpired {
 		c.writeError(id, ErrorTokenExpired)
 		return nil
@@ -361,6 +375,9 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		}
 	}
 	c.mu.Unlock()
+	if len(vt.info) > 0 {
+		c.refreshPresence(req.Channel)
+	}
 	return c.writeReply(&codec.Reply{ID: id, SubRefresh: &codec.SubRefreshResult{Expires: vt.expireAt > 0, TTL: ttl}})
 }
 

@@ -303,21 +303,29 @@ func TestPingPongAndNoPong(t *testing.T) {
 		d := silent.disconnect()
 		return d != nil && d.Code == 3012
 	})
-	time.Sleep(1500 * time.Millisecond) // several more intervals
+	// The answering client must outlive several more ping rounds: each ping it
+	// gets was sent after the pong check of the previous one passed, so a 3012
+	// would have come before it.
+	before := countPings(atr)
+	waitFor(t, 5*time.Second, "three more pings to the answering client", func() bool {
+		return countPings(atr) >= before+3 || atr.disconnect() != nil
+	})
 	close(stop)
 	<-done
 	if d := atr.disconnect(); d != nil {
 		t.Fatalf("answering client disconnected: %v", *d)
 	}
+}
+
+// countPings counts the pings (empty messages) sent to tr.
+func countPings(tr *fakeTransport) int {
 	pings := 0
-	for _, m := range atr.messages() {
+	for _, m := range tr.messages() {
 		if m == "{}" {
 			pings++
 		}
 	}
-	if pings < 3 {
-		t.Fatalf("answering client saw %d pings", pings)
-	}
+	return pings
 }
 
 func TestStaleConnectionClosed(t *testing.T) {
@@ -395,5 +403,30 @@ func TestPrivateChannelWithToken(t *testing.T) {
 	c.HandleFrame([]byte(fmt.Sprintf(`{"id":4,"subscribe":{"channel":"$other","token":%q}}`, good)))
 	if d := tr.disconnect(); d == nil || d.Code != 3500 {
 		t.Fatalf("channel mismatch: disconnect %v, want 3500", d)
+	}
+}
+
+// TestClientRefreshRearmsExpiry: a refresh token that brings the expiry closer is
+// enforced at the new expiry (plus expired_close_delay), not when the client's timer
+// next wakes for a ping an interval later.
+func TestClientRefreshRearmsExpiry(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval = 40 * time.Second
+	cfg.PongTimeout = 5 * time.Second
+	cfg.ExpiredCloseDelay = 50 * time.Millisecond
+	n := newTestNode(t, cfg)
+	c, tr := connected(t, n, "1")
+	expireAt := time.Now().Unix() + 2
+	c.HandleFrame([]byte(fmt.Sprintf(`{"id":2,"refresh":{"token":%q}}`, token(t, jwt.MapClaims{"sub": "1", "exp": expireAt}))))
+	if msgs := tr.messages(); len(msgs) != 2 || !strings.HasPrefix(msgs[1], `{"id":2,"refresh":{"expires":true,"ttl":`) {
+		t.Fatalf("refresh reply %q", msgs)
+	}
+	d := tr.waitClosed(4 * time.Second)
+	late := time.Since(time.Unix(expireAt, 0))
+	if d == nil || d.Code != 3005 {
+		t.Fatalf("disconnect %v within 4 s of a refresh expiring in 2 s, want 3005", d)
+	}
+	if late < 0 || late > 1500*time.Millisecond {
+		t.Fatalf("3005 %v after the refreshed expiry", late)
 	}
 }

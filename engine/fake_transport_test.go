@@ -90,3 +90,20 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// waitClosed blocks until the engine closes the transport or d passes, and returns
+// the disconnect (nil on timeout). It consumes notify: one waiter at a time.
+func (t *fakeTransport) waitClosed(d time.Duration) *Disconnect {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		if dc := t.disconnect(); dc != nil {
+			return dc
+		}
+		select {
+		case <-t.notify:
+		case <-timer.C:
+			return t.disconnect()
+		}
+	}
+}

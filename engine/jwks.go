@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -21,17 +22,24 @@ import (
 )
 
 // JWKS defaults. Centrifugo fetches with a 1 s timeout and two attempts and keeps
-// keys for an hour; Rotor adds the minimum interval so that tokens with made-up kids
-// cannot make it fetch more than once a second per endpoint.
+// keys for an hour. A token naming a kid the cached set lacks (a key rotation) makes
+// Rotor fetch the set at once, as Centrifugo does; callers wanting the same set share
+// one fetch, and jwksMaxFetches bounds the fetches in flight for all URLs together,
+// so tokens with made-up kids cost at most one fetch in flight per URL.
 const (
 	jwksFetchTimeout  = time.Second
 	jwksFetchAttempts = 2
 	jwksTTL           = time.Hour
-	jwksMinInterval   = time.Second
-	jwksMaxBody       = 1 << 20
+	// jwksMinInterval is how long a known key stays usable past its TTL after a
+	// failed refetch before the next refetch is tried (an outage is not hammered).
+	jwksMinInterval = time.Second
+	jwksMaxBody     = 1 << 20
 	// jwksMaxSets bounds the cached key sets of a templated endpoint (one per
 	// resolved URL).
 	jwksMaxSets = 256
+	// jwksMaxFetches bounds the fetches in flight of one endpoint (all its resolved
+	// URLs together).
+	jwksMaxFetches = 8
 )
 
 var (
@@ -71,11 +79,12 @@ func (k *jwk) allows(alg string) bool {
 // resolved URL, so that a kid of one tenant's set never verifies another tenant's
 // token. It is safe for concurrent use.
 //
-// A set is refetched when a token names a kid it lacks (key rotation) and after ttl.
-// Fetches of one URL are serialised and start at least minInterval apart: callers
-// that need a fetch too early wait for the next one, so a caller blocks at most
-// minInterval plus attempts × timeout. When a refetch fails, keys of the previous
-// set stay usable.
+// A set is refetched when a token names a kid it lacks (key rotation), at once, and
+// after ttl. One fetch per URL is in flight at a time: callers arriving meanwhile
+// wait for it. The fetch runs on its own goroutine under base (the node's context)
+// with a timeout per attempt, so a caller whose own context ends (its client went
+// away) stops waiting without failing the others. When a refetch fails, keys of the
+// previous set stay usable.
 type jwksCache struct {
 	endpoint string
 	// names are the placeholders of endpoint.
@@ -86,6 +95,10 @@ type jwksCache struct {
 	ttl       time.Duration
 	minGap    time.Duration
 	maxSets   int
+	// base is the parent of every fetch: the node's context, cancelled at Shutdown.
+	base context.Context
+	// fetching holds a token per fetch in flight (jwksMaxFetches).
+	fetching chan struct{}
 
 	mu   sync.Mutex
 	sets map[string]*jwkSet // by resolved URL
@@ -97,8 +110,8 @@ type jwkSet struct {
 	fetched   time.Time // last successful fetch; zero: never
 	attempted time.Time // end of the last fetch, successful or not
 	lastErr   error     // of the last fetch
-	// pending is non-nil while a fetch is scheduled or running; it is closed when
-	// the fetch's outcome is stored.
+	// pending is non-nil while a fetch is running; it is closed when the fetch's
+	// outcome is stored.
 	pending chan struct{}
 }
 
@@ -115,6 +128,8 @@ func newJWKSCache(endpoint string) *jwksCache {
 		ttl:       jwksTTL,
 		minGap:    jwksMinInterval,
 		maxSets:   jwksMaxSets,
+		base:      context.Background(),
+		fetching:  make(chan struct{}, jwksMaxFetches),
 		sets:      make(map[string]*jwkSet),
 	}
 }
@@ -149,13 +164,14 @@ func (c *jwksCache) resolve(vars map[string]string) (string, error) {
 	return s, nil
 }
 
-// key returns the JWK kid of the set at endpoint, fetching the set when needed.
-func (c *jwksCache) key(endpoint, kid string) (*jwk, error) {
+// key returns the JWK kid of the set at endpoint, fetching the set when needed. It
+// waits for a fetch until ctx ends (then it returns ctx's error).
+func (c *jwksCache) key(ctx context.Context, endpoint, kid string) (*jwk, error) {
 	c.mu.Lock()
 	s := c.setLocked(endpoint)
 	now := time.Now()
 	k := s.keys[kid]
-	if k != nil && (now.Sub(s.fetched) < c.ttl || now.Sub(s.attempted) < c.minGap) {
+	if k != nil && (now.Sub(s.fetched) < c.ttl || (s.pending == nil && now.Sub(s.attempted) < c.minGap)) {
 		// Fresh, or stale while the refetch that was just tried failed.
 		c.mu.Unlock()
 		return k, nil
@@ -164,24 +180,15 @@ func (c *jwksCache) key(endpoint, kid string) (*jwk, error) {
 	if done == nil {
 		done = make(chan struct{})
 		s.pending = done
-		wait := c.minGap - now.Sub(s.attempted)
-		c.mu.Unlock()
-		if wait > 0 {
-			time.Sleep(wait)
-		}
-		keys, err := c.fetch(endpoint)
-		c.mu.Lock()
-		s.attempted, s.lastErr = time.Now(), err
-		if err == nil {
-			s.keys, s.fetched = keys, s.attempted
-		}
-		s.pending = nil
-		close(done)
-	} else {
-		c.mu.Unlock()
-		<-done
-		c.mu.Lock()
+		go c.refetch(endpoint, s, done)
 	}
+	c.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c.mu.Lock()
 	k, err := s.keys[kid], s.lastErr
 	c.mu.Unlock()
 	switch {
@@ -191,6 +198,30 @@ func (c *jwksCache) key(endpoint, kid string) (*jwk, error) {
 		return nil, err
 	}
 	return nil, errJWKSUnknownKid
+}
+
+// refetch fetches the set of endpoint into s and closes done. It runs on its own
+// goroutine so that it outlives the caller that started it.
+func (c *jwksCache) refetch(endpoint string, s *jwkSet, done chan struct{}) {
+	var (
+		keys map[string]*jwk
+		err  error
+	)
+	select {
+	case c.fetching <- struct{}{}:
+		keys, err = c.fetch(c.base, endpoint)
+		<-c.fetching
+	case <-c.base.Done():
+		err = c.base.Err()
+	}
+	c.mu.Lock()
+	s.attempted, s.lastErr = time.Now(), err
+	if err == nil {
+		s.keys, s.fetched = keys, s.attempted
+	}
+	s.pending = nil
+	c.mu.Unlock()
+	close(done)
 }
 
 // setLocked returns the set of endpoint, creating it (and evicting another idle set
@@ -212,20 +243,24 @@ func (c *jwksCache) setLocked(endpoint string) *jwkSet {
 	return s
 }
 
-// fetch downloads and parses the set at endpoint, trying c.attempts times.
-func (c *jwksCache) fetch(endpoint string) (map[string]*jwk, error) {
+// fetch downloads and parses the set at endpoint, trying c.attempts times (each
+// bounded by the client's timeout) while ctx lasts.
+func (c *jwksCache) fetch(ctx context.Context, endpoint string) (map[string]*jwk, error) {
 	var err error
 	for range c.attempts {
 		var body []byte
-		if body, err = c.get(endpoint); err == nil {
+		if body, err = c.get(ctx, endpoint); err == nil {
 			return parseJWKS(body)
+		}
+		if ctx.Err() != nil {
+			return nil, err
 		}
 	}
 	return nil, err
 }
 
-func (c *jwksCache) get(endpoint string) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodGet, endpoint, nil)
+func (c *jwksCache) get(ctx context.Context, endpoint string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return nil, err
 	}

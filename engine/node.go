@@ -41,6 +41,11 @@ type Node struct {
 	pingInterval, pongTimeout, staleDelay, expiredDelay, expiredSubDelay time.Duration
 	presenceInterval                                                     time.Duration
 
+	// ctx is the parent of every blocking call (proxy, JWKS) made for the node's
+	// sessions; cancel ends them all when Shutdown starts.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	sweepStop    chan struct{}
 	metrics      *metrics.Set
 	shuttingDown atomic.Bool
@@ -105,6 +110,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		expiredSubDelay:  durOr(cfg.ExpiredSubCloseDelay, 25*time.Second),
 		presenceInterval: durOr(cfg.PresenceUpdateInterval, 27*time.Second),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.verifier.bind(n.ctx)
 	for i := range n.cfg.Namespaces {
 		ns := &n.cfg.Namespaces[i]
 		n.namespaces[ns.Name] = ns
@@ -161,6 +168,8 @@ func (n *Node) Config() Config { return n.cfg }
 // It leaves no goroutine behind when ctx ends first.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shuttingDown.Store(true)
+	// Proxy calls and JWKS fetches in flight end now: their sessions are closing.
+	n.cancel()
 	// Paired with sessionEnded: whichever of the two sees the other's write signals.
 	if n.sessions.Load() == 0 {
 		n.signalDrained()

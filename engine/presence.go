@@ -44,6 +44,20 @@ func (p *presenceStore) add(ch string, info *codec.ClientInfo) {
 	sh.mu.Unlock()
 }
 
+// replace swaps the entry of info.Client under ch for info (not copied), only when
+// the client is listed: a caller racing with an unsubscribe must not bring back an
+// entry the unsubscribe removed.
+func (p *presenceStore) replace(ch string, info *codec.ClientInfo) {
+	sh := p.shard(ch)
+	sh.mu.Lock()
+	if m := sh.channels[ch]; m != nil {
+		if _, ok := m[info.Client]; ok {
+			m[info.Client] = info
+		}
+	}
+	sh.mu.Unlock()
+}
+
 func (p *presenceStore) remove(ch, clientID string) {
 	sh := p.shard(ch)
 	sh.mu.Lock()

@@ -15,8 +15,10 @@ const (
 )
 
 // ProxyCaller asks the application backend to decide on a client event (auth.md §5).
-// The engine calls it from the connection's goroutine without holding any lock; the
-// implementation bounds the call by its timeout and ctx. A transport failure, timeout
+// The engine calls it from the connection's goroutine (or, for refresh and
+// sub_refresh, a goroutine of the call) without holding any lock; the implementation
+// bounds the call by its timeout and must return promptly once ctx ends: the engine
+// cancels it when the session ends (disconnect, peer gone) or the node shuts down. A transport failure, timeout
 // or non-200 status without a transform is returned as an error (the client gets
 // error 100, temporary).
 type ProxyCaller interface {

@@ -16,7 +16,8 @@ const proxyCallBound = 30 * time.Second
 // refresh proxy call fails (auth.md §5.3, §5.7).
 const proxyRetryAfter = 60 * time.Second
 
-// callProxy fills the fields common to every proxy request and calls p. It holds no
+// callProxy fills the fields common to every proxy request and calls p under the
+// session's call context, so that a disconnect or shutdown cancels it. It holds no
 // lock while the call is in flight. Must not hold c.mu.
 func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, error) {
 	c.mu.Lock()
@@ -30,13 +31,29 @@ func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, er
 	c.mu.Unlock()
 	req.Transport = "websocket"
 	req.Protocol = c.proto.String()
-	ctx, cancel := context.WithTimeout(context.Background(), proxyCallBound)
+	// The call ends with the session or the node; the proxy applies its own
+	// timeout, proxyCallBound backs it up.
+	cctx, cs := c.beginCall()
+	defer c.endCall(cs)
+	ctx, cancel := context.WithTimeout(cctx, proxyCallBound)
 	defer cancel()
 	resp, err := p.CallProxy(ctx, req)
 	if err == nil && resp == nil {
 		resp = &ProxyResponse{}
 	}
 	return resp, err
+}
+
+// proxyFailed logs a failed proxy call with attrs: a warning, unless the session is
+// ending, which cancels its calls on purpose. It takes no lock (callers may hold
+// c.mu).
+func (c *Client) proxyFailed(what string, err error, attrs ...any) {
+	attrs = append(attrs, "err", err)
+	if c.closing.Load() {
+		c.node.log.Debug(what+" call cancelled: the session ended", attrs...)
+		return
+	}
+	c.node.log.Warn(what+" call failed", attrs...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -85,27 +102,35 @@ func (c *Client) proxyRefreshConnection() {
 	n := c.node
 	resp, err := c.callProxy(n.cfg.RefreshProxy, &ProxyRequest{Kind: ProxyRefresh})
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.refreshing = false
 	if c.state != stateConnected {
+		c.mu.Unlock()
 		return
 	}
+	newInfo := false
 	// Like Centrifugo, an error or disconnect answer counts as "no result": expired.
 	switch {
 	case err != nil:
-		n.log.Warn("refresh proxy failed", "client", c.id, "err", err)
-		c.expireAt = time.Now().Add(proxyRetryAfter).Unix()
+		c.proxyFailed("refresh proxy", err, "client", c.id)
+		c.setExpiryLocked(time.Now().Add(proxyRetryAfter).Unix())
 	case resp.Result == nil || resp.Result.Expired:
-		go c.Disconnect(DisconnectExpired)
+		c.mu.Unlock()
+		c.Disconnect(DisconnectExpired)
+		return
 	default:
 		r := resp.Result
-		c.expireAt = r.ExpireAt
+		c.setExpiryLocked(r.ExpireAt)
 		if len(r.Info) > 0 {
 			c.info = r.Info
+			newInfo = true
 		}
 		if len(r.Meta) > 0 {
 			c.meta = r.Meta
 		}
+	}
+	c.mu.Unlock()
+	if newInfo {
+		c.refreshPresence("")
 	}
 }
 
@@ -128,11 +153,11 @@ func (c *Client) proxyRefreshSubscription(ch string, sub *subscription) {
 	cur, _ := c.subs.get(ch)
 	current := cur == sub && c.state == stateConnected
 	serverSide := sub.flags&subServerSide != 0
-	expire := false
+	expire, newInfo := false, false
 	if current {
 		switch {
 		case err != nil:
-			n.log.Warn("sub_refresh proxy failed", "client", c.id, "channel", ch, "err", err)
+			c.proxyFailed("sub_refresh proxy", err, "client", c.id, "channel", ch)
 			sub.expireAt = time.Now().Add(proxyRetryAfter).Unix()
 		case resp.Result == nil || resp.Result.Expired:
 			expire = true
@@ -140,12 +165,16 @@ func (c *Client) proxyRefreshSubscription(ch string, sub *subscription) {
 			sub.expireAt = resp.Result.ExpireAt
 			if len(resp.Result.Info) > 0 {
 				sub.chanInfo = resp.Result.Info
+				newInfo = true
 			}
 		}
 	}
 	c.mu.Unlock()
 	if expire {
 		c.expireSub(ch, serverSide)
+	}
+	if newInfo {
+		c.refreshPresence(ch)
 	}
 }
 
@@ -194,7 +223,7 @@ func (c *Client) handleRPC(id uint32, req *codec.RPCRequest) error {
 func proxyOutcome(c *Client, id uint32, resp *ProxyResponse, err error) (error, bool) {
 	switch {
 	case err != nil:
-		c.node.log.Warn("proxy call failed", "err", err)
+		c.proxyFailed("proxy", err)
 		c.writeError(id, ErrorInternal)
 		return nil, false
 	case resp.Disconnect != nil:

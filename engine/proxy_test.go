@@ -173,7 +173,12 @@ func TestRefreshProxy(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(500 * time.Millisecond)
+	// The answer is applied after the call returns; two more ping rounds later
+	// (each after a pong check of a live connection) the connection is still up.
+	before := countPings(tr)
+	waitFor(t, 5*time.Second, "two more pings after the refresh", func() bool {
+		return countPings(tr) >= before+2 || tr.disconnect() != nil
+	})
 	if d := tr.disconnect(); d != nil {
 		t.Fatalf("refreshed connection closed: %v", *d)
 	}

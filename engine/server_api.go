@@ -229,11 +229,14 @@ func (n *Node) Refresh(req ServerRefreshRequest) error {
 			continue
 		}
 		c.mu.Lock()
-		c.expireAt = req.ExpireAt
+		c.setExpiryLocked(req.ExpireAt)
 		if len(req.Info) > 0 {
 			c.info = append([]byte(nil), req.Info...)
 		}
 		c.mu.Unlock()
+		if len(req.Info) > 0 {
+			c.refreshPresence("")
+		}
 		push := codec.Push{Refresh: &codec.Refresh{Expires: req.ExpireAt > 0, TTL: ttl}}
 		b := getBuf()
 		if out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{Push: &push}); err == nil {

@@ -164,6 +164,12 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 // the stream position it was computed at. Must not hold c.mu.
 func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, codec.StreamPosition, error) {
 	res := codec.SubscribeResult{Expires: p.expireAt > 0, TTL: p.ttl, Data: p.data, Delta: p.delta}
+	if p.ns != nil && p.ns.SubRefreshProxyEnabled {
+		// The server refreshes the subscription through the sub_refresh proxy; told
+		// it expires, the SDK would ask its app for a token it has no use for
+		// (Centrifugo: ClientSideRefresh false, no expires/ttl).
+		res.Expires, res.TTL = false, 0
+	}
 	var pos codec.StreamPosition
 	if p.flags&subPositioned == 0 {
 		return res, pos, nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -163,6 +164,25 @@ func buildTokenVerifier(cfg *Config) (*tokenVerifier, error) {
 		}
 	}
 	return v, nil
+}
+
+// fetches reports whether checking a connection (sub false) or subscription token may
+// block on a JWKS fetch, so that callers make a cancellable context only then.
+func (v *tokenVerifier) fetches(sub bool) bool {
+	jv := v.conn
+	if sub {
+		jv = v.sub
+	}
+	return jv.jwks != nil && !jv.skipSig
+}
+
+// bind makes ctx (the node's, cancelled at Shutdown) the parent of every JWKS fetch.
+func (v *tokenVerifier) bind(ctx context.Context) {
+	for _, jv := range []*jwtVerifier{v.conn, v.sub} {
+		if jv.jwks != nil {
+			jv.jwks.base = ctx
+		}
+	}
 }
 
 // jwtVerifier applies one TokenConfig.
@@ -465,7 +485,7 @@ func (d *numericDate) cmp(t time.Time) int {
 // audience regexes (whose groups fill the JWKS URL), the signature, then the exact
 // audience and issuer. The caller checks its own claims, then calls checkTime. It
 // returns the payload (for userID).
-func (v *jwtVerifier) verify(token string, claims jwtClaims) ([]byte, error) {
+func (v *jwtVerifier) verify(ctx context.Context, token string, claims jwtClaims) ([]byte, error) {
 	p, err := parseJWS(token)
 	if err != nil {
 		return nil, err
@@ -480,7 +500,7 @@ func (v *jwtVerifier) verify(token string, claims jwtClaims) ([]byte, error) {
 	}
 	if !v.skipSig {
 		if v.jwks != nil {
-			err = v.verifyJWKS(&p, vars)
+			err = v.verifyJWKS(ctx, &p, vars)
 		} else {
 			err = v.verifyStatic(&p)
 		}
@@ -582,7 +602,7 @@ func signatureErr(err error) error {
 }
 
 // verifyJWKS checks the signature with the JWK named by the token's kid.
-func (v *jwtVerifier) verifyJWKS(p *parsedJWS, vars map[string]string) error {
+func (v *jwtVerifier) verifyJWKS(ctx context.Context, p *parsedJWS, vars map[string]string) error {
 	if p.header.Kid == "" {
 		return errTokenNoKeyID
 	}
@@ -590,7 +610,7 @@ func (v *jwtVerifier) verifyJWKS(p *parsedJWS, vars map[string]string) error {
 	if err != nil {
 		return err
 	}
-	key, err := v.jwks.key(endpoint, p.header.Kid)
+	key, err := v.jwks.key(ctx, endpoint, p.header.Kid)
 	if err != nil {
 		return err
 	}
@@ -711,10 +731,11 @@ type verifiedToken struct {
 }
 
 // verifyConnection returns errTokenExpired for exp/nbf failures (the client refreshes
-// its token on 109) and any other error for an invalid token (3500).
-func (v *tokenVerifier) verifyConnection(token string) (verifiedToken, error) {
+// its token on 109) and any other error for an invalid token (3500). ctx bounds the
+// wait for a JWKS fetch.
+func (v *tokenVerifier) verifyConnection(ctx context.Context, token string) (verifiedToken, error) {
 	var claims connectionClaims
-	payload, err := v.conn.verify(token, &claims)
+	payload, err := v.conn.verify(ctx, token, &claims)
 	if err != nil {
 		return verifiedToken{}, err
 	}
@@ -818,10 +839,11 @@ type verifiedSubToken struct {
 
 // verifySubscription returns errTokenExpired for exp/nbf failures (109) and any other
 // error for a token that cannot be verified, including one without a channel claim
-// (103). Claim mismatches are the caller's to check (3500).
-func (v *tokenVerifier) verifySubscription(token string) (verifiedSubToken, error) {
+// (103). Claim mismatches are the caller's to check (3500). ctx bounds the wait for a
+// JWKS fetch.
+func (v *tokenVerifier) verifySubscription(ctx context.Context, token string) (verifiedSubToken, error) {
 	var claims subscriptionClaims
-	payload, err := v.sub.verify(token, &claims)
+	payload, err := v.sub.verify(ctx, token, &claims)
 	if err != nil {
 		return verifiedSubToken{}, err
 	}

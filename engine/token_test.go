@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -127,12 +128,12 @@ func outcome(err error) string {
 
 // verifyConn and verifySub return the outcome of verifying tok.
 func verifyConn(v *tokenVerifier, tok string) string {
-	_, err := v.verifyConnection(tok)
+	_, err := v.verifyConnection(context.Background(), tok)
 	return outcome(err)
 }
 
 func verifySub(v *tokenVerifier, tok string) string {
-	_, err := v.verifySubscription(tok)
+	_, err := v.verifySubscription(context.Background(), tok)
 	return outcome(err)
 }
 
@@ -431,11 +432,11 @@ func TestTokenUserIDClaim(t *testing.T) {
 				sig, _ := jwt.SigningMethodHS256.Sign(input, []byte(secret))
 				return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 			}
-			vt, err := v.verifyConnection(sign(tc.payload))
+			vt, err := v.verifyConnection(context.Background(), sign(tc.payload))
 			if err != nil || vt.user != tc.want {
 				t.Errorf("connection: user %q, err %v; want %q", vt.user, err, tc.want)
 			}
-			st, err := v.verifySubscription(sign(`{"channel":"ch",` + tc.payload[1:]))
+			st, err := v.verifySubscription(context.Background(), sign(`{"channel":"ch",`+tc.payload[1:]))
 			if err != nil || st.user != tc.want {
 				t.Errorf("subscription: user %q, err %v; want %q", st.user, err, tc.want)
 			}
@@ -458,7 +459,7 @@ func TestTokenInsecureSkipSignature(t *testing.T) {
 		"garbage signature":  rawJWT(`{"alg":"HS256"}`, `{"sub":"1","aud":"rotor"}`, []byte("garbage")),
 		"EdDSA without JWKS": signJWT(t, jwt.SigningMethodEdDSA, k.ed, "", jwt.MapClaims{"sub": "1", "aud": "rotor"}),
 	} {
-		vt, err := v.verifyConnection(tok)
+		vt, err := v.verifyConnection(context.Background(), tok)
 		if err != nil || vt.user != "1" {
 			t.Errorf("%s: user %q, err %v", name, vt.user, err)
 		}
@@ -529,11 +530,11 @@ func TestSubscriptionTokenSettings(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
-	st, err := v.verifySubscription(signJWT(t, jwt.SigningMethodHS256, subKey, "", jwt.MapClaims{"channel": "c", "iss": "subs", "sub": "a", "uid": "b"}))
+	st, err := v.verifySubscription(context.Background(), signJWT(t, jwt.SigningMethodHS256, subKey, "", jwt.MapClaims{"channel": "c", "iss": "subs", "sub": "a", "uid": "b"}))
 	if err != nil || st.user != "b" {
 		t.Errorf("subscription user_id_claim: user %q, err %v", st.user, err)
 	}
-	vt, err := v.verifyConnection(signJWT(t, jwt.SigningMethodHS256, connKey, "", jwt.MapClaims{"aud": "conn", "sub": "a", "uid": "b"}))
+	vt, err := v.verifyConnection(context.Background(), signJWT(t, jwt.SigningMethodHS256, connKey, "", jwt.MapClaims{"aud": "conn", "sub": "a", "uid": "b"}))
 	if err != nil || vt.user != "a" {
 		t.Errorf("connection user: user %q, err %v", vt.user, err)
 	}
@@ -559,18 +560,18 @@ func TestTokenClaimsContent(t *testing.T) {
 		{"expire_at 0: never", jwt.MapClaims{"exp": exp, "expire_at": 0}, 0},
 		{"expire_at negative: never", jwt.MapClaims{"exp": exp, "expire_at": -5}, 0},
 	} {
-		vt, err := v.verifyConnection(sign(tc.claims))
+		vt, err := v.verifyConnection(context.Background(), sign(tc.claims))
 		if err != nil || vt.expireAt != tc.want {
 			t.Errorf("connection %s: expireAt %d, err %v; want %d", tc.name, vt.expireAt, err, tc.want)
 		}
 		tc.claims["channel"] = "ch"
-		st, err := v.verifySubscription(sign(tc.claims))
+		st, err := v.verifySubscription(context.Background(), sign(tc.claims))
 		if err != nil || st.expireAt != tc.want {
 			t.Errorf("subscription %s: expireAt %d, err %v; want %d", tc.name, st.expireAt, err, tc.want)
 		}
 	}
 
-	vt, err := v.verifyConnection(sign(jwt.MapClaims{"sub": "u", "channel": "", "meta": map[string]any{"k": 1}, "info": "i"}))
+	vt, err := v.verifyConnection(context.Background(), sign(jwt.MapClaims{"sub": "u", "channel": "", "meta": map[string]any{"k": 1}, "info": "i"}))
 	if err != nil || string(vt.meta) != `{"k":1}` || string(vt.info) != `"i"` {
 		t.Errorf("connection with empty channel claim, meta and info: %+v, %v", vt, err)
 	}
@@ -589,7 +590,7 @@ func TestTokenClaimsContent(t *testing.T) {
 	if got := verifySub(v, sign(jwt.MapClaims{"sub": "u", "channel": ""})); got != "invalid" {
 		t.Errorf("subscription token with empty channel: %s", got)
 	}
-	st, err := v.verifySubscription(sign(jwt.MapClaims{"sub": "u", "channel": "ch", "client": "c1", "b64data": "AQI=", "override": map[string]any{"presence": map[string]any{"value": true}}}))
+	st, err := v.verifySubscription(context.Background(), sign(jwt.MapClaims{"sub": "u", "channel": "ch", "client": "c1", "b64data": "AQI=", "override": map[string]any{"presence": map[string]any{"value": true}}}))
 	if err != nil || st.channel != "ch" || st.client != "c1" || string(st.data) != "\x01\x02" || st.override == nil || st.override.Presence == nil || !*st.override.Presence {
 		t.Errorf("subscription claims: %+v, %v", st, err)
 	}

@@ -305,7 +305,7 @@ func (s *Server) Serve() error {
 	s.serving = done
 	s.mu.Unlock()
 	defer close(done)
-	evl, err := netpoll.NewEventLoop(s.onRequest, netpoll.WithOnPrepare(s.onPrepare))
+	evl, err := netpoll.NewEventLoop(s.onRequest, netpoll.WithOnPrepare(s.onPrepare), netpoll.WithOnDisconnect(s.onDisconnect))
 	if err != nil {
 		return err
 	}
@@ -382,6 +382,30 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	s.track(c)
 	return c
+}
+
+// PeerWatcher is implemented by a Session that wants to hear at once that the peer
+// went away: PeerGone is called on a poller goroutine, must not block, and may run
+// while HandleFrame is still running on another goroutine.
+type PeerWatcher interface {
+	PeerGone()
+}
+
+// onDisconnect runs on a poller when the peer hangs up, possibly while a runner is
+// still in onRequest for the connection (a handler blocked on a proxy call or a key
+// fetch). netpoll runs the close callback, and so OnClose, only after onRequest
+// returns; telling the session now lets it cancel what it is waiting for.
+func (s *Server) onDisconnect(ctx context.Context, _ netpoll.Connection) {
+	c, ok := ctx.(*conn)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if w, ok := sess.(PeerWatcher); ok {
+		w.PeerGone()
+	}
 }
 
 // onRequest runs on a netpoll runner while the connection has input.

@@ -4,15 +4,16 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/rotorhq/rotor/engine"
 )
@@ -21,14 +22,18 @@ import (
 // default).
 const DefaultTimeout = time.Second
 
-// maxConnsPerHost bounds the connections one proxy keeps to its backend. Centrifugo
-// keeps up to 255 idle connections per host and opens as many as needed; calls above
-// the bound wait for a free connection until their deadline.
-const maxConnsPerHost = 1024
+// maxConnsPerHost bounds the connections one proxy keeps to its backend; calls above
+// the bound wait for a free connection until their deadline. maxIdleConnsPerHost is
+// Centrifugo's bound on kept-alive idle connections.
+const (
+	maxConnsPerHost     = 1024
+	maxIdleConnsPerHost = 255
+)
 
 // maxIdleConnDuration closes pooled connections idle for longer. It stays below the
 // common 5s keep-alive timeout of backends (Node.js, uvicorn), so that a request is
-// rarely written to a connection the backend is closing; see retryClosed for the rest.
+// rarely written to a connection the backend is closing; net/http retries a request
+// that failed on a reused connection before any byte of it was written.
 const maxIdleConnDuration = 4 * time.Second
 
 // HTTPConfig configures one HTTP proxy (a client.proxy.connect/refresh entry, a
@@ -72,6 +77,12 @@ type StatusTransform struct {
 // HTTP is an engine.ProxyCaller that POSTs JSON to one backend endpoint. One HTTP
 // serves every kind of request; it keeps a pool of keep-alive connections. Safe for
 // concurrent use.
+//
+// It uses net/http rather than fasthttp (the rest of Rotor's HTTP) because a call must
+// end when its context does: the session it serves went away or the node is shutting
+// down. fasthttp's client takes only a deadline, so a cancelled call would leave its
+// request running to the timeout; net/http aborts it and closes the connection, so
+// the backend sees the caller leave.
 type HTTP struct {
 	endpoint   string
 	timeout    time.Duration
@@ -82,7 +93,7 @@ type HTTP struct {
 	emulNames  []string // lower-cased
 	static     []header
 	transforms []StatusTransform
-	client     *fasthttp.Client
+	client     *http.Client
 }
 
 type header struct{ name, value string }
@@ -124,24 +135,22 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	for k, v := range cfg.StaticHeaders {
 		h.static = append(h.static, header{k, v})
 	}
-	h.client = &fasthttp.Client{
-		MaxConnsPerHost:           maxConnsPerHost,
-		MaxConnWaitTimeout:        h.timeout,
-		MaxIdleConnDuration:       maxIdleConnDuration,
-		MaxIdemponentCallAttempts: 2,
-		RetryIfErr:                retryClosed,
-		// Send the endpoint's path exactly as configured.
-		DisablePathNormalizing: true,
+	dialer := &net.Dialer{Timeout: h.timeout, KeepAlive: 30 * time.Second}
+	h.client = &http.Client{
+		Transport: &http.Transport{
+			// Proxy environment variables are not honoured: the backend is reached
+			// directly, as before.
+			DialContext:         dialer.DialContext,
+			MaxConnsPerHost:     maxConnsPerHost,
+			MaxIdleConnsPerHost: maxIdleConnsPerHost,
+			IdleConnTimeout:     maxIdleConnDuration,
+			TLSHandshakeTimeout: h.timeout,
+		},
+		// A redirect is an answer other than 200, not a hop to follow with the
+		// client's request.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return h, nil
-}
-
-// retryClosed retries a request once when the backend closed the (pooled keep-alive)
-// connection before sending any response byte: the backend dropped an idle
-// connection as the request was written, so it did not see the request. Any other
-// error is final, since POST is not idempotent. The retry shares the call's deadline.
-func retryClosed(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
-	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed)
 }
 
 // validateEndpoint accepts absolute http(s) URLs with a host.
@@ -182,9 +191,10 @@ func (h *HTTP) ForwardedHeaders() (httpHeaders, emulatedHeaders []string) {
 }
 
 // CallProxy encodes req for its kind, POSTs it and decodes the answer. It blocks the
-// calling goroutine for at most the proxy timeout (or until ctx's deadline, if
-// earlier; a ctx cancelled before the call returns its error at once). It starts no
-// goroutine. The returned response owns its byte slices.
+// calling goroutine for at most the proxy timeout, or until ctx ends if earlier: a
+// cancelled ctx aborts the request at once and closes its connection (a ctx
+// cancelled before the call returns its error without a request). It starts no
+// goroutine of its own. The returned response owns its byte slices.
 //
 // A transport failure, timeout, malformed body or non-200 status without a matching
 // transform is an error; a matching transform yields a response with Error or
@@ -197,46 +207,43 @@ func (h *HTTP) CallProxy(ctx context.Context, req *engine.ProxyRequest) (*engine
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(h.timeout)
-	ctxBound := false
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, ctxBound = d, true
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, h.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("proxy: HTTP request error: %w", err)
 	}
-
-	hreq := fasthttp.AcquireRequest()
-	hresp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(hreq)
-	defer fasthttp.ReleaseResponse(hresp)
-
-	hreq.SetRequestURI(h.endpoint)
-	hreq.Header.SetMethod(fasthttp.MethodPost)
-	h.setHeaders(&hreq.Header, req)
-	hreq.SetBodyRaw(body)
-
-	if err := h.client.DoDeadline(hreq, hresp, deadline); err != nil {
-		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) {
-			if ctxBound {
-				// The context's deadline bounded the call; its timer may not have
-				// fired yet.
-				return nil, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
-			}
+	h.setHeaders(hreq.Header, req)
+	hresp, err := h.client.Do(hreq)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
 		return nil, fmt.Errorf("proxy: HTTP request error: %w", err)
 	}
-	if code := hresp.StatusCode(); code != fasthttp.StatusOK {
+	defer hresp.Body.Close()
+	if code := hresp.StatusCode; code != http.StatusOK {
+		// Read a little so that the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(hresp.Body, 4<<10))
 		if resp := h.transform(code); resp != nil {
 			return resp, nil
 		}
 		return nil, &StatusError{Code: code}
 	}
-	return decodeResponse(req.Kind, hresp.Body())
+	data, err := io.ReadAll(hresp.Body)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		return nil, fmt.Errorf("proxy: HTTP response error: %w", err)
+	}
+	return decodeResponse(req.Kind, data)
 }
 
 // setHeaders writes, in Centrifugo's order, the static headers, the allowed emulated
 // headers, the allowed transport headers (each overriding the previous ones of the
 // same name) and Content-Type.
-func (h *HTTP) setHeaders(hh *fasthttp.RequestHeader, req *engine.ProxyRequest) {
+func (h *HTTP) setHeaders(hh http.Header, req *engine.ProxyRequest) {
 	for _, s := range h.static {
 		setHeader(hh, s.name, s.value)
 	}
@@ -254,17 +261,49 @@ func (h *HTTP) setHeaders(hh *fasthttp.RequestHeader, req *engine.ProxyRequest) 
 			}
 		}
 	}
-	hh.SetContentType("application/json")
+	hh.Set("Content-Type", "application/json")
 }
 
 // setHeader sets one header, skipping the framing headers net/http would not send
-// from a header map either (the backend's Host and the body's length are ours).
-func setHeader(hh *fasthttp.RequestHeader, name, value string) {
+// from a header map either (the backend's Host and the body's length are ours), and
+// names or values net/http would refuse to send (the whole request would fail): a
+// value from a client cannot smuggle a header line or break the call.
+func setHeader(hh http.Header, name, value string) {
 	switch strings.ToLower(name) {
 	case "host", "content-length", "transfer-encoding", "trailer":
 		return
 	}
+	if !validHeaderName(name) || !validHeaderValue(value) {
+		return
+	}
 	hh.Set(name, value)
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether value holds no control byte but tab.
+func validHeaderValue(value string) bool {
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func allowed(names []string, name string) bool {

@@ -359,3 +359,7 @@ func genToken(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, token)
 	return 0
 }
+
+// Sessions hear of a peer hang-up at once, so their proxy calls and key fetches end
+// even while a handler is blocked in one.
+var _ netio.PeerWatcher = (*engine.Client)(nil)
