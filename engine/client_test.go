@@ -397,3 +397,23 @@ func TestPrivateChannelWithToken(t *testing.T) {
 		t.Fatalf("channel mismatch: disconnect %v, want 3500", d)
 	}
 }
+
+// TestDisconnectDropQueue pins which disconnects tell the transport to discard the
+// client's backlog rather than send it before the close frame.
+func TestDisconnectDropQueue(t *testing.T) {
+	for _, tt := range []struct {
+		d    Disconnect
+		drop bool
+	}{
+		{DisconnectSlow, true},
+		{DisconnectConnectionClosed, true},
+		{DisconnectShutdown, false},
+		{DisconnectForceReconnect, false},
+		{DisconnectInvalidToken, false},
+		{Disconnect{Code: 4001, Reason: "custom"}, false},
+	} {
+		if got := tt.d.DropQueue(); got != tt.drop {
+			t.Errorf("%d %q: DropQueue() = %v, want %v", tt.d.Code, tt.d.Reason, got, tt.drop)
+		}
+	}
+}

@@ -122,3 +122,10 @@ func readStream(limit int, data []byte, chunks []int) ([]event, error) {
 		src.b = stream[start:end:end]
 	}
 }
+
+// stallCount reports how often c was handed to a stalled writer.
+func (c *conn) stallCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stalls
+}
