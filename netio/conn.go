@@ -347,6 +347,7 @@ func (c *conn) stall(rest []byte) error {
 	c.unsent = len(rest)
 	c.stalls++
 	c.mu.Unlock()
+	stalledWrites.Inc()
 	return nil
 }
 
