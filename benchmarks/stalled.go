@@ -151,6 +151,9 @@ func readToClose(c *benchConn, deadline time.Time) (string, int64) {
 		var ce *websocket.CloseError
 		var ne net.Error
 		switch {
+		case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+			// The library's name for a connection that ended without a close frame.
+			return outcomeNoCloseFrame, total
 		case errors.As(err, &ce):
 			return strconv.Itoa(ce.Code), total
 		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
