@@ -4,7 +4,7 @@ ROTOR_BIN := $(abspath $(BIN))
 FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test test-unit test-alloc test-e2e test-js fuzz fuzz-smoke bench vet fmt-check test-bench-tool
+.PHONY: build run test test-unit test-alloc test-stalled test-e2e test-js fuzz fuzz-smoke bench vet fmt-check test-bench-tool
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rotor
@@ -15,7 +15,7 @@ run: build
 
 ## test: every test — formatting, vet, unit tests under -race, allocation budgets,
 ## a short fuzz pass over every parser, and the end-to-end suites through the SDKs.
-test: fmt-check vet test-unit test-alloc fuzz-smoke test-e2e test-js test-bench-tool
+test: fmt-check vet test-unit test-alloc test-stalled fuzz-smoke test-e2e test-js test-bench-tool
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +30,11 @@ test-unit:
 # Allocation tests are excluded under -race (the detector allocates); run them plain.
 test-alloc:
 	$(GO) test -count=1 -run 'Alloc|Idle' ./...
+
+# Slow clients must not hurt the others: 500 subscribers with and without 20 stalled
+# ones over real sockets (about 30 s; excluded under -race, which is too slow for it).
+test-stalled:
+	$(GO) test -count=1 -run 'TestStalledSubscribersDoNotHurtOthers' ./netio
 
 fuzz-smoke:
 	FUZZTIME=3s ./scripts/fuzz.sh

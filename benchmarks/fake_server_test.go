@@ -30,6 +30,10 @@ type fakeServer struct {
 	apiKey    string
 	pingEvery time.Duration
 	dropEvery int // >0: the first subscriber misses every dropEvery-th publication
+	// queueMax >0 gives each subscriber a writer goroutine behind a queue of that
+	// many publications, as Centrifugo has; a subscriber whose queue overflows gets
+	// the close frame 3008 after the write in progress (the rest is dropped).
+	queueMax int
 
 	ln    net.Listener
 	srv   *http.Server
@@ -47,6 +51,35 @@ type fakeConn struct {
 	wmu     sync.Mutex
 	pending atomic.Int32 // pings sent and not yet answered
 	done    chan struct{}
+	q       chan []byte   // publications queued for the writer (queueMax > 0)
+	slow    chan struct{} // closed when q overflowed
+	slowed  atomic.Bool
+}
+
+// queueWriter writes c's queued publications until c ends or its queue overflows;
+// then it sends 3008 and closes. A write waits as long as the client does not read.
+func (f *fakeServer) queueWriter(c *fakeConn) {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.slow:
+			c.wmu.Lock()
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(3008, "slow"), time.Now().Add(time.Minute))
+			c.wmu.Unlock()
+			c.ws.Close()
+			return
+		case b := <-c.q:
+			c.wmu.Lock()
+			_ = c.ws.SetWriteDeadline(time.Now().Add(time.Minute))
+			err := c.ws.WriteMessage(websocket.TextMessage+int(c.proto), b)
+			c.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
 }
 
 func startFakeServer(t *testing.T, f *fakeServer) string {
@@ -155,6 +188,11 @@ func (f *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 				f.wg.Add(1)
 				go f.pinger(c)
 			case cmd.Subscribe != nil && connected:
+				if f.queueMax > 0 && c.q == nil {
+					c.q, c.slow = make(chan []byte, f.queueMax), make(chan struct{})
+					f.wg.Add(1)
+					go f.queueWriter(c)
+				}
 				f.mu.Lock()
 				f.subs[cmd.Subscribe.Channel] = append(f.subs[cmd.Subscribe.Channel], c)
 				f.mu.Unlock()
@@ -237,6 +275,16 @@ func (f *fakeServer) servePublish(w http.ResponseWriter, r *http.Request) {
 		}
 		if enc[c.proto] == nil {
 			enc[c.proto] = codec.AppendPublicationPush(c.proto, nil, req.Channel, pub)
+		}
+		if c.q != nil {
+			select {
+			case c.q <- enc[c.proto]:
+			default:
+				if !c.slowed.Swap(true) {
+					close(c.slow)
+				}
+			}
+			continue
 		}
 		_ = c.write(enc[c.proto])
 	}
@@ -387,5 +435,35 @@ func TestFakeTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("timeout not honoured: %v", d)
+	}
+}
+
+// TestFakeFanoutStalled adds stalled subscribers (--stalled) to a fanout run
+// against a fake with per-subscriber queues: the normal subscribers lose nothing,
+// and each stalled one reports the 3008 its overflowing queue earned.
+func TestFakeFanoutStalled(t *testing.T) {
+	f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Minute, queueMax: 16}
+	addr := startFakeServer(t, f)
+	m, code, stderr := runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "k",
+		"-n", "10", "-m", "200", "--rate", "100", "--size", "2048", "--stalled", "3", "--stalled-every", "200ms", "--timeout", "30s")
+	if code != exitOK || m["ok"] != true {
+		t.Fatalf("exit %d, stderr %q, report %v", code, stderr, m)
+	}
+	for k, want := range map[string]float64{"established": 10, "expected": 2000, "received": 2000, "lost": 0, "stalled": 3, "stalled_established": 3, "stalled_every_ms": 200} {
+		if got := num(t, m, k); got != want {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
+	outcomes, _ := m["stalled_outcomes"].(map[string]any)
+	if len(outcomes) != 1 || outcomes["3008"] != 3.0 {
+		t.Errorf("stalled outcomes %v, want 3008 for all 3", m["stalled_outcomes"])
+	}
+	if num(t, m, "stalled_read_bytes") <= 0 {
+		t.Errorf("stalled subscribers read nothing at the end: %v", m)
+	}
+	// Without --stalled the report says so.
+	m, code, _ = runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "k", "-n", "2", "-m", "5", "--timeout", "20s")
+	if code != exitOK || num(t, m, "stalled") != 0 || len(m["stalled_outcomes"].(map[string]any)) != 0 {
+		t.Errorf("without --stalled: exit %d, report %v", code, m)
 	}
 }

@@ -27,6 +27,9 @@ type fanoutOptions struct {
 	channel     string
 	size        int
 	drain       time.Duration
+
+	stalled      int
+	stalledEvery time.Duration
 }
 
 func (o *fanoutOptions) register(fs *flag.FlagSet) {
@@ -38,6 +41,8 @@ func (o *fanoutOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.channel, "channel", "bench", "channel to subscribe and publish to")
 	fs.IntVar(&o.size, "size", 0, "pad each payload to at least this many bytes (the bare payload is about 45)")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last publish")
+	fs.IntVar(&o.stalled, "stalled", 0, "extra subscribers that stop reading after their subscribe reply (small receive buffer, capped MSS); they read again only after the run, to report how the server closed them")
+	fs.DurationVar(&o.stalledEvery, "stalled-every", 500*time.Millisecond, "interval between stalled subscribers, the first one interval after publishing starts")
 }
 
 func (o *fanoutOptions) validate() error {
@@ -56,6 +61,10 @@ func (o *fanoutOptions) validate() error {
 		return errors.New("--size must be between 0 and 1 MiB")
 	case o.drain < 0:
 		return errors.New("--drain must not be negative")
+	case o.stalled < 0:
+		return errors.New("--stalled must not be negative")
+	case o.stalledEvery <= 0:
+		return errors.New("--stalled-every must be positive")
 	}
 	return nil
 }
@@ -110,6 +119,14 @@ type fanoutReport struct {
 	ServerCPUS     *float64 `json:"server_cpu_s"`
 	ServerCPUPerNs *float64 `json:"server_cpu_ns_per_delivery"`
 	ServerRSSAfter *int64   `json:"server_rss_after_bytes"`
+
+	// Stalled subscribers (--stalled): not part of the figures above, which are the
+	// normal subscribers' alone.
+	Stalled            int              `json:"stalled"`
+	StalledEveryMs     float64          `json:"stalled_every_ms"`
+	StalledEstablished int64            `json:"stalled_established"`
+	StalledOutcomes    map[string]int64 `json:"stalled_outcomes"`
+	StalledReadBytes   int64            `json:"stalled_read_bytes"`
 
 	ClientCPUS float64  `json:"client_cpu_s"`
 	DurationS  float64  `json:"duration_s"`
@@ -197,7 +214,7 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	if err := cm.checkFDs(o.n + o.concurrency); err != nil {
+	if err := cm.checkFDs(o.n + o.stalled + o.concurrency); err != nil {
 		return nil, err
 	}
 	pub, err := newPublisher(cm.apiURL, cm.apiKey, o.channel, o.size, o.concurrency)
@@ -256,6 +273,7 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	}
 
 	p := newPool(cm.clientOptions(), o.n, cm.inflight)
+	stalled := newStalledSet(cm.clientOptions(), o.stalled, o.stalledEvery)
 	cnt := p.cnt
 	var published, pubErrors atomic.Int64
 	var expected atomic.Int64
@@ -285,6 +303,7 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	if settled && subscribers > 0 {
 		phase.Store("publishing")
 		before = takeSample(ctx, cm, warn)
+		stalled.start(ctx, channel)
 		var wg sync.WaitGroup
 		sch := newSchedule(o.m, o.rate, 0)
 		pubStart := sch.start
@@ -335,7 +354,10 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	rep.TimedOut = ctx.Err() != nil
 	tk.stop()
 	tl.stop()
+	sres := stalled.finish(5 * time.Second)
 	p.closeAll(10 * time.Second)
+	rep.Stalled, rep.StalledEveryMs = o.stalled, ms(int64(o.stalledEvery))
+	rep.StalledEstablished, rep.StalledOutcomes, rep.StalledReadBytes = sres.established, sres.outcomes, sres.readBytes
 
 	rep.Established = subscribers
 	rep.Failed = cnt.failed.Load()
@@ -419,9 +441,17 @@ func (r *fanoutReport) rows() []row {
 		{"unsubscribe pushes", fmt.Sprint(r.Unsubscribed)},
 		{"protocol errors", fmt.Sprint(r.ProtocolErrors)},
 		{"close codes", fmtCodes(r.CloseCodes)},
+	}
+	if r.Stalled > 0 {
+		rows = append(rows,
+			row{"stalled subscribers", fmt.Sprintf("%d / %d established, one every %.0f ms", r.StalledEstablished, r.Stalled, r.StalledEveryMs)},
+			row{"stalled: how closed", fmtCodes(r.StalledOutcomes)},
+			row{"stalled: read at the end", fmtBytes(float64(r.StalledReadBytes))})
+	}
+	rows = append(rows, []row{
 		{"client CPU", fmt.Sprintf("%.2f s", r.ClientCPUS)},
 		{"duration", fmt.Sprintf("%.2f s", r.DurationS)},
-	}
+	}...)
 	for _, s := range r.ErrorSamples {
 		rows = append(rows, row{"error sample", s})
 	}

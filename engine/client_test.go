@@ -430,3 +430,23 @@ func TestClientRefreshRearmsExpiry(t *testing.T) {
 		t.Fatalf("3005 %v after the refreshed expiry", late)
 	}
 }
+
+// TestDisconnectDropQueue pins which disconnects tell the transport to discard the
+// client's backlog rather than send it before the close frame.
+func TestDisconnectDropQueue(t *testing.T) {
+	for _, tt := range []struct {
+		d    Disconnect
+		drop bool
+	}{
+		{DisconnectSlow, true},
+		{DisconnectConnectionClosed, true},
+		{DisconnectShutdown, false},
+		{DisconnectForceReconnect, false},
+		{DisconnectInvalidToken, false},
+		{Disconnect{Code: 4001, Reason: "custom"}, false},
+	} {
+		if got := tt.d.DropQueue(); got != tt.drop {
+			t.Errorf("%d %q: DropQueue() = %v, want %v", tt.d.Code, tt.d.Reason, got, tt.drop)
+		}
+	}
+}

@@ -37,6 +37,14 @@ type Disconnect struct {
 
 func (d Disconnect) Error() string { return d.Reason }
 
+// DropQueue tells the transport whether to discard what is still queued for the
+// client instead of sending it before the close frame. The engine decides, so
+// transports need not know codes: a slow client (3008) would only fall further
+// behind, and 3000 means the peer is gone, so neither has a reader for the backlog.
+func (d Disconnect) DropQueue() bool {
+	return d.Code == DisconnectSlow.Code || d.Code == DisconnectConnectionClosed.Code
+}
+
 // Disconnects with Centrifugo's codes and exact reasons.
 var (
 	DisconnectConnectionClosed = Disconnect{Code: 3000, Reason: "connection closed"}

@@ -15,8 +15,9 @@ type Transport interface {
 	// Safe for concurrent use; it may be called with hub shard locks held (outMu is a
 	// leaf lock).
 	Enqueue(msg []byte) error
-	// Close flushes what is queued (unless d is DisconnectSlow or
-	// DisconnectConnectionClosed), sends a close frame carrying d.Code and d.Reason,
-	// and closes the connection. Idempotent and non-blocking; safe from any goroutine.
+	// Close flushes what is queued (or discards it when d.DropQueue() says so; bytes
+	// already partly written to the socket are still finished, so framing stays
+	// intact), sends a close frame carrying d.Code and d.Reason, and closes the
+	// connection. Idempotent and non-blocking; safe from any goroutine.
 	Close(d Disconnect)
 }

@@ -78,11 +78,6 @@ type conn struct {
 	proto    codec.Protocol
 	dataOp   ws.Opcode // OpText for JSON, OpBinary for protobuf
 
-	// viaNetpoll is owned by the flush token holder: once a direct send hit a full
-	// socket, every later write goes through netpoll's Writer (so nothing is ever
-	// written around data netpoll still holds).
-	viaNetpoll bool
-
 	// httpIdle is set by fasthttp's ConnState hook while a keep-alive connection
 	// waits for its next request.
 	httpIdle atomic.Bool
@@ -117,6 +112,13 @@ type conn struct {
 	notified    bool   // OnClose was called
 	closeCode   uint16 // code of the close frame to send
 	closeReason string
+	// unsent counts bytes the token holder took out of pending and the socket has
+	// not accepted yet: the frame being sent, or what a stalled connection left in
+	// netpoll's Writer. Enqueue counts them against QueueMaxSize, so a client that
+	// stops reading holds at most that much in all, not that much twice.
+	unsent int
+	// stalls counts hand-offs to a stalled writer (tests read it under mu).
+	stalls int
 }
 
 var _ engine.Transport = (*conn)(nil)
@@ -142,9 +144,9 @@ func (c *conn) Enqueue(msg []byte) error {
 	if p != nil && c.proto == codec.ProtocolJSON {
 		sep = 1
 	}
-	queued := 0
+	queued := c.unsent
 	if p != nil {
-		queued = len(p.b) - hdrReserve
+		queued += len(p.b) - hdrReserve
 	}
 	if queued+sep+len(msg) > max {
 		c.mu.Unlock()
@@ -170,16 +172,16 @@ func (c *conn) Enqueue(msg []byte) error {
 }
 
 // Close implements engine.Transport. The close frame is written by the flush token
-// holder after what is queued (dropped for 3000 and 3008); the TCP connection is
-// then half-closed and fully closed when the peer answers with its close frame or
-// closes, or after Config.CloseTimeout. Idempotent, non-blocking, any goroutine.
+// holder after what is queued (dropped when d.DropQueue() says so, except bytes a
+// stalled write has begun); the TCP connection is then half-closed and fully closed
+// when the peer answers with its close frame or closes, or after
+// Config.CloseTimeout. Idempotent, non-blocking, any goroutine.
 func (c *conn) Close(d engine.Disconnect) {
 	code := uint16(d.Code)
 	if d.Code > 0xFFFF || !ws.ValidCloseCode(code) {
 		code = ws.CloseInternalError
 	}
-	drop := d.Code == engine.DisconnectSlow.Code || d.Code == engine.DisconnectConnectionClosed.Code
-	c.requestClose(code, d.Reason, drop)
+	c.requestClose(code, d.Reason, d.DropQueue())
 }
 
 // requestClose asks for a close frame. Takes c.mu.
@@ -260,7 +262,9 @@ func (c *conn) runWorker() {
 
 // flush writes everything pending as one data frame, followed by a pong and the close
 // frame when due, in one send. The caller holds the token (state flushBusy); flush
-// returns it. Must not hold c.mu.
+// returns it, or passes it to a stalled writer when the socket is full (the caller
+// must then not touch the socket either). It never waits for the socket. Must not
+// hold c.mu.
 func (c *conn) flush() {
 	for {
 		c.mu.Lock()
@@ -284,32 +288,114 @@ func (c *conn) flush() {
 			c.closeSent = true
 			halfClose = !c.peerClosed
 		}
+		if data != nil {
+			c.unsent = len(data.b) - hdrReserve
+		}
 		c.writing = true
 		c.mu.Unlock()
 
 		out, start := c.frame(data, pong, sendClose, code, reason)
-		err := c.write(out.b[start:])
-		if err == nil && halfClose {
-			// Tell the peer we are done writing, so it answers our close frame. Done
-			// while c.writing holds off the close callback, which closes the fd.
-			_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
+		p := out.b[start:]
+		n, err := c.sendDirect(p)
+		if err == nil && n < len(p) {
+			// The socket is full. Waiting for it here would hold up every other
+			// connection of this worker (or this reader's runner), so the rest goes
+			// to a goroutine of its own, which keeps the token (and c.writing) until
+			// the socket takes it or the write timeout closes the connection.
+			err = c.stall(p[n:])
+			putBuf(out) // netpoll copied the rest
+			if err == nil {
+				go c.finishStalled(halfClose, sendClose)
+				return
+			}
+		} else {
+			putBuf(out)
 		}
-		// c.write never leaves references to out behind: the netpoll path copies.
-		putBuf(out)
+		c.wrote(err, halfClose, sendClose)
+	}
+}
 
-		c.mu.Lock()
-		c.writing = false
-		peerClosed := c.peerClosed
-		c.mu.Unlock()
-		switch {
-		case err != nil:
-			c.closeTCP()
-		case sendClose && (peerClosed || !halfClose):
-			// The peer's close frame is already here: the handshake is complete.
-			c.closeTCP()
-		case sendClose:
-			c.srv.sweepAdd(c, sweepClosing, c.srv.cfg.CloseTimeout)
+// sendDirect sends as much of p as the socket takes now with send(2), never
+// waiting. It returns the bytes sent; a full socket is not an error.
+func (c *conn) sendDirect(p []byte) (int, error) {
+	sent := 0
+	for sent < len(p) {
+		n, errno := sysSend(c.fd, p[sent:])
+		switch errno {
+		case 0:
+			sent += n
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return sent, nil
+		default:
+			return sent, errno
 		}
+	}
+	return sent, nil
+}
+
+// stall copies rest, which the socket did not take, into netpoll's Writer (the
+// caller may then recycle its buffer) and counts it as unsent. Token holder only.
+func (c *conn) stall(rest []byte) error {
+	wr := c.nc.Writer()
+	buf, err := wr.Malloc(len(rest))
+	if err != nil {
+		return err
+	}
+	copy(buf, rest)
+	c.mu.Lock()
+	c.unsent = len(rest)
+	c.stalls++
+	c.mu.Unlock()
+	stalledWrites.Inc()
+	return nil
+}
+
+// finishStalled runs on a goroutine of its own for a connection whose socket was
+// full: netpoll's Flush waits, under Config.WriteTimeout, until the socket takes
+// what stall left in its Writer. Once it has (netpoll holds nothing more, so direct
+// sends are safe again) the goroutine goes on flushing whatever was queued
+// meanwhile and ends when the token returns to idle. Only stalled connections ever
+// get such a goroutine, and it holds no lock while it waits.
+func (c *conn) finishStalled(halfClose, sendClose bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			recoveredPanics.Inc()
+			c.srv.cfg.Logger.Error("netio: panic in stalled writer", "panic", r)
+			c.mu.Lock()
+			c.writing = false
+			c.state = flushIdle
+			c.mu.Unlock()
+			c.closeTCP()
+		}
+	}()
+	err := c.nc.Writer().Flush()
+	c.wrote(err, halfClose, sendClose)
+	c.flush()
+}
+
+// wrote ends one write of the flush loop: it half-closes after a close frame,
+// releases c.writing and the unsent count, and closes the connection after an
+// error or a completed closing handshake. Token holder only; must not hold c.mu.
+func (c *conn) wrote(err error, halfClose, sendClose bool) {
+	if err == nil && halfClose {
+		// Tell the peer we are done writing, so it answers our close frame. Done
+		// while c.writing holds off the close callback, which closes the fd.
+		_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
+	}
+	c.mu.Lock()
+	c.writing = false
+	c.unsent = 0
+	peerClosed := c.peerClosed
+	c.mu.Unlock()
+	switch {
+	case err != nil:
+		c.closeTCP()
+	case sendClose && (peerClosed || !halfClose):
+		// The peer's close frame is already here: the handshake is complete.
+		c.closeTCP()
+	case sendClose:
+		c.srv.sweepAdd(c, sweepClosing, c.srv.cfg.CloseTimeout)
 	}
 }
 
@@ -338,55 +424,22 @@ func (c *conn) frame(data, pong *obuf, sendClose bool, code uint16, reason strin
 	return out, start
 }
 
-// write sends p: first straight to the socket with one send(2); if the socket is
-// full, the rest is copied into netpoll's Writer and flushed, which waits for the
-// socket under the write timeout. The caller must keep the close callback out (hold
-// the token with c.writing set, or run inside OnRequest).
-func (c *conn) write(p []byte) error {
-	if !c.viaNetpoll {
-		for len(p) > 0 {
-			n, errno := sysSend(c.fd, p)
-			if errno == 0 {
-				p = p[n:]
-				continue
-			}
-			if errno == syscall.EINTR {
-				continue
-			}
-			if errno == syscall.EAGAIN {
-				break
-			}
-			return errno
-		}
-		if len(p) == 0 {
-			return nil
-		}
-		c.viaNetpoll = true
+// writeHandshake sends an HTTP response (the 101 or an error) from inside
+// OnRequest, before the connection has a session, so no flush token holder can be
+// writing. It may wait for the socket under the write timeout: these responses are
+// small and the runner belongs to this connection alone.
+func (c *conn) writeHandshake(p []byte) error {
+	n, err := c.sendDirect(p)
+	if err != nil || n == len(p) {
+		return err
 	}
 	wr := c.nc.Writer()
-	buf, err := wr.Malloc(len(p))
+	buf, err := wr.Malloc(len(p) - n)
 	if err != nil {
 		return err
 	}
-	copy(buf, p)
+	copy(buf, p[n:])
 	return wr.Flush()
-}
-
-// writeGuarded writes p outside OnRequest's protection: it holds c.writing so the
-// close callback waits. Must not hold c.mu.
-func (c *conn) writeGuarded(p []byte) error {
-	c.mu.Lock()
-	if c.dead || c.broken {
-		c.mu.Unlock()
-		return netpoll.ErrConnClosed
-	}
-	c.writing = true
-	c.mu.Unlock()
-	err := c.write(p)
-	c.mu.Lock()
-	c.writing = false
-	c.mu.Unlock()
-	return err
 }
 
 // dropLocked recycles what is queued. Must hold c.mu, with no writer running.

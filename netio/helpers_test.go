@@ -3,6 +3,8 @@ package netio
 import (
 	"encoding/binary"
 	"errors"
+	"testing"
+	"time"
 
 	"github.com/rotorhq/rotor/netio/ws"
 )
@@ -120,5 +122,35 @@ func readStream(limit int, data []byte, chunks []int) ([]event, error) {
 		start := end - len(src.b)
 		end += n
 		src.b = stream[start:end:end]
+	}
+}
+
+// stallCount reports how often c was handed to a stalled writer.
+func (c *conn) stallCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stalls
+}
+
+// barrierSession closes done when its OnClose runs.
+type barrierSession struct{ done chan struct{} }
+
+func (b barrierSession) HandleFrame([]byte) bool { return true }
+func (b barrierSession) OnClose()                { close(b.done) }
+
+// syncWorkers returns once every flush worker of s has run everything queued on it
+// before the call: a barrier connection (counted on a server of its own, so s's
+// live count is untouched) goes through each worker's FIFO and reports back.
+func (s *Server) syncWorkers(t testing.TB) {
+	t.Helper()
+	for _, w := range s.workers {
+		done := make(chan struct{})
+		b := &conn{srv: &Server{}, w: w, sess: barrierSession{done}, notify: true}
+		w.push(b)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("flush worker did not reach the barrier")
+		}
 	}
 }

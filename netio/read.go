@@ -148,7 +148,7 @@ func (c *conn) reject(status int) {
 	r := c.nc.Reader()
 	_ = r.Skip(r.Len())
 	_ = r.Release()
-	_ = c.write(buf.b)
+	_ = c.writeHandshake(buf.b)
 	putBuf(buf)
 	c.closeTCP()
 }
@@ -193,7 +193,7 @@ func (c *conn) upgrade(h *requestHead, n int) {
 	if hs.protocol == codec.ProtocolProtobuf {
 		c.dataOp = ws.OpBinary
 	}
-	err := c.write(resp.b)
+	err := c.writeHandshake(resp.b)
 	putBuf(resp)
 	if err != nil {
 		c.closeTCP()

@@ -6,9 +6,11 @@
 // Goroutines: netpoll pollers read sockets; an OnRequest runner exists per
 // connection only while it has input to process (or for the lifetime of a
 // connection handed to fasthttp); W flush workers write outbound data and deliver
-// Session.OnClose; one sweeper per Server closes connections whose handshake or
-// closing handshake timed out. An idle upgraded connection holds no goroutine and no
-// armed timer.
+// Session.OnClose, never waiting for a socket: a connection whose socket is full is
+// finished by a goroutine of its own, which lives until that socket drains or the
+// write timeout closes it; one sweeper per Server closes connections whose handshake
+// or closing handshake timed out. An idle upgraded connection holds no goroutine and
+// no armed timer.
 package netio
 
 import (
@@ -31,6 +33,10 @@ import (
 )
 
 var recoveredPanics = metrics.NewCounter("rotor_netio_recovered_panics_total")
+
+// stalledWrites counts writes handed to a stalled connection's own goroutine
+// because the socket was full.
+var stalledWrites = metrics.NewCounter("rotor_netio_stalled_writes_total")
 
 var initOnce sync.Once
 
@@ -70,7 +76,8 @@ type Config struct {
 	// message; 0 → 65536. A larger message gets close code 1009.
 	MessageSizeLimit int
 	// QueueMaxSize is client.queue_max_size: the most bytes a connection may have
-	// queued; 0 → 1048576. Enqueue beyond it returns engine.ErrSlowConsumer.
+	// queued, counting what the socket has not yet taken of a write in progress;
+	// 0 → 1048576. Enqueue beyond it returns engine.ErrSlowConsumer.
 	QueueMaxSize int
 	// WriteTimeout is websocket.write_timeout: how long a write may wait for a full
 	// socket before the connection is closed; 0 → 1s.
