@@ -100,15 +100,16 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 	msg := rueidis.BinaryString(*bp)
 
 	pubsub := b.clientChannel(s, ch)
+	// The result key is passed even without idempotency: in a cluster every key of
+	// a script must hash to one slot, and "P.result.{CH}." does.
+	resultKey := b.resultKey(s, ch, opts.IdempotencyKey)
 	resultTTL := ""
-	var resultKey string
 	if opts.IdempotencyKey != "" {
 		ttl := opts.IdempotentResultTTL
 		if ttl <= 0 {
 			ttl = DefaultIdempotentResultTTL
 		}
-		resultTTL = strconv.FormatInt(int64(ttl/time.Second), 10)
-		resultKey = b.resultKey(s, ch, opts.IdempotencyKey)
+		resultTTL = seconds(ttl)
 	}
 
 	if !withHistory {

@@ -7,6 +7,7 @@ package redistest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -121,7 +122,7 @@ func (s *Server) launch() error {
 			return fmt.Errorf("%s on port %d exited at start; log:\n%s", s.bin, s.port, s.log())
 		default:
 		}
-		if reply, err := Do(s.Addr(), "PING"); err == nil && reply == "PONG" {
+		if up(s.Addr()) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -136,6 +137,17 @@ func (s *Server) log() string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// up reports whether the server at addr answers PING (NOAUTH counts: a server
+// with a password is up).
+func up(addr string) bool {
+	reply, err := Do(addr, "PING")
+	if err != nil {
+		var re replyError
+		return errors.As(err, &re) && strings.HasPrefix(string(re), "NOAUTH")
+	}
+	return reply == "PONG"
 }
 
 // Kill kills the process (SIGKILL, by PID) and waits until its port is closed.
@@ -398,4 +410,94 @@ func StartSentinel(t testing.TB, masterName string) *Sentinel {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return &Sentinel{Master: master, Sentinel: s, MasterName: masterName}
+}
+
+// Subscription is a raw RESP2 connection subscribed to PUB/SUB channels, for tests
+// that check what goes over PUB/SUB byte for byte.
+type Subscription struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// Subscribe opens a connection to addr and SUBSCRIBEs (SSUBSCRIBE when sharded) to
+// channels, waiting for the confirmations. The connection closes at cleanup.
+func Subscribe(t testing.TB, addr string, sharded bool, channels ...string) *Subscription {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("redistest: subscribe: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	cmd := "SUBSCRIBE"
+	if sharded {
+		cmd = "SSUBSCRIBE"
+	}
+	args := append([]string{cmd}, channels...)
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		t.Fatalf("redistest: subscribe: %v", err)
+	}
+	s := &Subscription{t: t, conn: c, r: bufio.NewReader(c)}
+	for range channels {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		items, err := readReply(s.r)
+		if err != nil || len(items) < 1 || !strings.HasSuffix(strings.ToLower(items[0]), "subscribe") {
+			t.Fatalf("redistest: subscribe confirmation: %v %v", items, err)
+		}
+	}
+	return s
+}
+
+// Next returns the next message's channel and payload, failing the test after
+// timeout.
+func (s *Subscription) Next(timeout time.Duration) (channel, payload string) {
+	s.t.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+	items, err := readReply(s.r)
+	if err != nil || len(items) != 3 {
+		s.t.Fatalf("redistest: next message: %v %v", items, err)
+	}
+	return items[1], items[2]
+}
+
+// None checks that no message arrives within d.
+func (s *Subscription) None(d time.Duration) {
+	s.t.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	items, err := readReply(s.r)
+	if err == nil {
+		s.t.Fatalf("redistest: unexpected message %q", items)
+	}
+}
+
+// DoSeq sends commands one after the other on one connection and returns the last
+// reply as Do does; an error reply to any of them is returned as an error.
+func DoSeq(addr string, cmds ...[]string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	var last []string
+	for _, args := range cmds {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := c.Write([]byte(b.String())); err != nil {
+			return "", err
+		}
+		if last, err = readReply(r); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(last, "\n"), nil
 }
