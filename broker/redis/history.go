@@ -14,59 +14,12 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/engine"
 )
 
 // DefaultHistoryMetaTTL is the stream metadata lifetime used when a call passes 0
 // (Centrifugo's channel.history_meta_ttl default, 30 days).
 const DefaultHistoryMetaTTL = 720 * time.Hour
-
-// PublishOptions say how one publication is stored.
-type PublishOptions struct {
-	// HistorySize and HistoryTTL > 0 keep the publication in the channel's stream
-	// (the stream holds at most HistorySize entries and expires HistoryTTL after
-	// the last publish). Otherwise the publication is only PUBLISHed.
-	HistorySize int
-	HistoryTTL  time.Duration
-	// HistoryMetaTTL is how long the stream metadata lives after the last publish;
-	// 0 means DefaultHistoryMetaTTL.
-	HistoryMetaTTL time.Duration
-	// IdempotencyKey makes a repeated publish within IdempotentResultTTL (0 =
-	// 300 s) a no-op returning the first one's position.
-	IdempotencyKey      string
-	IdempotentResultTTL time.Duration
-	// UseDelta sends the publication as a delta envelope (__d1) with the previous
-	// one, or, without history, flags it in the publication.
-	UseDelta bool
-	// Version > 0 suppresses the publish when the stream already saw a version ≥
-	// this one (with the same VersionEpoch, when one is given).
-	Version      uint64
-	VersionEpoch string
-}
-
-// SuppressReason says why a publish did not publish.
-type SuppressReason string
-
-const (
-	SuppressIdempotency SuppressReason = "idempotency"
-	SuppressVersion     SuppressReason = "version"
-)
-
-// PublishResult is the stream position of a publication (zero without history).
-type PublishResult struct {
-	Offset     uint64
-	Epoch      string
-	Suppressed bool
-	Reason     SuppressReason
-}
-
-// HistoryFilter selects publications of a history read.
-type HistoryFilter struct {
-	// Since, when set: publications after it (before it when Reverse).
-	Since *codec.StreamPosition
-	// Limit 0 returns no publications (only the position), < 0 all of them.
-	Limit   int
-	Reverse bool
-}
 
 // errBadReply is wrapped when Redis answers a script with an unexpected shape.
 var errBadReply = errors.New("redis: unexpected script reply")
@@ -85,13 +38,19 @@ func encodePublication(dst []byte, pub *codec.Publication, delta bool) []byte {
 	return codec.AppendPublicationProto(dst, &p)
 }
 
-// Publish stores (when opts ask for history) and PUBLISHes pub on channel ch. The
-// publication's Data, Info, Tags, Key, Time… are sent; its Offset, Epoch and
-// Channel are not.
-func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication, opts PublishOptions) (PublishResult, error) {
+// Publish stores (when opts ask for history) and PUBLISHes pub on channel ch
+// (engine.Broker): one Lua script appends to the stream and publishes
+// __p1:<offset>:<epoch>__<pub> (or the __d1 delta envelope); without history a
+// plain PUBLISH of the Protobuf Publication. pub's Data, Info, Tags, Key, Time… are
+// sent, its Offset, Epoch and Channel are not; on success pub.Offset is set to the
+// publication's offset.
+func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication, opts *engine.BrokerPublishOptions) (engine.BrokerPublishResult, error) {
 	s := b.shardFor(ch)
 	if err := s.checkChannel(ch); err != nil {
-		return PublishResult{}, err
+		return engine.BrokerPublishResult{}, err
+	}
+	if opts == nil {
+		opts = &engine.BrokerPublishOptions{}
 	}
 	withHistory := opts.HistorySize > 0 && opts.HistoryTTL > 0
 	bp := pubBufPool.Get().(*[]byte)
@@ -120,7 +79,7 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 			} else {
 				cmd = s.client.B().Publish().Channel(pubsub).Message(msg).Build()
 			}
-			return PublishResult{}, s.client.Do(ctx, cmd).Error()
+			return engine.BrokerPublishResult{}, s.client.Do(ctx, cmd).Error()
 		}
 		keys := []string{resultKey}
 		if s.partitions > 0 {
@@ -131,12 +90,13 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 		}
 		res := b.scripts.publishIdempotent.Exec(ctx, s.client, keys, []string{msg, pubsub, s.publishCommand(), resultTTL})
 		if err := res.Error(); err != nil && !rueidis.IsRedisNil(err) {
-			return PublishResult{}, err
+			return engine.BrokerPublishResult{}, err
 		}
+		// The script answers the remembered {offset, epoch} when the key was seen.
 		if _, err := res.ToArray(); err == nil {
-			return PublishResult{Suppressed: true, Reason: SuppressIdempotency}, nil
+			return engine.BrokerPublishResult{Suppressed: true}, nil
 		}
-		return PublishResult{}, nil
+		return engine.BrokerPublishResult{}, nil
 	}
 
 	metaTTL := opts.HistoryMetaTTL
@@ -164,7 +124,11 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 				seconds(metaTTL), newEpoch(), s.publishCommand(), resultTTL, delta,
 				version, opts.VersionEpoch})
 	}
-	return parsePublishReply(res)
+	r, err := parsePublishReply(res)
+	if err == nil && !r.Suppressed {
+		pub.Offset = r.Position.Offset
+	}
+	return r, err
 }
 
 // seconds formats d in whole seconds, at least 1 for a positive d (Redis EXPIRE
@@ -177,39 +141,46 @@ func seconds(d time.Duration) string {
 	return strconv.FormatInt(n, 10)
 }
 
-func parsePublishReply(res rueidis.RedisResult) (PublishResult, error) {
+func parsePublishReply(res rueidis.RedisResult) (engine.BrokerPublishResult, error) {
 	vals, err := res.ToArray()
 	if err != nil {
-		return PublishResult{}, err
+		return engine.BrokerPublishResult{}, err
 	}
 	if len(vals) < 3 {
-		return PublishResult{}, fmt.Errorf("%w: %d items", errBadReply, len(vals))
+		return engine.BrokerPublishResult{}, fmt.Errorf("%w: %d items", errBadReply, len(vals))
 	}
 	off, err := vals[0].AsUint64()
 	if err != nil {
-		return PublishResult{}, fmt.Errorf("%w: offset: %v", errBadReply, err)
+		return engine.BrokerPublishResult{}, fmt.Errorf("%w: offset: %v", errBadReply, err)
 	}
 	epoch, err := vals[1].ToString()
 	if err != nil {
-		return PublishResult{}, fmt.Errorf("%w: epoch: %v", errBadReply, err)
+		return engine.BrokerPublishResult{}, fmt.Errorf("%w: epoch: %v", errBadReply, err)
 	}
-	r := PublishResult{Offset: off, Epoch: epoch}
-	if f, _ := vals[2].ToString(); f == "1" {
-		r.Suppressed, r.Reason = true, SuppressIdempotency
-	}
-	if len(vals) > 3 {
-		if f, _ := vals[3].ToString(); f == "1" {
-			r.Suppressed, r.Reason = true, SuppressVersion
+	r := engine.BrokerPublishResult{Position: codec.StreamPosition{Offset: off, Epoch: epoch}}
+	// vals[2] = "1": idempotency result; vals[3] = "1": stale version.
+	for _, v := range vals[2:] {
+		if f, _ := v.ToString(); f == "1" {
+			r.Suppressed = true
 		}
 	}
 	return r, nil
 }
 
-// History returns the channel's stream position and the publications f selects,
-// each with its offset. A channel without metadata gets a new epoch at offset 0.
-// metaTTL (0 = DefaultHistoryMetaTTL) is refreshed on the metadata. It does not
-// compare f.Since's epoch with the current one: the caller does.
-func (b *Broker) History(ctx context.Context, ch string, f HistoryFilter, metaTTL time.Duration) ([]*codec.Publication, codec.StreamPosition, error) {
+// History returns the channel's stream position and the publications opts.Filter
+// selects, each with its offset (engine.Broker). A channel without metadata gets a
+// new epoch at offset 0; opts.MetaTTL (0 = DefaultHistoryMetaTTL) is refreshed on
+// the metadata. A Since with another (non-empty) epoch than the stream's fails
+// with engine.ErrorUnrecoverablePosition (the position is returned with it).
+func (b *Broker) History(ctx context.Context, ch string, opts engine.HistoryOptions) ([]*codec.Publication, codec.StreamPosition, error) {
+	pubs, pos, err := b.history(ctx, ch, opts.Filter, opts.MetaTTL)
+	if err == nil && opts.Filter.Since != nil && opts.Filter.Since.Epoch != "" && opts.Filter.Since.Epoch != pos.Epoch {
+		return nil, pos, engine.ErrorUnrecoverablePosition
+	}
+	return pubs, pos, err
+}
+
+func (b *Broker) history(ctx context.Context, ch string, f engine.HistoryFilter, metaTTL time.Duration) ([]*codec.Publication, codec.StreamPosition, error) {
 	s := b.shardFor(ch)
 	if err := s.checkChannel(ch); err != nil {
 		return nil, codec.StreamPosition{}, err
@@ -332,7 +303,7 @@ func decodeStreamEntry(e rueidis.RedisMessage) (*codec.Publication, error) {
 
 // historyList reads the legacy list: all entries, then filters in Go as
 // Centrifugo does (lists cannot be read in reverse).
-func (b *Broker) historyList(ctx context.Context, s *shard, ch string, f HistoryFilter, metaTTL time.Duration) ([]*codec.Publication, codec.StreamPosition, error) {
+func (b *Broker) historyList(ctx context.Context, s *shard, ch string, f engine.HistoryFilter, metaTTL time.Duration) ([]*codec.Publication, codec.StreamPosition, error) {
 	include, right := "1", "-1"
 	if f.Limit == 0 {
 		include, right = "0", "0"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rotorhq/rotor/broker/redis/redistest"
 	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/engine"
 )
 
 func TestNewFailsWhenUnreachable(t *testing.T) {
@@ -73,7 +74,7 @@ func TestClientSideSharding(t *testing.T) {
 		if got := srvs[1-idx].MustDo("EXISTS", "centrifugo.stream."+ch); got != "0" {
 			t.Fatalf("%s also on shard %d", ch, 1-idx)
 		}
-		pubs, pos, err := b.History(ctx, ch, HistoryFilter{Limit: -1}, 0)
+		pubs, pos, err := b.History(ctx, ch, engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1}, MetaTTL: 0})
 		if err != nil || len(pubs) != 1 || pos.Offset != 1 {
 			t.Fatalf("history of %s: %v %v", ch, pos, err)
 		}
@@ -102,11 +103,11 @@ func TestCluster(t *testing.T) {
 			o := historyOpts()
 			o.IdempotencyKey = "k" + strconv.Itoa(i)
 			r, err := b.Publish(ctx, ch, testPub(strconv.Itoa(i)), o)
-			if err != nil || r.Offset != uint64(i+1) {
+			if err != nil || r.Position.Offset != uint64(i+1) {
 				t.Fatalf("%s publish %d: %+v %v", ch, i, r, err)
 			}
 		}
-		pubs, pos, err := b.History(ctx, ch, HistoryFilter{Limit: -1, Reverse: true}, 0)
+		pubs, pos, err := b.History(ctx, ch, engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1, Reverse: true}, MetaTTL: 0})
 		if err != nil || pos.Offset != 3 || len(pubs) != 2 || pubs[0].Offset != 3 {
 			t.Fatalf("%s history %v %d %v", ch, pos, len(pubs), err)
 		}
@@ -149,17 +150,17 @@ func TestClusterShardedPubSub(t *testing.T) {
 	}
 	sub := redistest.Subscribe(t, owner.Addr(), true, "centrifugo.client.{"+idx+"}."+ch)
 	r, err := b.Publish(ctx, ch, testPub("s"), historyOpts())
-	if err != nil || r.Offset != 1 {
+	if err != nil || r.Position.Offset != 1 {
 		t.Fatalf("%+v %v", r, err)
 	}
 	_, payload := sub.Next(2 * time.Second)
-	if !strings.HasPrefix(payload, "__p1:1:"+r.Epoch+"__") {
+	if !strings.HasPrefix(payload, "__p1:1:"+r.Position.Epoch+"__") {
 		t.Fatalf("payload %q", payload)
 	}
 	if got := owner.MustDo("EXISTS", "centrifugo.stream.{"+idx+"}."+ch); got != "1" {
 		t.Fatal("stream key not partition-tagged")
 	}
-	r, err = b.Publish(ctx, ch, testPub("t"), PublishOptions{IdempotencyKey: "i"})
+	r, err = b.Publish(ctx, ch, testPub("t"), &engine.BrokerPublishOptions{IdempotencyKey: "i"})
 	if err != nil || r.Suppressed {
 		t.Fatalf("sharded idempotent %+v %v", r, err)
 	}
@@ -183,8 +184,8 @@ func TestSentinel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.Master.MustDo("HGET", "centrifugo.stream.meta.sn", "s"); got != strconv.FormatUint(r.Offset, 10) {
-			t.Fatalf("master meta s=%q, offset %d", got, r.Offset)
+		if got := s.Master.MustDo("HGET", "centrifugo.stream.meta.sn", "s"); got != strconv.FormatUint(r.Position.Offset, 10) {
+			t.Fatalf("master meta s=%q, offset %d", got, r.Position.Offset)
 		}
 	}
 	if _, err := New(Options{SentinelAddress: []string{s.Sentinel.Addr()}, SentinelMasterName: "other"}); err == nil {
@@ -206,7 +207,7 @@ func TestRedisRestart(t *testing.T) {
 	if _, err := b.Publish(ctx, "f", testPub("x"), historyOpts()); err == nil {
 		t.Fatal("publish succeeded with Redis down")
 	}
-	if _, _, err := b.History(ctx, "f", HistoryFilter{Limit: -1}, 0); err == nil {
+	if _, _, err := b.History(ctx, "f", engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1}, MetaTTL: 0}); err == nil {
 		t.Fatal("history succeeded with Redis down")
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -217,7 +218,7 @@ func TestRedisRestart(t *testing.T) {
 	for {
 		r2, err := b.Publish(ctx, "f", testPub("y"), historyOpts())
 		if err == nil {
-			if r2.Offset != 1 || r2.Epoch == r1.Epoch {
+			if r2.Position.Offset != 1 || r2.Position.Epoch == r1.Position.Epoch {
 				t.Fatalf("after restart %+v (before %+v)", r2, r1)
 			}
 			break
