@@ -196,7 +196,7 @@ func TestHistoryQueries(t *testing.T) {
 func TestHistoryCreatesEpoch(t *testing.T) {
 	srv := redistest.Start(t)
 	b := newTestBroker(t, srv, Options{Prefix: "pfx"})
-	pubs, pos, err := b.History(ctx, "quiet", engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1}, MetaTTL: 10*time.Second})
+	pubs, pos, err := b.History(ctx, "quiet", engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1}, MetaTTL: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
