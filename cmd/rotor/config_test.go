@@ -246,10 +246,10 @@ func TestLoadConfigEnv(t *testing.T) {
 		"ROTOR_CHANNEL_NAMESPACES_NEWS_FEED_ALLOW_PUBLISH_FOR_CLIENT=true",
 		"CENTRIFUGO_CHANNEL_NAMESPACES_NOPE_PRESENCE=true", // no such namespace
 		"CENTRIFUGO_ENGINE_TYPE=redis",
-		"ROTOR_SOMETHING=1",                                // not known to Rotor
-		"CENTRIFUGO_VAR_TOKEN=abc",                         // free substitution variable
-		"CENTRIFUGO_PORT=tcp://10.0.0.1:8000",              // Kubernetes service variable
-		"CENTRIFUGO_SERVICE_HOST=10.0.0.1",                 // Kubernetes service variable
+		"ROTOR_SOMETHING=1",                   // not known to Rotor
+		"CENTRIFUGO_VAR_TOKEN=abc",            // free substitution variable
+		"CENTRIFUGO_PORT=tcp://10.0.0.1:8000", // Kubernetes service variable
+		"CENTRIFUGO_SERVICE_HOST=10.0.0.1",    // Kubernetes service variable
 		"MALFORMED",
 	}
 	got, err := LoadConfig(path, env)
