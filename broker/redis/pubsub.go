@@ -93,7 +93,8 @@ type pubSub struct {
 
 type psOp struct {
 	unsub bool
-	id    string // Redis channel name
+	slot  *psSlot
+	ids   []string // Redis channel names
 	done  chan error
 }
 
@@ -158,7 +159,7 @@ func newPubSub(cfg pubSubConfig, h pubSubHandler, resync pubSubResync) (*pubSub,
 	for i := range cfg.Shards {
 		ps.slots[i] = make([]*psSlot, parts)
 		for j := range parts {
-			ps.slots[i][j] = &psSlot{ps: ps, shard: i, part: j, sharded: cfg.Partitions > 0, ops: make(chan *psOp, 4*subscribeBatchLimit)}
+			ps.slots[i][j] = &psSlot{ps: ps, shard: i, part: j, sharded: cfg.Partitions > 0, ops: make(chan *psOp, 1024)}
 		}
 	}
 	ps.workers = make([]*psWorker, cfg.Workers)
@@ -301,14 +302,29 @@ func (ps *pubSub) do(unsub bool, channels []string) error {
 	}
 	ps.mu.Unlock()
 
-	var one [1]*psOp
-	ops := one[:0]
+	// One operation per slot carries all of this call's channels of that slot.
+	var ops []*psOp
 	var err error
 	for _, ch := range channels {
-		s := ps.slotOf(ch)
-		s.mu.Lock()
-		up := s.up
-		s.mu.Unlock()
+		sl := ps.slotOf(ch)
+		var op *psOp
+		for _, o := range ops {
+			if o.slot == sl {
+				op = o
+				break
+			}
+		}
+		if op == nil {
+			op = &psOp{unsub: unsub, slot: sl, done: make(chan error, 1)}
+			ops = append(ops, op)
+		}
+		op.ids = append(op.ids, ps.channelID(ch))
+	}
+	sent := ops[:0]
+	for _, op := range ops {
+		op.slot.mu.Lock()
+		up := op.slot.up
+		op.slot.mu.Unlock()
 		if !up {
 			// Unsubscribing a dead connection is done: the next connection
 			// resubscribes only what is still wanted.
@@ -317,14 +333,14 @@ func (ps *pubSub) do(unsub bool, channels []string) error {
 			}
 			continue
 		}
-		op := &psOp{unsub: unsub, id: ps.channelID(ch), done: make(chan error, 1)}
 		select {
-		case s.ops <- op:
-			ops = append(ops, op)
+		case op.slot.ops <- op:
+			sent = append(sent, op)
 		case <-ps.closeCh:
 			return errPubSubClosed
 		}
 	}
+	ops = sent
 	timer := time.NewTimer(pubSubOpTimeout)
 	defer timer.Stop()
 	for _, op := range ops {
@@ -381,13 +397,11 @@ func (s *psSlot) run(first chan error) {
 			return
 		default:
 		}
-		err := s.session(first)
+		err := s.session(&first)
 		if first != nil {
+			// The first connection failed: start reports it.
 			first <- err
-			first = nil
-			if err != nil {
-				return
-			}
+			return
 		}
 		select {
 		case <-ps.closeCh:
@@ -426,9 +440,9 @@ func (s *psSlot) failPending(err error) {
 	}
 }
 
-// session runs one connection until it breaks. first (non-nil on the first
-// session) is answered once the connection is up.
-func (s *psSlot) session(first chan error) error {
+// session runs one connection until it breaks. *first (non-nil until a
+// connection came up) is answered and cleared once the connection is up.
+func (s *psSlot) session(first *chan error) error {
 	ps := s.ps
 	shard := ps.cfg.Shards[s.shard]
 	conn, cancel := shard.client.Dedicate()
@@ -474,8 +488,9 @@ func (s *psSlot) session(first chan error) error {
 		s.conn = nil
 		s.mu.Unlock()
 	}()
-	if first != nil {
-		first <- nil
+	if *first != nil {
+		*first <- nil
+		*first = nil
 	}
 	if s.everUp {
 		ps.log.Info("redis pub/sub connection restored, channels resubscribed", "shard", s.shard, "partition", s.part, "channels", len(chans))
@@ -501,7 +516,7 @@ func (s *psSlot) session(first chan error) error {
 		case op := <-s.ops:
 			batch = append(batch[:0], op)
 		more:
-			for len(batch) < subscribeBatchLimit {
+			for len(batch) < 64 {
 				select {
 				case op := <-s.ops:
 					batch = append(batch, op)
@@ -516,18 +531,31 @@ func (s *psSlot) session(first chan error) error {
 	}
 }
 
-// runBatch sends batch (in order) as one command per run of same-kind
-// operations and answers each operation.
+// runBatch sends batch (in order), coalescing runs of same-kind operations
+// into commands of at most subscribeBatchLimit channels, and answers each
+// operation once all its channels are confirmed.
 func (s *psSlot) runBatch(ctx context.Context, conn rueidis.DedicatedClient, batch []*psOp) error {
-	var ids []string
+	ids := make([]string, 0, subscribeBatchLimit)
 	for i := 0; i < len(batch); {
 		j := i
 		ids = ids[:0]
-		for j < len(batch) && batch[j].unsub == batch[i].unsub {
-			ids = append(ids, batch[j].id)
+		var err error
+		for j < len(batch) && batch[j].unsub == batch[i].unsub && err == nil {
+			for _, id := range batch[j].ids {
+				ids = append(ids, id)
+				if len(ids) == subscribeBatchLimit {
+					err = s.command(ctx, conn, batch[i].unsub, ids)
+					ids = ids[:0]
+					if err != nil {
+						break
+					}
+				}
+			}
 			j++
 		}
-		err := s.command(ctx, conn, batch[i].unsub, ids)
+		if err == nil && len(ids) > 0 {
+			err = s.command(ctx, conn, batch[i].unsub, ids)
+		}
 		for _, op := range batch[i:j] {
 			op.done <- err
 		}
