@@ -2,9 +2,9 @@ package redis
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os/exec"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -419,8 +419,11 @@ func (h *signalHandler) HandlePublication(string, *codec.Publication, codec.Stre
 	h.done <- struct{}{}
 	return nil
 }
-func (h *signalHandler) HandleJoin(string, *codec.ClientInfo) error  { h.done <- struct{}{}; return nil }
-func (h *signalHandler) HandleLeave(string, *codec.ClientInfo) error { h.done <- struct{}{}; return nil }
+func (h *signalHandler) HandleJoin(string, *codec.ClientInfo) error { h.done <- struct{}{}; return nil }
+func (h *signalHandler) HandleLeave(string, *codec.ClientInfo) error {
+	h.done <- struct{}{}
+	return nil
+}
 
 // The receive path allocates nothing per delivery once rueidis handed over
 // the message: hook -> worker queue -> envelope parse -> decode into the
