@@ -1,6 +1,9 @@
 package redis
 
 import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -227,5 +230,43 @@ func TestRedisRestart(t *testing.T) {
 			t.Fatalf("publish still failing after restart: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	srv := redistest.StartTLS(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, srv.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := []Options{
+		{Address: []string{srv.Addr()}, TLS: TLSOptions{Enabled: true, ServerCAPEM: string(srv.CAPEM)}},
+		{Address: []string{"rediss://" + srv.Addr()}, TLS: TLSOptions{Enabled: true, ServerCAPEM: base64.StdEncoding.EncodeToString(srv.CAPEM)}},
+		{Address: []string{"redis://" + srv.Addr()}, TLS: TLSOptions{Enabled: true, ServerCAPEM: caFile}},
+		{Address: []string{"rediss://" + srv.Addr()}, TLS: TLSOptions{Enabled: true, InsecureSkipVerify: true}},
+	}
+	for i, o := range good {
+		b, err := New(o)
+		if err != nil {
+			t.Fatalf("options %d: %v", i, err)
+		}
+		r, err := b.Publish(ctx, "tls"+strconv.Itoa(i), testPub("x"), historyOpts())
+		b.Close()
+		if err != nil || r.Position.Offset != 1 {
+			t.Fatalf("options %d: publish %+v %v", i, r, err)
+		}
+		if got := srv.MustDo("EXISTS", "centrifugo.stream.tls"+strconv.Itoa(i)); got != "1" {
+			t.Fatalf("options %d: stream not written", i)
+		}
+	}
+	bad := []Options{
+		{Address: []string{"rediss://" + srv.Addr()}},                // unknown CA
+		{Address: []string{srv.Addr()}, ConnectTimeout: time.Second}, // plain text
+	}
+	for i, o := range bad {
+		if b, err := New(o); err == nil {
+			b.Close()
+			t.Fatalf("bad options %d connected", i)
+		}
 	}
 }
