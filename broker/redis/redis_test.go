@@ -134,10 +134,11 @@ func TestCluster(t *testing.T) {
 	if _, err := b.Publish(ctx, "}bad", testPub("x"), historyOpts()); err != errClusterChannel {
 		t.Fatalf("'}bad' in cluster: %v", err)
 	}
+	// One cluster for both: creating one takes about two seconds.
+	t.Run("ShardedPubSub", func(t *testing.T) { testClusterShardedPubSub(t, c) })
 }
 
-func TestClusterShardedPubSub(t *testing.T) {
-	c := redistest.StartCluster(t)
+func testClusterShardedPubSub(t *testing.T, c *redistest.Cluster) {
 	b := newTestBroker(t, nil, Options{ClusterAddress: []string{c.Addrs()[0]}, ShardedPubSubPartitions: 4})
 	ch := "news"
 	idx := strconv.Itoa(shardIndex(ch, 4))
