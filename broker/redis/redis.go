@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Broker is the Redis engine of one node: one rueidis client per shard.
@@ -134,7 +135,34 @@ func (b *Broker) channelKey(s *shard, infix, ch string, partitioned bool) string
 	buf := make([]byte, 0, len(b.opts.Prefix)+len(infix)+len(ch)+8)
 	buf = append(buf, b.opts.Prefix...)
 	buf = append(buf, infix...)
-	return string(s.appendTagged(buf, ch, partitioned))
+	buf = s.appendTagged(buf, ch, partitioned)
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
+}
+
+// publishNames returns, from one allocation, the names a publish uses: the
+// stream (or list) key, the meta key, the result key (P.result.CH.<idemKey>) and
+// the PUB/SUB channel.
+func (b *Broker) publishNames(s *shard, ch, idemKey string) (stream, meta, result, pubsub string) {
+	p := b.opts.Prefix
+	streamInfix, metaInfix := ".stream.", ".stream.meta."
+	if b.opts.HistoryUseLists {
+		streamInfix, metaInfix = ".list.", ".list.meta."
+	}
+	tagged := len(ch) + 12
+	buf := make([]byte, 0, 4*len(p)+len(streamInfix)+len(metaInfix)+len(".result.")+len(".client.")+4*tagged+1+len(idemKey))
+	var ends [4]int
+	for i, infix := range [...]string{streamInfix, metaInfix, ".result.", ".client."} {
+		buf = append(buf, p...)
+		buf = append(buf, infix...)
+		buf = s.appendTagged(buf, ch, true)
+		if i == 2 {
+			buf = append(buf, '.')
+			buf = append(buf, idemKey...)
+		}
+		ends[i] = len(buf)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	return all[:ends[0]], all[ends[0]:ends[1]], all[ends[1]:ends[2]], all[ends[2]:ends[3]]
 }
 
 // clientChannel is the PUB/SUB channel of ch: P.client.CH (P.client.{CH} in a
@@ -142,7 +170,8 @@ func (b *Broker) channelKey(s *shard, infix, ch string, partitioned bool) string
 func (b *Broker) clientChannel(s *shard, ch string) string {
 	buf := make([]byte, 0, len(b.messagePrefix)+len(ch)+8)
 	buf = append(buf, b.messagePrefix...)
-	return string(s.appendTagged(buf, ch, true))
+	buf = s.appendTagged(buf, ch, true)
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
 func (b *Broker) streamKey(s *shard, ch string) string {
