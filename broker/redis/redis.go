@@ -7,6 +7,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -55,7 +56,54 @@ func New(opts Options) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
+	if err := b.checkVersions(context.Background()); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// checkVersions refuses options the servers cannot honour: streams need Redis
+// 5 (else history_use_lists), per-field hash TTLs Redis 7.4.
+func (b *Broker) checkVersions(ctx context.Context) error {
+	for i, s := range b.shards {
+		ctx, cancel := context.WithTimeout(ctx, b.opts.IOTimeout)
+		info, err := s.client.Do(ctx, s.client.B().Info().Section("server").Build()).ToString()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("redis shard %d (%s): INFO: %w", i, s.addr, err)
+		}
+		major, minor, ok := redisVersion(info)
+		if !ok {
+			continue // unknown servers (proxies) are not judged
+		}
+		if !b.opts.HistoryUseLists && major < 5 {
+			return fmt.Errorf("%s: Redis %d.%d at %s has no streams; set it to true or upgrade to Redis 5", b.opts.key("history_use_lists"), major, minor, s.addr)
+		}
+		if b.opts.PresenceHashFieldTTL && (major < 7 || major == 7 && minor < 4) {
+			return fmt.Errorf("%s: needs Redis 7.4 (per-field hash TTL), %s runs %d.%d", b.opts.key("presence_hash_field_ttl"), s.addr, major, minor)
+		}
+	}
+	return nil
+}
+
+// redisVersion reads redis_version from INFO server output.
+func redisVersion(info string) (major, minor int, ok bool) {
+	for _, line := range strings.Split(info, "\n") {
+		v, found := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !found {
+			continue
+		}
+		parts := strings.SplitN(v, ".", 3)
+		if len(parts) < 2 {
+			return 0, 0, false
+		}
+		var err1, err2 error
+		major, err1 = strconv.Atoi(parts[0])
+		minor, err2 = strconv.Atoi(parts[1])
+		return major, minor, err1 == nil && err2 == nil
+	}
+	return 0, 0, false
 }
 
 // ping checks every shard answers (a cluster: every master).

@@ -271,3 +271,25 @@ func TestTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestPresenceHashFieldTTLNeedsRedis74(t *testing.T) {
+	srv := redistest.Start(t)
+	major, minor, ok := redisVersion(srv.MustDo("INFO", "server"))
+	if !ok {
+		t.Fatal("no redis_version in INFO")
+	}
+	b, err := New(Options{Address: []string{srv.URL()}, PresenceHashFieldTTL: true})
+	if major > 7 || major == 7 && minor >= 4 {
+		if err != nil {
+			t.Fatalf("Redis %d.%d refused: %v", major, minor, err)
+		}
+		b.Close()
+		return
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "engine.redis.presence_hash_field_ttl") {
+		t.Fatalf("Redis %d.%d: %v", major, minor, err)
+	}
+	if major, minor, ok := redisVersion("# Server\r\nredis_version:7.4.1\r\nredis_mode:standalone\r\n"); !ok || major != 7 || minor != 4 {
+		t.Fatalf("parsed %d.%d %v", major, minor, ok)
+	}
+}
