@@ -102,6 +102,14 @@ type Config struct {
 	SubscribeProxies, PublishProxies, SubRefreshProxies map[string]ProxyCaller
 	// RPCProxies are RPC proxies by name ("default" = rpc.proxy).
 	RPCProxies map[string]ProxyCaller
+
+	// Broker, PresenceManager and Controller are the node's streams, presence and
+	// control transport (engine/broker.go): broker/memory for one node, broker/redis
+	// for many. Broker and PresenceManager are required; a nil Controller keeps
+	// control messages on this node.
+	Broker          Broker
+	PresenceManager PresenceManager
+	Controller      Controller
 	// RPCWithoutNamespace and RPCNamespaces route RPC methods to proxies.
 	RPCWithoutNamespace RPCNamespace
 	RPCNamespaces       []RPCNamespace
