@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/broker/memory"
 	"github.com/rotorhq/rotor/codec"
 	"github.com/rotorhq/rotor/engine"
 )
@@ -89,7 +90,10 @@ type pipeline struct {
 
 func newPipeline(tb testing.TB, subs int, proto codec.Protocol) *pipeline {
 	tb.Helper()
+	m := memory.New()
 	node, err := engine.New(engine.Config{
+		Broker:             m,
+		PresenceManager:    m,
 		TokenHMACSecretKey: pipelineSecret,
 		PingInterval:       -1, // no pings during the measurement
 		WithoutNamespace:   engine.NamespaceOptions{AllowSubscribeForClient: true},

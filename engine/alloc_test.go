@@ -9,7 +9,7 @@ import (
 )
 
 func TestBroadcastAllocsPerSubscriber(t *testing.T) {
-	node, err := New(testConfig(), nil)
+	node, err := New(withBroker(testConfig()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,9 @@ type BrokerPublishOptions struct {
 	IdempotencyKey      string
 	IdempotentResultTTL time.Duration
 	// Version, when non-zero (with history only), suppresses the publication when the
-	// stream already holds a version ≥ Version under the same VersionEpoch (Centrifugo's
-	// versioned publish; a different VersionEpoch resets the comparison).
+	// stream's last versioned publication has a version ≥ Version and VersionEpoch
+	// is empty or equal to its epoch (Centrifugo's versioned publish; a different
+	// VersionEpoch resets the comparison).
 	Version      uint64
 	VersionEpoch string
 	// UseDelta asks for the delta base: the payload of the channel's previous
@@ -133,11 +134,13 @@ type Broker interface {
 	Unsubscribe(ctx context.Context, ch string) error
 
 	// Publish publishes pub to ch: appended to ch's stream per opts, then delivered
-	// (remote broker: to every node's handler; local: the engine fans out). The
-	// engine hands over pub: the broker may keep it (and its Data, Info and Tags)
-	// and sets pub.Offset, and pub.Epoch on an epoch's first publication, before
-	// storing it; the caller reads pub after Publish but never modifies it. pub.Time
-	// is set by the engine (unix ms).
+	// (remote broker: to every node's handler; local: the engine fans out).
+	// A local broker may keep pub (and its Data, Info and Tags: the engine hands
+	// over copies) and sets pub.Offset, and pub.Epoch on an epoch's first
+	// publication, before storing it; the engine then fans out pub itself and never
+	// modifies it. A remote broker does not keep pub or anything it points to after
+	// Publish returns (the engine passes the caller's buffers uncopied). opts is
+	// read during the call only.
 	// Atomic per channel: the stream append and the delivery happen in one step
 	// (Redis: one Lua script does the append and PUBLISH).
 	Publish(ctx context.Context, ch string, pub *codec.Publication, opts *BrokerPublishOptions) (BrokerPublishResult, error)

@@ -432,7 +432,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	}
 	if pc := n.cfg.PersonalChannel; pc.Enabled && vt.user != "" && !fromHeader {
 		ch := n.personalChannel(vt.user)
-		if pc.SingleConnection && n.presence.stats(ch).NumClients >= 1 {
+		if pc.SingleConnection && n.personalPresent(ch) {
 			// One connection per user: the older ones go (auth.md, personal channel).
 			for _, other := range n.hub.userConns(vt.user) {
 				if other != c {
@@ -579,14 +579,15 @@ func (c *Client) setExpiryLocked(expireAt int64) {
 
 // refreshPresence rewrites c's presence entries after its conn info changed (ch ""),
 // or after the chan info of ch changed, so that presence shows what a refresh
-// brought (Centrifugo rewrites presence with the current info on its presence tick;
-// Rotor's in-memory presence has no tick, so it is done at once). Entries are only
-// replaced, never added: an unsubscribe racing with this must not be undone. Must
-// not hold c.mu.
+// brought (Centrifugo rewrites presence with the current info on its presence tick),
+// and, called for every channel on the presence tick, keeps a remote presence
+// manager's entries from expiring. Each entry is written under the channel lock and
+// only while the subscription is still c's and joined: an unsubscribe racing with
+// this must not be undone. Must not hold c.mu; may block on the presence manager.
 func (c *Client) refreshPresence(ch string) {
 	type update struct {
-		ch   string
-		info *codec.ClientInfo
+		ch  string
+		sub *subscription
 	}
 	var updates []update
 	c.mu.Lock()
@@ -595,14 +596,48 @@ func (c *Client) refreshPresence(ch string) {
 			if e.sub.flags&subPresence == 0 || (ch != "" && e.ch != ch) {
 				continue
 			}
-			info := &codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: e.sub.chanInfo}
-			updates = append(updates, update{e.ch, info})
+			updates = append(updates, update{e.ch, e.sub})
 		}
 	}
 	c.mu.Unlock()
+	n := c.node
 	for _, u := range updates {
-		c.node.presence.replace(u.ch, u.info)
+		mu := n.chans.get(u.ch)
+		mu.Lock()
+		c.mu.Lock()
+		cur, ok := c.subs.get(u.ch)
+		live := ok && cur == u.sub && u.sub.joined && c.state == stateConnected
+		info := &codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: u.sub.chanInfo}
+		c.mu.Unlock()
+		if live {
+			if err := n.presence.AddPresence(n.ctx, u.ch, info.Client, info); err != nil {
+				n.log.Error("presence update failed", "channel", u.ch, "err", err)
+			}
+		}
+		mu.Unlock()
 	}
+}
+
+// hasPresenceLocked reports whether one of c's subscriptions is listed in presence.
+// Must hold c.mu.
+func (c *Client) hasPresenceLocked() bool {
+	for _, e := range c.subs {
+		if e.sub.flags&subPresence != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// personalPresent reports whether the personal channel ch lists a client (a failing
+// presence manager counts as none: the new connection is kept).
+func (n *Node) personalPresent(ch string) bool {
+	st, err := n.presence.PresenceStats(n.ctx, ch)
+	if err != nil {
+		n.log.Error("presence stats failed", "channel", ch, "err", err)
+		return false
+	}
+	return st.NumClients >= 1
 }
 
 // failConnect answers a connect with an error; the connection is unusable after it
@@ -651,12 +686,14 @@ func (c *Client) onTimer() {
 		return
 	}
 	var expired []expiredSub
-	refreshConn := false
+	refreshConn, refreshPres := false, false
 	if now >= c.presenceDue {
 		// The periodic sweep (client.presence_update_interval, like Centrifugo's
 		// presence tick) ends or refreshes expired subscriptions.
 		expired = c.expiredSubsLocked(now)
 		c.presenceDue = now + int64(n.presenceInterval)
+		// A remote presence manager expires entries that are not refreshed.
+		refreshPres = !n.local && c.hasPresenceLocked()
 	}
 	if n.cfg.RefreshProxy != nil && c.expireAt > 0 && !c.refreshing && now >= unixNanoSat(c.expireAt, 0) {
 		c.refreshing = true
@@ -688,6 +725,10 @@ func (c *Client) onTimer() {
 	if refreshConn {
 		// Proxy calls may take up to their timeout: never on the wheel goroutine.
 		go c.proxyRefreshConnection()
+	}
+	if refreshPres {
+		// Presence manager I/O: never on the wheel goroutine.
+		go c.refreshPresence("")
 	}
 	if sendPing {
 		var buf [2]byte

@@ -259,14 +259,21 @@ func (c *Client) handlePresence(id uint32, ch string) error {
 	if _, ok, err := c.checkReadable(id, ch, false); !ok {
 		return err
 	}
-	return c.writeReply(&codec.Reply{ID: id, Presence: &codec.PresenceResult{Presence: c.node.presence.get(ch)}})
+	m, err := c.node.presence.Presence(c.node.ctx, ch)
+	if err != nil {
+		return c.replyError(id, c.node.brokerError("presence", ch, err))
+	}
+	return c.writeReply(&codec.Reply{ID: id, Presence: &codec.PresenceResult{Presence: m}})
 }
 
 func (c *Client) handlePresenceStats(id uint32, ch string) error {
 	if _, ok, err := c.checkReadable(id, ch, false); !ok {
 		return err
 	}
-	st := c.node.presence.stats(ch)
+	st, err := c.node.presence.PresenceStats(c.node.ctx, ch)
+	if err != nil {
+		return c.replyError(id, c.node.brokerError("presence stats", ch, err))
+	}
 	return c.writeReply(&codec.Reply{ID: id, PresenceStats: &codec.PresenceStatsResult{NumClients: st.NumClients, NumUsers: st.NumUsers}})
 }
 

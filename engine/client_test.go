@@ -29,7 +29,7 @@ func testConfig() Config {
 
 func newTestNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
-	n, err := New(cfg, nil)
+	n, err := New(withBroker(cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestSlowConsumerDisconnected(t *testing.T) {
 }
 
 func TestShutdownDisconnectsAll(t *testing.T) {
-	n, err := New(testConfig(), nil)
+	n, err := New(withBroker(testConfig()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

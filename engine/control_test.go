@@ -113,7 +113,7 @@ func newClusterNode(t *testing.T, bus *testBus, cfg Config, name string) *Node {
 	t.Helper()
 	cfg.Name = name
 	cfg.Controller = &busController{bus: bus}
-	n, err := New(cfg, nil)
+	n, err := New(withBroker(cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,9 @@ type subShard struct {
 type channelSubs struct {
 	clients []subEntry
 	index   map[*Client]int
+	// pos is the last publication position delivered here by a remote broker (zero:
+	// unknown). Guarded by the channel lock (chanLocks), not the shard lock.
+	pos codec.StreamPosition
 }
 
 // subEntry is one subscriber and what its broadcasts need; it lives here, not in the

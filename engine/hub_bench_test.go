@@ -10,7 +10,7 @@ import (
 func BenchmarkHubBroadcast(b *testing.B) {
 	for _, n := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
-			node, err := New(testConfig(), nil)
+			node, err := New(withBroker(testConfig()), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -25,14 +26,17 @@ const DefaultVersion = "0.1.0 Rotor"
 
 // Node is the root object of a Rotor server: config, hub and timer wheel.
 type Node struct {
-	cfg        Config
-	uid        string
-	started    time.Time
-	hub        *hub
-	wheel      *wheel
-	streams    *streamStore
-	chans      *chanLocks
-	presence   *presenceStore
+	cfg      Config
+	uid      string
+	started  time.Time
+	hub      *hub
+	wheel    *wheel
+	chans    *chanLocks
+	broker   Broker
+	presence PresenceManager
+	// local is broker.Local(): the engine fans out its own publications and
+	// joins/leaves; otherwise they come back through the BrokerEventHandler methods.
+	local      bool
 	verifier   *tokenVerifier
 	namespaces map[string]*NamespaceOptions
 	regexps    map[*NamespaceOptions]*regexp.Regexp
@@ -46,7 +50,6 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	sweepStop    chan struct{}
 	metrics      *metrics.Set
 	shuttingDown atomic.Bool
 	// sessions counts live sessions (NewClient to OnClose), for connection_limit and
@@ -68,6 +71,9 @@ type Node struct {
 func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Broker == nil || cfg.PresenceManager == nil {
+		return nil, errors.New("engine: Config.Broker and Config.PresenceManager are required (broker/memory for one node)")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -98,11 +104,11 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		uid:              newUUID(),
 		started:          time.Now(),
 		hub:              newHub(cfg.HubShards),
-		streams:          newStreamStore(),
 		chans:            newChanLocks(),
+		broker:           cfg.Broker,
+		presence:         cfg.PresenceManager,
+		local:            cfg.Broker.Local(),
 		drained:          make(chan struct{}),
-		presence:         newPresenceStore(),
-		sweepStop:        make(chan struct{}),
 		verifier:         newTokenVerifier(&cfg),
 		namespaces:       make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
 		regexps:          make(map[*NamespaceOptions]*regexp.Regexp),
@@ -132,6 +138,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	// 100 ms ticks over 1024 slots: ~102 s per revolution covers the usual ping,
 	// pong and stale delays without extra rounds.
 	n.wheel = newWheel(100*time.Millisecond, 1024)
+	if err := n.broker.RegisterBrokerEventHandler(n); err != nil {
+		return nil, fmt.Errorf("engine: broker: %w", err)
+	}
 	return n, nil
 }
 
@@ -150,23 +159,11 @@ func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
 	return out
 }
 
-// Run starts the node's timer wheel and history sweeper. Call once.
+// Run starts the node's timer wheel. Call once.
 func (n *Node) Run() {
 	n.registerMetrics()
 	n.wheel.start()
 	n.runControl()
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-n.sweepStop:
-				return
-			case now := <-t.C:
-				n.streams.sweep(now.UnixNano())
-			}
-		}
-	}()
 }
 
 // Config returns the node's effective configuration.
@@ -196,10 +193,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.stopOnce.Do(func() {
 		n.wheel.close()
-		close(n.sweepStop)
 		if n.metrics != nil {
 			metrics.UnregisterSet(n.metrics, true)
 		}
+		n.closeBrokers(ctx)
 	})
 	return err
 }
@@ -213,9 +210,10 @@ func (n *Node) sessionEnded() {
 
 func (n *Node) signalDrained() { n.drainOnce.Do(func() { close(n.drained) }) }
 
-// Publish delivers data to the channel's subscribers on this node, saving it to the
+// Publish delivers data to the channel's subscribers on every node, saving it to the
 // channel's stream when the namespace keeps history. It returns *Error values for
-// client-visible failures (107 empty channel or data, 102 unknown namespace). data is
+// client-visible failures (107 empty channel or data, 102 unknown namespace, 100 when
+// the broker fails). data is
 // not retained after Publish returns (history keeps its own copy). Any goroutine;
 // concurrent calls for one channel run one at a time (each waits for the previous
 // one's fan-out), so all subscribers receive them in the same order.
@@ -230,46 +228,32 @@ func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (Publis
 	if !checkPublicationData(ns, data) {
 		return PublishResult{}, ErrorBadRequest
 	}
+	if !n.local {
+		return n.publishRemote(channel, ns, data, &opts)
+	}
 	mu := n.chans.get(channel)
 	mu.Lock()
 	defer mu.Unlock()
-	return n.publishLocked(channel, ns, data, &opts), nil
+	return n.publishLocked(channel, ns, data, &opts)
 }
 
-// publishLocked appends the publication to the channel's stream when the namespace
-// keeps history, dedups it by idempotency key, and fans it out. The caller holds
-// the channel's lock (n.chans), so every subscriber receives the channel's
-// publications in one order, which is also offset order; the stream shard lock is
-// taken only around the stream and idempotency-cache updates, never across the
-// fan-out, so readers of other channels' streams in the same shard do not wait on it.
-func (n *Node) publishLocked(channel string, ns *NamespaceOptions, data []byte, opts *PublishOptions) PublishResult {
+// publishLocked publishes through a local broker and fans out. The caller holds the
+// channel's lock (n.chans), so every subscriber receives the channel's publications
+// in one order, which is also offset order; the broker's own locks are taken only
+// inside Publish, never across the fan-out, so readers of other channels' streams do
+// not wait on it.
+func (n *Node) publishLocked(channel string, ns *NamespaceOptions, data []byte, opts *PublishOptions) (PublishResult, error) {
 	keep := historyEnabled(ns) && !opts.SkipHistory
 	delta := nsAllowsDelta(ns)
 	if !keep && !delta && opts.IdempotencyKey == "" {
-		// The common case: nothing to store, so no copy and no allocation.
+		// The common case: nothing to store, so no broker call, no copy and no
+		// allocation.
 		pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
 		n.hub.broadcast(channel, &pub, nil)
-		return PublishResult{}
+		return PublishResult{}, nil
 	}
-	now := time.Now().UnixNano()
-	sh := n.streams.shard(channel)
-	sh.mu.Lock()
-	idemKey := ""
-	if opts.IdempotencyKey != "" {
-		idemKey = channel + "_" + opts.IdempotencyKey
-		if e, ok := sh.idem[idemKey]; ok && now < e.until {
-			sh.mu.Unlock()
-			return e.res
-		}
-	}
-	var (
-		pub  *codec.Publication
-		st   *stream
-		res  PublishResult
-		prev []byte
-	)
+	var pub *codec.Publication
 	if keep || delta {
-		st = sh.getLocked(channel, now, metaTTL(ns))
 		// History keeps the publication, and the delta base outlives this call: both
 		// need their own copy of data.
 		pub = &codec.Publication{Data: append([]byte(nil), data...), Tags: copyTags(opts.Tags)}
@@ -277,28 +261,68 @@ func (n *Node) publishLocked(channel string, ns *NamespaceOptions, data []byte, 
 			info := *opts.Info
 			pub.Info = &info
 		}
-		if keep {
-			st.appendLocked(pub, ns.HistorySize, ns.HistoryTTL, now)
-			res = PublishResult{Offset: pub.Offset, Epoch: st.epoch}
-		}
-		if delta && (opts.Delta || ns.DeltaPublish) {
-			prev = st.prevData
-		}
 	} else {
 		pub = &codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
 	}
-	if idemKey != "" {
-		// Recorded before the fan-out: a retry with the key that arrives meanwhile
-		// waits on the channel lock and then finds the entry.
-		sh.idem[idemKey] = idemEntry{res: res, until: now + int64(idempotencyWindow)}
+	// The options go through an interface call, so they would escape: pooled, the
+	// history path allocates only the publication it stores.
+	bo := publishOptsPool.Get().(*BrokerPublishOptions)
+	n.brokerPublishOptions(bo, ns, keep, delta, opts)
+	res, err := n.broker.Publish(n.ctx, channel, pub, bo)
+	*bo = BrokerPublishOptions{}
+	publishOptsPool.Put(bo)
+	if err != nil {
+		return PublishResult{}, n.brokerError("publish", channel, err)
 	}
-	sh.mu.Unlock()
-	n.hub.broadcast(channel, pub, prev)
-	if delta {
-		// prevData is guarded by the channel lock, which the caller holds.
-		st.prevData = pub.Data
+	out := PublishResult{Offset: res.Position.Offset, Epoch: res.Position.Epoch}
+	if res.Suppressed {
+		return out, nil
 	}
-	return res
+	n.hub.broadcast(channel, pub, res.PrevData)
+	return out, nil
+}
+
+// publishRemote publishes through a broker that delivers to every node, this one
+// included (HandlePublication fans out). The broker does not keep pub, so nothing is
+// copied.
+func (n *Node) publishRemote(channel string, ns *NamespaceOptions, data []byte, opts *PublishOptions) (PublishResult, error) {
+	keep := historyEnabled(ns) && !opts.SkipHistory
+	pub := codec.Publication{Data: data, Info: opts.Info, Tags: opts.Tags}
+	bo := publishOptsPool.Get().(*BrokerPublishOptions)
+	n.brokerPublishOptions(bo, ns, keep, nsAllowsDelta(ns), opts)
+	res, err := n.broker.Publish(n.ctx, channel, &pub, bo)
+	*bo = BrokerPublishOptions{}
+	publishOptsPool.Put(bo)
+	if err != nil {
+		return PublishResult{}, n.brokerError("publish", channel, err)
+	}
+	return PublishResult{Offset: res.Position.Offset, Epoch: res.Position.Epoch}, nil
+}
+
+var publishOptsPool = sync.Pool{New: func() any { return new(BrokerPublishOptions) }}
+
+// brokerPublishOptions fills bo for a publish to a channel of ns.
+func (n *Node) brokerPublishOptions(bo *BrokerPublishOptions, ns *NamespaceOptions, keep, delta bool, opts *PublishOptions) {
+	*bo = BrokerPublishOptions{
+		HistoryMetaTTL: metaTTL(ns),
+		IdempotencyKey: opts.IdempotencyKey,
+		UseDelta:       delta && (opts.Delta || ns.DeltaPublish),
+		DeltaNamespace: delta,
+	}
+	if keep {
+		bo.HistorySize, bo.HistoryTTL = ns.HistorySize, ns.HistoryTTL
+	}
+}
+
+// brokerError logs a broker failure and returns the client-visible error: an *Error
+// the broker returned (unrecoverable position) unchanged, anything else as 100.
+func (n *Node) brokerError(op, channel string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	n.log.Error("broker "+op+" failed", "channel", channel, "err", err)
+	return ErrorInternal
 }
 
 func copyTags(t map[string]string) map[string]string {

@@ -16,7 +16,7 @@ func BenchmarkPublish(b *testing.B) {
 	data := []byte(`{"price":42,"symbol":"ROTR"}`)
 	for _, ch := range []string{"news", "hist:x"} {
 		b.Run("channel="+ch+"/subs=100", func(b *testing.B) {
-			node, err := New(cfg, nil)
+			node, err := New(withBroker(cfg), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -30,7 +30,7 @@ func BenchmarkPublish(b *testing.B) {
 	}
 	for _, prefix := range []string{"news", "hist:"} {
 		b.Run("parallel/channel="+prefix+"*/channels=256/subs=100", func(b *testing.B) {
-			node, err := New(cfg, nil)
+			node, err := New(withBroker(cfg), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"time"
-
 	"github.com/rotorhq/rotor/codec"
 )
 
@@ -20,15 +18,14 @@ func (n *Node) History(req HistoryRequest) (HistoryResult, error) {
 	if !historyEnabled(ns) {
 		return HistoryResult{}, ErrorNotAvailable
 	}
-	sh := n.streams.shard(req.Channel)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	st := sh.getLocked(req.Channel, time.Now().UnixNano(), metaTTL(ns))
-	pubs, err := st.query(req.Since, req.Limit, req.Reverse)
+	pubs, top, err := n.broker.History(n.ctx, req.Channel, HistoryOptions{
+		Filter:  HistoryFilter{Since: req.Since, Limit: req.Limit, Reverse: req.Reverse},
+		MetaTTL: metaTTL(ns),
+	})
 	if err != nil {
-		return HistoryResult{}, err
+		return HistoryResult{}, n.brokerError("history", req.Channel, err)
 	}
-	return HistoryResult{Publications: pubs, Epoch: st.epoch, Offset: st.top}, nil
+	return HistoryResult{Publications: pubs, Epoch: top.Epoch, Offset: top.Offset}, nil
 }
 
 // HistoryRemove drops channel's stored publications; its position and epoch stay.
@@ -43,13 +40,9 @@ func (n *Node) HistoryRemove(channel string) error {
 	if !historyEnabled(ns) {
 		return ErrorNotAvailable
 	}
-	sh := n.streams.shard(channel)
-	sh.mu.Lock()
-	if st := sh.streams[channel]; st != nil {
-		st.pubs = nil
-		st.retainUntil = 0
+	if err := n.broker.RemoveHistory(n.ctx, channel); err != nil {
+		return n.brokerError("history remove", channel, err)
 	}
-	sh.mu.Unlock()
 	return nil
 }
 
@@ -58,7 +51,11 @@ func (n *Node) Presence(channel string) (map[string]*codec.ClientInfo, error) {
 	if err := n.checkPresenceChannel(channel); err != nil {
 		return nil, err
 	}
-	return n.presence.get(channel), nil
+	m, err := n.presence.Presence(n.ctx, channel)
+	if err != nil {
+		return nil, n.brokerError("presence", channel, err)
+	}
+	return m, nil
 }
 
 // PresenceStats counts channel's present clients and users.
@@ -66,7 +63,11 @@ func (n *Node) PresenceStats(channel string) (PresenceStats, error) {
 	if err := n.checkPresenceChannel(channel); err != nil {
 		return PresenceStats{}, err
 	}
-	return n.presence.stats(channel), nil
+	st, err := n.presence.PresenceStats(n.ctx, channel)
+	if err != nil {
+		return PresenceStats{}, n.brokerError("presence stats", channel, err)
+	}
+	return st, nil
 }
 
 func (n *Node) checkPresenceChannel(channel string) error {

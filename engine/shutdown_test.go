@@ -16,7 +16,7 @@ import (
 // goroutine of Shutdown may stay behind waiting for the session. Then the late
 // OnClose must still be harmless.
 func TestShutdownTimeoutLeavesNoGoroutine(t *testing.T) {
-	n, err := New(testConfig(), nil)
+	n, err := New(withBroker(testConfig()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

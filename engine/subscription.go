@@ -174,20 +174,31 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 	if p.flags&subPositioned == 0 {
 		return res, pos, nil
 	}
-	sh := c.node.streams.shard(ch)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
-	pos = codec.StreamPosition{Offset: st.top, Epoch: st.epoch}
-	res.Positioned, res.Epoch, res.Offset = true, st.epoch, st.top
+	// One broker read gives the position and, when recovering, the publications
+	// after the client's: the stream cannot move between the two.
+	opts := HistoryOptions{MetaTTL: metaTTL(p.ns)}
+	recovering := p.flags&subRecoverable != 0 && p.recover
+	cache := recovering && p.ns.ForceRecoveryMode == "cache"
+	switch {
+	case cache:
+		opts.Filter = HistoryFilter{Limit: 1, Reverse: true}
+	case recovering:
+		opts.Filter = HistoryFilter{Since: &codec.StreamPosition{Offset: p.since.Offset}, Limit: c.node.cfg.RecoveryMaxPublicationLimit}
+	}
+	pubs, top, err := c.node.broker.History(c.node.ctx, ch, opts)
+	if err != nil {
+		return res, pos, c.node.brokerError("history", ch, err)
+	}
+	pos = top
+	res.Positioned, res.Epoch, res.Offset = true, top.Epoch, top.Offset
 	if p.flags&subRecoverable != 0 {
 		res.Recoverable = true
-		if p.recover {
+		if recovering {
 			res.WasRecovering = true
-			if p.ns.ForceRecoveryMode == "cache" {
-				recoverCache(st, p, &res)
+			if cache {
+				recoverCache(pubs, top, p, &res)
 			} else {
-				recoverStream(st, p, &res, c.node.cfg.RecoveryMaxPublicationLimit)
+				recoverStream(pubs, top, p, &res)
 			}
 			if !res.Recovered && p.rejectUnrecovered {
 				return res, pos, ErrorUnrecoverablePosition
@@ -246,18 +257,42 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	current := ok && cur == sub && c.state == stateConnected
 	c.mu.Unlock()
 	lostPosition := false
-	if current && p.flags&subPositioned != 0 {
-		lostPosition = c.sendMissedLocked(ch, p, pos)
+	first := false
+	if current {
+		var err error
+		if first, err = n.brokerSubscribeLocked(ch); err != nil {
+			n.log.Error("broker subscribe failed", "channel", ch, "err", err)
+			lostPosition = true
+		}
+	}
+	var top codec.StreamPosition
+	if current && !lostPosition && p.flags&subPositioned != 0 {
+		top, lostPosition = c.sendMissedLocked(ch, p, pos, first)
+	} else if current && !lostPosition && first && historyEnabled(p.ns) {
+		// A remote broker's first subscriber: later joiners get from history what
+		// was published up to the top, Pub/Sub brings the rest.
+		var err error
+		if _, top, err = n.broker.History(n.ctx, ch, HistoryOptions{MetaTTL: metaTTL(p.ns)}); err != nil {
+			n.log.Error("broker history failed", "channel", ch, "err", err)
+			lostPosition = true
+		}
 	}
 	if current && !lostPosition {
 		sub.joined = true
 		n.hub.addSub(ch, c.entry(p))
+		if first {
+			n.hub.setStreamPos(ch, top)
+		}
 		if p.flags&subPresence != 0 {
-			n.presence.add(ch, &info)
+			if err := n.presence.AddPresence(n.ctx, ch, info.Client, &info); err != nil {
+				n.log.Error("presence add failed", "channel", ch, "err", err)
+			}
 		}
 		if p.flags&subJoinLeave != 0 {
-			n.hub.broadcastJoinLeave(ch, &info, true)
+			n.joinLeaveLocked(ch, &info, true)
 		}
+	} else if first {
+		n.brokerUnsubscribeLocked(ch)
 	}
 	mu.Unlock()
 
@@ -273,25 +308,42 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 
 // sendMissedLocked enqueues to c the publications of ch after pos and reports
 // whether pos is lost (epoch changed, or retention dropped what the client needs).
-// Must hold ch's channel lock, so no publication is between append and fan-out.
-func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosition) (lost bool) {
-	sh := c.node.streams.shard(ch)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	st := sh.getLocked(ch, time.Now().UnixNano(), metaTTL(p.ns))
-	if st.epoch != pos.Epoch {
-		return true
+// It returns the stream top it read. Must hold ch's channel lock, so no publication
+// is between append and fan-out (local broker) or being handed to the hub (remote
+// broker). With a remote broker, c gets from history only what the node already
+// delivered to its subscribers (up to the hub's last delivered position, or the top
+// for the first subscriber, first); Pub/Sub brings the rest.
+func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosition, first bool) (top codec.StreamPosition, lost bool) {
+	n := c.node
+	missed, top, err := n.broker.History(n.ctx, ch, HistoryOptions{
+		Filter:  HistoryFilter{Since: &codec.StreamPosition{Offset: pos.Offset}, Limit: -1},
+		MetaTTL: metaTTL(p.ns),
+	})
+	if err != nil {
+		n.log.Error("broker history failed", "channel", ch, "err", err)
+		return top, true
 	}
-	if st.top <= pos.Offset {
-		return false
+	if top.Epoch != pos.Epoch {
+		return top, true
 	}
-	missed, _ := st.query(&codec.StreamPosition{Offset: pos.Offset}, -1, false)
+	upTo := top.Offset
+	if !n.local && !first {
+		if last, _ := n.hub.streamPos(ch); last.Offset > 0 && last.Epoch == top.Epoch && last.Offset < upTo {
+			upTo = last.Offset
+		}
+	}
+	if upTo <= pos.Offset {
+		return top, false
+	}
 	if len(missed) == 0 || missed[0].Offset != pos.Offset+1 {
-		return true
+		return top, true
 	}
 	b := getBuf()
 	var scratch []byte
 	for _, pub := range missed {
+		if pub.Offset > upTo {
+			break
+		}
 		if p.filter != nil && !matchFilter(p.filter, pub.Tags) {
 			continue
 		}
@@ -305,7 +357,7 @@ func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosit
 		c.enqueue(*b)
 	}
 	putBuf(b)
-	return false
+	return top, false
 }
 
 // entry builds c's hub entry for a subscription with p.
@@ -329,19 +381,16 @@ func (c *Client) insufficientState(ch string, serverSide bool) {
 	c.enqueue(codec.AppendUnsubscribePush(c.proto, buf[:0], ch, 2500, "insufficient state"))
 }
 
-// recoverStream implements history-recovery.md §3.1. Must hold the stream's shard lock.
-func recoverStream(st *stream, p *subParams, res *codec.SubscribeResult, limit int) {
-	if p.since.Epoch != "" && p.since.Epoch != st.epoch {
-		return
-	}
-	pubs, err := st.query(&codec.StreamPosition{Offset: p.since.Offset}, limit, false)
-	if err != nil {
+// recoverStream implements history-recovery.md §3.1 on pubs, the stream's
+// publications after p.since (at most the recovery limit), and its top.
+func recoverStream(pubs []*codec.Publication, top codec.StreamPosition, p *subParams, res *codec.SubscribeResult) {
+	if p.since.Epoch != "" && p.since.Epoch != top.Epoch {
 		return
 	}
 	if len(pubs) == 0 {
-		res.Recovered = st.top == p.since.Offset
+		res.Recovered = top.Offset == p.since.Offset
 	} else {
-		res.Recovered = pubs[0].Offset == p.since.Offset+1 && pubs[len(pubs)-1].Offset == st.top
+		res.Recovered = pubs[0].Offset == p.since.Offset+1 && pubs[len(pubs)-1].Offset == top.Offset
 	}
 	if res.Recovered {
 		res.Publications = pubs
@@ -349,20 +398,20 @@ func recoverStream(st *stream, p *subParams, res *codec.SubscribeResult, limit i
 	}
 }
 
-// recoverCache implements the cache recovery mode of history-recovery.md §3.2.
-func recoverCache(st *stream, p *subParams, res *codec.SubscribeResult) {
-	hasState := p.since.Offset > 0 && p.since.Offset == st.top && p.since.Epoch == st.epoch
-	if len(st.pubs) == 0 {
+// recoverCache implements the cache recovery mode of history-recovery.md §3.2 on
+// latest, the stream's newest retained publication (at most one), and its top.
+func recoverCache(latest []*codec.Publication, top codec.StreamPosition, p *subParams, res *codec.SubscribeResult) {
+	hasState := p.since.Offset > 0 && p.since.Offset == top.Offset && p.since.Epoch == top.Epoch
+	if len(latest) == 0 {
 		res.Recovered = hasState
 		if hasState {
 			res.Offset = p.since.Offset
 		}
 		return
 	}
-	latest := st.pubs[len(st.pubs)-1]
-	res.Recovered = latest.Offset == st.top
+	res.Recovered = latest[0].Offset == top.Offset
 	if res.Recovered && !hasState {
-		res.Publications = []*codec.Publication{latest}
+		res.Publications = latest[:1]
 	}
 	if res.Recovered {
 		res.Offset = p.since.Offset
@@ -395,12 +444,35 @@ func (c *Client) leave(ch string, sub *subscription, info *codec.ClientInfo) {
 	if !sub.joined {
 		return
 	}
-	n.hub.removeSub(ch, c)
+	if n.hub.removeSub(ch, c) {
+		n.brokerUnsubscribeLocked(ch)
+	}
 	if sub.flags&subPresence != 0 {
-		n.presence.remove(ch, info.Client)
+		if err := n.presence.RemovePresence(n.ctx, ch, info.Client, info.User); err != nil {
+			n.log.Error("presence remove failed", "channel", ch, "err", err)
+		}
 	}
 	if sub.flags&subJoinLeave != 0 {
 		info.ChanInfo = sub.chanInfo
-		n.hub.broadcastJoinLeave(ch, info, false)
+		n.joinLeaveLocked(ch, info, false)
+	}
+}
+
+// joinLeaveLocked pushes a join or leave of info: to the local subscribers with a
+// local broker, through the broker (to every node, this one included) otherwise.
+// Must hold ch's channel lock.
+func (n *Node) joinLeaveLocked(ch string, info *codec.ClientInfo, join bool) {
+	if n.local {
+		n.hub.broadcastJoinLeave(ch, info, join)
+		return
+	}
+	var err error
+	if join {
+		err = n.broker.PublishJoin(n.ctx, ch, info)
+	} else {
+		err = n.broker.PublishLeave(n.ctx, ch, info)
+	}
+	if err != nil {
+		n.log.Error("broker join/leave failed", "channel", ch, "err", err)
 	}
 }

@@ -651,7 +651,7 @@ func TestTokenConfigValidate(t *testing.T) {
 		})
 	}
 	// New refuses what Validate refuses.
-	if _, err := New(Config{Token: TokenConfig{RSAPublicKey: "nope"}}, nil); err == nil {
+	if _, err := New(withBroker(Config{Token: TokenConfig{RSAPublicKey: "nope"}}), nil); err == nil {
 		t.Fatal("New accepted an invalid RSA key")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/broker/memory"
 	"github.com/rotorhq/rotor/engine"
 	"github.com/rotorhq/rotor/netio/ws"
 )
@@ -27,6 +28,10 @@ type nodeServer struct {
 // engine sees it (to observe Close calls); nil hands netio's transport over as is.
 func startNodeServer(t testing.TB, cfg Config, ecfg engine.Config, wrap func(engine.Transport, *UpgradeRequest) engine.Transport) *nodeServer {
 	t.Helper()
+	if ecfg.Broker == nil {
+		m := memory.New()
+		ecfg.Broker, ecfg.PresenceManager, ecfg.Controller = m, m, m
+	}
 	node, err := engine.New(ecfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -73,6 +73,9 @@ type ServerConfig struct {
 	Proxies ProxiesConfig
 	// API is the HTTP server API configuration (http_api.key, insecure, error_mode).
 	API api.Config
+	// Backend is engine.type, engine.redis.*, broker.* and presence_manager.*
+	// (redis_config.go).
+	Backend BackendConfig
 	// Ignored lists, sorted, what the file and environment set that Rotor does not
 	// apply (yet): dotted key paths for file keys ("engine.type", "admin.enabled",
 	// "channel.namespaces[0].delta_publish") and variable names for environment
@@ -399,6 +402,7 @@ func (s *source) applyEnv(envs *envSet, cfg *ServerConfig) error {
 	if err := s.applyProxyEnv(envs); err != nil { // proxies.go
 		return err
 	}
+	s.applyBackendEnv(envs) // redis_config.go
 
 	if val, name, ok := envs.lookup(envName(keyNamespaces)); ok {
 		v, err := parseJSON([]byte(val))
@@ -696,6 +700,9 @@ func (s *source) extract(cfg *ServerConfig) error {
 			ns.opts.PublicationDataFormat = globalFormat
 		}
 	}
+	if err := s.extractBackend(cfg); err != nil { // redis_config.go
+		return err
+	}
 	return s.extractProxies(cfg) // proxies.go
 }
 
@@ -760,6 +767,9 @@ func (c *ServerConfig) validate() error {
 		return err
 	}
 	if err := c.API.Validate(); err != nil {
+		return err
+	}
+	if err := c.Backend.validate(); err != nil { // redis_config.go
 		return err
 	}
 	// Centrifugo's history rules (channels-and-namespaces.md §2) beyond the engine's.

@@ -91,9 +91,9 @@ func wantTestdata() *ServerConfig {
 		Proxies: ProxiesConfig{Named: []NamedProxyConfig{
 			{Name: "backend", HTTPConfig: proxy.HTTPConfig{Endpoint: "http://127.0.0.1:3000/proxy"}},
 		}},
+		Backend: defaultBackend(),
 		Ignored: []string{
 			"admin.enabled", "admin.password", "admin.secret",
-			"engine.type",
 			"http_server.tls.enabled",
 			"websocket.compression",
 		},
@@ -150,6 +150,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			ChannelLimit:      128,
 			ChannelMaxLength:  255,
 		},
+		Backend: defaultBackend(),
 	}
 	if host != "" {
 		want.Engine.Name = host + "_8000"
@@ -244,11 +245,11 @@ func TestLoadConfigEnv(t *testing.T) {
 		"CENTRIFUGO_CHANNEL_NAMESPACES_CHAT_HISTORY_SIZE=7",
 		"ROTOR_CHANNEL_NAMESPACES_NEWS_FEED_ALLOW_PUBLISH_FOR_CLIENT=true",
 		"CENTRIFUGO_CHANNEL_NAMESPACES_NOPE_PRESENCE=true", // no such namespace
-		"CENTRIFUGO_ENGINE_TYPE=redis",                     // not known to Rotor
-		"ROTOR_SOMETHING=1",                                // not known to Rotor
-		"CENTRIFUGO_VAR_TOKEN=abc",                         // free substitution variable
-		"CENTRIFUGO_PORT=tcp://10.0.0.1:8000",              // Kubernetes service variable
-		"CENTRIFUGO_SERVICE_HOST=10.0.0.1",                 // Kubernetes service variable
+		"CENTRIFUGO_ENGINE_TYPE=redis",
+		"ROTOR_SOMETHING=1",                   // not known to Rotor
+		"CENTRIFUGO_VAR_TOKEN=abc",            // free substitution variable
+		"CENTRIFUGO_PORT=tcp://10.0.0.1:8000", // Kubernetes service variable
+		"CENTRIFUGO_SERVICE_HOST=10.0.0.1",    // Kubernetes service variable
 		"MALFORMED",
 	}
 	got, err := LoadConfig(path, env)
@@ -268,7 +269,8 @@ func TestLoadConfigEnv(t *testing.T) {
 	want.Engine.WithoutNamespace.JoinLeave = true
 	want.Engine.Namespaces[0].HistorySize = 7
 	want.Engine.Namespaces[1].AllowPublishForClient = true
-	want.Ignored = append(want.Ignored, "CENTRIFUGO_CHANNEL_NAMESPACES_NOPE_PRESENCE", "CENTRIFUGO_ENGINE_TYPE", "ROTOR_SOMETHING")
+	want.Backend.EngineType = "redis"
+	want.Ignored = append(want.Ignored, "CENTRIFUGO_CHANNEL_NAMESPACES_NOPE_PRESENCE", "ROTOR_SOMETHING")
 	slices.Sort(want.Ignored)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
@@ -440,9 +442,6 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"channel.proxy.subscribe.grpc_metadata",
 		"channel.proxy.subscribe_stream.endpoint",
 		"channel.without_namespace.name",
-		"engine.redis.address",
-		"engine.redis.tls.enabled",
-		"engine.type",
 		"pid_file",
 		"proxies[0].http.tls.enabled",
 		"rpc.namespace_boundary",

@@ -1,0 +1,241 @@
+package redis
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rotorhq/rotor/broker/redis/redistest"
+	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/engine"
+)
+
+// centrifugoBin returns $CENTRIFUGO_BIN, skipping the test when it is unset (the
+// binary is never committed).
+func centrifugoBin(t *testing.T) string {
+	bin := os.Getenv("CENTRIFUGO_BIN")
+	if bin == "" {
+		t.Skip("CENTRIFUGO_BIN is not set: set it to a Centrifugo v6 binary to run the mixed Rotor/Centrifugo Redis test")
+	}
+	return bin
+}
+
+// centrifugo is a Centrifugo process on the test's Redis.
+type centrifugo struct {
+	t    *testing.T
+	base string
+	key  string
+}
+
+// startCentrifugo runs $CENTRIFUGO_BIN with the Redis engine configured by
+// redisCfg (engine.redis) and history on every channel without a namespace.
+func startCentrifugo(t *testing.T, redisCfg map[string]any) *centrifugo {
+	bin := centrifugoBin(t)
+	port := redistest.FreePort(t)
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
+		"http_api":    map[string]any{"key": "api-key"},
+		"log":         map[string]any{"level": "error"},
+		"engine":      map[string]any{"type": "redis", "redis": redisCfg},
+		"channel": map[string]any{"without_namespace": map[string]any{
+			"history_size": 10, "history_ttl": "300s",
+		}},
+	}
+	data, _ := json.Marshal(cfg)
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", path)
+	cmd.Dir = dir
+	var logBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	c := &centrifugo{t: t, base: "http://127.0.0.1:" + strconv.Itoa(port), key: "api-key"}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := c.tryCall("info", map[string]any{}); err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("centrifugo did not answer: %s", logBuf.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *centrifugo) tryCall(method string, body any) (json.RawMessage, error) {
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", c.base+"/api/"+method, bytes.NewReader(data))
+	req.Header.Set("X-API-Key", c.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("%s: status %d: %s", method, resp.StatusCode, out)
+	}
+	var r struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, err
+	}
+	if r.Error != nil {
+		return nil, fmt.Errorf("%s: error %d %s", method, r.Error.Code, r.Error.Message)
+	}
+	return r.Result, nil
+}
+
+func (c *centrifugo) call(method string, body any, into any) {
+	c.t.Helper()
+	res, err := c.tryCall(method, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if into != nil {
+		if err := json.Unmarshal(res, into); err != nil {
+			c.t.Fatalf("%s: %v in %s", method, err, res)
+		}
+	}
+}
+
+type apiPosition struct {
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+}
+
+// A Centrifugo node and this broker share a Redis: each reads the other's history,
+// continues its offsets in the same epoch and honours its idempotency keys.
+func TestCentrifugoSharesHistory(t *testing.T) {
+	centrifugoBin(t)
+	srv := redistest.Start(t)
+	cf := startCentrifugo(t, map[string]any{"address": []string{srv.URL()}})
+	b := newTestBroker(t, srv, Options{})
+	testSharedHistory(t, cf, b)
+}
+
+// The same in Redis Cluster, where every key carries the {CH} hash tag.
+func TestCentrifugoSharesHistoryCluster(t *testing.T) {
+	centrifugoBin(t)
+	c := redistest.StartCluster(t)
+	seeds := strings.Join(c.Addrs(), ",")
+	cf := startCentrifugo(t, map[string]any{"cluster_address": []string{seeds}})
+	b := newTestBroker(t, nil, Options{ClusterAddress: []string{seeds}})
+	testSharedHistory(t, cf, b)
+	holders := 0
+	for _, n := range c.Nodes {
+		if out, _ := n.Do("EXISTS", "centrifugo.stream.meta.{mixed}"); out == "1" {
+			holders++
+		}
+	}
+	if holders != 1 {
+		t.Fatalf("meta key centrifugo.stream.meta.{mixed} on %d nodes", holders)
+	}
+}
+
+func testSharedHistory(t *testing.T, cf *centrifugo, b *Broker) {
+	opts := func(key string) *engine.BrokerPublishOptions {
+		return &engine.BrokerPublishOptions{HistorySize: 10, HistoryTTL: 300 * time.Second, IdempotencyKey: key}
+	}
+
+	// Centrifugo publishes, Rotor reads.
+	var p1 apiPosition
+	cf.call("publish", map[string]any{"channel": "mixed", "data": map[string]int{"n": 1}, "tags": map[string]string{"from": "cf"}}, &p1)
+	if p1.Offset != 1 || !epochRe.MatchString(p1.Epoch) {
+		t.Fatalf("centrifugo publish result %+v", p1)
+	}
+	pubs, pos, err := b.History(ctx, "mixed", engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos != (codec.StreamPosition{Offset: 1, Epoch: p1.Epoch}) || len(pubs) != 1 ||
+		string(pubs[0].Data) != `{"n":1}` || pubs[0].Offset != 1 || pubs[0].Tags["from"] != "cf" || pubs[0].Time == 0 {
+		t.Fatalf("rotor reads %v %+v", pos, pubs)
+	}
+
+	// Rotor publishes, Centrifugo reads: same epoch, next offset.
+	pub := &codec.Publication{Data: []byte(`{"n":2}`), Tags: map[string]string{"from": "rotor"}, Info: &codec.ClientInfo{User: "u", Client: "c"}}
+	r, err := b.Publish(ctx, "mixed", pub, opts(""))
+	if err != nil || r.Position != (codec.StreamPosition{Offset: 2, Epoch: p1.Epoch}) {
+		t.Fatalf("rotor publish %+v %v", r, err)
+	}
+	var h struct {
+		Publications []struct {
+			Data   json.RawMessage   `json:"data"`
+			Offset uint64            `json:"offset"`
+			Tags   map[string]string `json:"tags"`
+			Info   *struct {
+				User   string `json:"user"`
+				Client string `json:"client"`
+			} `json:"info"`
+		} `json:"publications"`
+		Offset uint64 `json:"offset"`
+		Epoch  string `json:"epoch"`
+	}
+	cf.call("history", map[string]any{"channel": "mixed", "limit": -1}, &h)
+	if h.Offset != 2 || h.Epoch != p1.Epoch || len(h.Publications) != 2 {
+		t.Fatalf("centrifugo history %+v", h)
+	}
+	last := h.Publications[1]
+	if string(last.Data) != `{"n":2}` || last.Offset != 2 || last.Tags["from"] != "rotor" || last.Info == nil || last.Info.User != "u" {
+		t.Fatalf("centrifugo reads rotor's publication as %+v", last)
+	}
+
+	// Idempotency keys are shared both ways.
+	var p3 apiPosition
+	cf.call("publish", map[string]any{"channel": "mixed", "data": map[string]int{"n": 3}, "idempotency_key": "cf-key"}, &p3)
+	r, err = b.Publish(ctx, "mixed", &codec.Publication{Data: []byte(`{"n":3}`)}, opts("cf-key"))
+	if err != nil || !r.Suppressed || r.Position.Offset != p3.Offset {
+		t.Fatalf("rotor repeat of centrifugo's key: %+v %v (first %+v)", r, err, p3)
+	}
+	r, err = b.Publish(ctx, "mixed", &codec.Publication{Data: []byte(`{"n":4}`)}, opts("rotor-key"))
+	if err != nil || r.Suppressed || r.Position.Offset != 4 {
+		t.Fatalf("rotor idempotent publish %+v %v", r, err)
+	}
+	var p4 apiPosition
+	cf.call("publish", map[string]any{"channel": "mixed", "data": map[string]int{"n": 4}, "idempotency_key": "rotor-key"}, &p4)
+	if p4.Offset != 4 {
+		t.Fatalf("centrifugo repeat of rotor's key: %+v", p4)
+	}
+
+	// Reverse paging through Rotor sees everyone's publications.
+	pubs, _, err = b.History(ctx, "mixed", engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: 2, Reverse: true}})
+	if err != nil || len(pubs) != 2 || pubs[0].Offset != 4 || pubs[1].Offset != 3 {
+		t.Fatalf("reverse %+v %v", pubs, err)
+	}
+
+	// History removal by Rotor keeps the position Centrifugo reports.
+	if err := b.RemoveHistory(ctx, "mixed"); err != nil {
+		t.Fatal(err)
+	}
+	cf.call("history", map[string]any{"channel": "mixed", "limit": -1}, &h)
+	if len(h.Publications) != 0 || h.Offset != 4 || h.Epoch != p1.Epoch {
+		t.Fatalf("after remove %+v", h)
+	}
+}

@@ -1,0 +1,710 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/redis/rueidis"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// pubSubHandler is what the Pub/Sub side calls: the engine's event handler.
+// Arguments are valid only during the call (they view the Redis message and a
+// worker's reusable structs).
+type pubSubHandler interface {
+	HandlePublication(ch string, pub *codec.Publication, sp codec.StreamPosition, delta bool, prev *codec.Publication) error
+	HandleJoin(ch string, info *codec.ClientInfo) error
+	HandleLeave(ch string, info *codec.ClientInfo) error
+}
+
+// pubSubResync is told the channels whose Pub/Sub subscription was lost and is
+// back: publications may have been missed, so their subscribers must recover.
+type pubSubResync func(channels []string)
+
+const (
+	// subscribeBatchLimit caps the channels of one SUBSCRIBE command.
+	subscribeBatchLimit = 512
+	// pubSubQueueSize is each worker's buffer of undelivered messages.
+	pubSubQueueSize = 4096
+	// pubSubOpTimeout bounds how long a Subscribe/Unsubscribe waits for Redis.
+	pubSubOpTimeout = 10 * time.Second
+)
+
+var (
+	errPubSubUnavailable = errors.New("redis: pub/sub connection unavailable")
+	errPubSubClosed      = errors.New("redis: pub/sub closed")
+	errPubSubTimeout     = errors.New("redis: pub/sub subscribe timed out")
+)
+
+// Centrifugo's metric for messages dropped because a worker's buffer was full.
+var pubSubDroppedTotal = metrics.GetOrCreateCounter(`centrifugo_broker_redis_pub_sub_dropped_messages{broker_name="",channel_type="client"}`)
+
+// pubSubShard is one Redis setup of client-side sharding.
+type pubSubShard struct {
+	client  rueidis.Client
+	cluster bool
+}
+
+type pubSubConfig struct {
+	Prefix string
+	Shards []pubSubShard
+	// ShardOf picks a channel's shard (client-side sharding); nil with one shard.
+	ShardOf func(ch string, n int) int
+	// Partitions > 0 turns on sharded Pub/Sub (SSUBSCRIBE, Redis Cluster only):
+	// channels are spread over that many partitions, one connection each.
+	Partitions int
+	Workers    int
+	QueueSize  int
+	Log        *slog.Logger
+}
+
+// pubSub keeps the node's Redis Pub/Sub subscriptions to P.client.CH: one
+// dedicated connection per (shard, partition) slot, subscribe/unsubscribe
+// commands coalesced per slot, and messages handed from the rueidis hook to
+// workers chosen by channel hash (so a channel's messages stay in order).
+type pubSub struct {
+	cfg       pubSubConfig
+	msgPrefix string // P.client.
+	cluster   bool   // Redis Cluster: channel names carry a {hash tag}
+	handler   pubSubHandler
+	resync    pubSubResync
+	log       *slog.Logger
+
+	slots   [][]*psSlot // [shard][partition]
+	workers []*psWorker
+
+	mu       sync.Mutex
+	channels map[string]struct{} // channels the node wants subscribed
+
+	dropped atomic.Uint64
+	errors  atomic.Uint64
+
+	closeOnce sync.Once
+	closeCh   chan struct{}
+	wg        sync.WaitGroup
+}
+
+type psOp struct {
+	unsub bool
+	slot  *psSlot
+	ids   []string // Redis channel names
+	done  chan error
+}
+
+type psSlot struct {
+	ps      *pubSub
+	shard   int
+	part    int
+	sharded bool
+	ops     chan *psOp
+
+	mu   sync.Mutex
+	up   bool
+	conn rueidis.DedicatedClient
+
+	everUp   bool
+	downLogd bool
+}
+
+type psWorker struct {
+	ch chan rueidis.PubSubMessage
+	d  decoded
+	e  envelope
+}
+
+func newPubSub(cfg pubSubConfig, h pubSubHandler, resync pubSubResync) (*pubSub, error) {
+	if len(cfg.Shards) == 0 {
+		return nil, errors.New("redis: pub/sub needs at least one shard")
+	}
+	if cfg.Partitions > 0 {
+		for _, s := range cfg.Shards {
+			if !s.cluster {
+				return nil, errors.New("redis: sharded pub/sub partitions need Redis Cluster")
+			}
+		}
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = pubSubQueueSize
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ps := &pubSub{
+		cfg:       cfg,
+		msgPrefix: cfg.Prefix + ".client.",
+		handler:   h,
+		resync:    resync,
+		log:       cfg.Log,
+		channels:  make(map[string]struct{}),
+		closeCh:   make(chan struct{}),
+	}
+	for _, s := range cfg.Shards {
+		ps.cluster = ps.cluster || s.cluster
+	}
+	parts := 1
+	if cfg.Partitions > 0 {
+		parts = cfg.Partitions
+	}
+	ps.slots = make([][]*psSlot, len(cfg.Shards))
+	for i := range cfg.Shards {
+		ps.slots[i] = make([]*psSlot, parts)
+		for j := range parts {
+			ps.slots[i][j] = &psSlot{ps: ps, shard: i, part: j, sharded: cfg.Partitions > 0, ops: make(chan *psOp, 1024)}
+		}
+	}
+	ps.workers = make([]*psWorker, cfg.Workers)
+	for i := range ps.workers {
+		ps.workers[i] = &psWorker{ch: make(chan rueidis.PubSubMessage, cfg.QueueSize)}
+	}
+	return ps, nil
+}
+
+// start runs the workers and the slot connections and waits for every slot's
+// first connection: an unreachable Redis fails the start.
+func (ps *pubSub) start(ctx context.Context) error {
+	for _, w := range ps.workers {
+		ps.wg.Add(1)
+		go ps.runWorker(w)
+	}
+	var firsts []chan error
+	for _, row := range ps.slots {
+		for _, s := range row {
+			first := make(chan error, 1)
+			firsts = append(firsts, first)
+			ps.wg.Add(1)
+			go s.run(first)
+		}
+	}
+	for _, f := range firsts {
+		select {
+		case err := <-f:
+			if err != nil {
+				ps.close()
+				return err
+			}
+		case <-ctx.Done():
+			ps.close()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (ps *pubSub) close() {
+	ps.closeOnce.Do(func() { close(ps.closeCh) })
+	ps.wg.Wait()
+}
+
+// shardOf returns the client-side shard of ch.
+func (ps *pubSub) shardOf(ch string) int {
+	if len(ps.cfg.Shards) == 1 || ps.cfg.ShardOf == nil {
+		return 0
+	}
+	return ps.cfg.ShardOf(ch, len(ps.cfg.Shards))
+}
+
+func (ps *pubSub) partitionOf(ch string) int {
+	if ps.cfg.Partitions <= 0 {
+		return 0
+	}
+	return jumpIndex(ch, ps.cfg.Partitions)
+}
+
+func (ps *pubSub) slotOf(ch string) *psSlot {
+	return ps.slots[ps.shardOf(ch)][ps.partitionOf(ch)]
+}
+
+// channelID is the Redis Pub/Sub channel of ch, as centrifuge names it:
+// P.client.CH; in a Redis Cluster P.client.{CH}; with sharded Pub/Sub
+// P.client.{<partition>}.CH.
+func (ps *pubSub) channelID(ch string) string {
+	if ps.cfg.Partitions > 0 {
+		return ps.msgPrefix + "{" + strconv.Itoa(jumpIndex(ch, ps.cfg.Partitions)) + "}." + ch
+	}
+	if ps.cfg.Shards[ps.shardOf(ch)].cluster {
+		return ps.msgPrefix + "{" + ch + "}"
+	}
+	return ps.msgPrefix + ch
+}
+
+// channelOf is the inverse of channelID; "" when id is not a client channel.
+func (ps *pubSub) channelOf(id string, cluster bool) string {
+	if len(id) < len(ps.msgPrefix) || id[:len(ps.msgPrefix)] != ps.msgPrefix {
+		return ""
+	}
+	ch := id[len(ps.msgPrefix):]
+	if ps.cfg.Partitions > 0 {
+		if ch == "" || ch[0] != '{' {
+			return ""
+		}
+		i := indexByte(ch, '.')
+		if i <= 0 {
+			return ""
+		}
+		return ch[i+1:]
+	}
+	if cluster {
+		if len(ch) < 2 || ch[0] != '{' || ch[len(ch)-1] != '}' {
+			return ""
+		}
+		return ch[1 : len(ch)-1]
+	}
+	return ch
+}
+
+// shardChannel is the dummy channel a slot subscribes first (binding a cluster
+// connection to the partition's node).
+func (s *psSlot) shardChannel() string {
+	c := s.ps.cfg.Prefix + ".shard.0"
+	if s.sharded {
+		c += ".{" + strconv.Itoa(s.part) + "}"
+	}
+	return c
+}
+
+// subscribe subscribes the node to channels, coalescing with concurrent calls
+// into as few SUBSCRIBE commands as possible, and returns once Redis confirmed
+// every one (so nothing published after the return is missed).
+func (ps *pubSub) subscribe(channels ...string) error {
+	return ps.do(false, channels)
+}
+
+func (ps *pubSub) unsubscribe(channels ...string) error {
+	return ps.do(true, channels)
+}
+
+func (ps *pubSub) do(unsub bool, channels []string) error {
+	if len(channels) == 0 {
+		return nil
+	}
+	select {
+	case <-ps.closeCh:
+		return errPubSubClosed
+	default:
+	}
+	ps.mu.Lock()
+	for _, ch := range channels {
+		if unsub {
+			delete(ps.channels, ch)
+		} else {
+			ps.channels[ch] = struct{}{}
+		}
+	}
+	ps.mu.Unlock()
+
+	// One operation per slot carries all of this call's channels of that slot.
+	var ops []*psOp
+	var err error
+	for _, ch := range channels {
+		sl := ps.slotOf(ch)
+		var op *psOp
+		for _, o := range ops {
+			if o.slot == sl {
+				op = o
+				break
+			}
+		}
+		if op == nil {
+			op = &psOp{unsub: unsub, slot: sl, done: make(chan error, 1)}
+			ops = append(ops, op)
+		}
+		op.ids = append(op.ids, ps.channelID(ch))
+	}
+	sent := ops[:0]
+	for _, op := range ops {
+		op.slot.mu.Lock()
+		up := op.slot.up
+		op.slot.mu.Unlock()
+		if !up {
+			// Unsubscribing a dead connection is done: the next connection
+			// resubscribes only what is still wanted.
+			if !unsub {
+				err = errPubSubUnavailable
+			}
+			continue
+		}
+		select {
+		case op.slot.ops <- op:
+			sent = append(sent, op)
+		case <-ps.closeCh:
+			return errPubSubClosed
+		}
+	}
+	ops = sent
+	timer := time.NewTimer(pubSubOpTimeout)
+	defer timer.Stop()
+	for _, op := range ops {
+		select {
+		case e := <-op.done:
+			if e != nil && err == nil {
+				err = e
+			}
+		case <-timer.C:
+			if err == nil {
+				err = errPubSubTimeout
+			}
+		case <-ps.closeCh:
+			return errPubSubClosed
+		}
+		if err == errPubSubTimeout {
+			break
+		}
+	}
+	if err != nil && !unsub {
+		ps.mu.Lock()
+		for _, ch := range channels {
+			delete(ps.channels, ch)
+		}
+		ps.mu.Unlock()
+	}
+	return err
+}
+
+// channelsOf lists the wanted channels that live on slot s.
+func (ps *pubSub) channelsOf(s *psSlot) []string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	out := make([]string, 0, len(ps.channels))
+	for ch := range ps.channels {
+		if ps.slotOf(ch) == s {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// run keeps slot s connected: dedicate a connection, install the hooks,
+// subscribe the shard channel and every wanted channel, then serve coalesced
+// subscribe/unsubscribe operations until the connection breaks; then again.
+func (s *psSlot) run(first chan error) {
+	ps := s.ps
+	defer ps.wg.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-ps.closeCh:
+			s.failPending(errPubSubClosed)
+			return
+		default:
+		}
+		err := s.session(&first)
+		if first != nil {
+			// The first connection failed: start reports it.
+			first <- err
+			return
+		}
+		select {
+		case <-ps.closeCh:
+			s.failPending(errPubSubClosed)
+			return
+		default:
+		}
+		if err != nil {
+			ps.errors.Add(1)
+			if !s.downLogd {
+				s.downLogd = true
+				ps.log.Error("redis pub/sub connection lost, reconnecting", "shard", s.shard, "partition", s.part, "error", err)
+			}
+		}
+		s.failPending(errPubSubUnavailable)
+		select {
+		case <-ps.closeCh:
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// failPending answers queued operations with err.
+func (s *psSlot) failPending(err error) {
+	for {
+		select {
+		case op := <-s.ops:
+			op.done <- err
+		default:
+			return
+		}
+	}
+}
+
+// session runs one connection until it breaks. *first (non-nil until a
+// connection came up) is answered and cleared once the connection is up.
+func (s *psSlot) session(first *chan error) error {
+	ps := s.ps
+	shard := ps.cfg.Shards[s.shard]
+	conn, cancel := shard.client.Dedicate()
+	defer cancel()
+	defer conn.Close()
+
+	restart := make(chan struct{})
+	var restartOnce sync.Once
+	shardCh := s.shardChannel()
+	wait := conn.SetPubSubHooks(rueidis.PubSubHooks{
+		OnMessage: ps.dispatch,
+		OnSubscription: func(sub rueidis.PubSubSubscription) {
+			// In a cluster, a slot migration ends the sharded subscriptions
+			// with an sunsubscribe of our shard channel: start over.
+			if s.sharded && sub.Kind == "sunsubscribe" && sub.Channel == shardCh {
+				restartOnce.Do(func() { close(restart) })
+			}
+		},
+	})
+
+	ctx := context.Background()
+	if err := s.command(ctx, conn, false, []string{shardCh}); err != nil {
+		return err
+	}
+	chans := s.ps.channelsOf(s)
+	ids := make([]string, 0, subscribeBatchLimit)
+	for i, ch := range chans {
+		ids = append(ids, ps.channelID(ch))
+		if len(ids) == subscribeBatchLimit || i == len(chans)-1 {
+			if err := s.command(ctx, conn, false, ids); err != nil {
+				return err
+			}
+			ids = ids[:0]
+		}
+	}
+	s.mu.Lock()
+	s.up = true
+	s.conn = conn
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.up = false
+		s.conn = nil
+		s.mu.Unlock()
+	}()
+	if *first != nil {
+		*first <- nil
+		*first = nil
+	}
+	if s.everUp {
+		ps.log.Info("redis pub/sub connection restored, channels resubscribed", "shard", s.shard, "partition", s.part, "channels", len(chans))
+		if ps.resync != nil && len(chans) > 0 {
+			ps.resync(chans)
+		}
+	}
+	s.everUp = true
+	s.downLogd = false
+
+	batch := make([]*psOp, 0, subscribeBatchLimit)
+	for {
+		select {
+		case err := <-wait:
+			if err == nil {
+				err = errors.New("redis: pub/sub connection closed")
+			}
+			return err
+		case <-restart:
+			return errors.New("redis: sharded pub/sub slot moved")
+		case <-ps.closeCh:
+			return nil
+		case op := <-s.ops:
+			batch = append(batch[:0], op)
+		more:
+			for len(batch) < 64 {
+				select {
+				case op := <-s.ops:
+					batch = append(batch, op)
+				default:
+					break more
+				}
+			}
+			if err := s.runBatch(ctx, conn, batch); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// runBatch sends batch (in order), coalescing runs of same-kind operations
+// into commands of at most subscribeBatchLimit channels, and answers each
+// operation once all its channels are confirmed.
+func (s *psSlot) runBatch(ctx context.Context, conn rueidis.DedicatedClient, batch []*psOp) error {
+	ids := make([]string, 0, subscribeBatchLimit)
+	for i := 0; i < len(batch); {
+		j := i
+		ids = ids[:0]
+		var err error
+		for j < len(batch) && batch[j].unsub == batch[i].unsub && err == nil {
+			for _, id := range batch[j].ids {
+				ids = append(ids, id)
+				if len(ids) == subscribeBatchLimit {
+					err = s.command(ctx, conn, batch[i].unsub, ids)
+					ids = ids[:0]
+					if err != nil {
+						break
+					}
+				}
+			}
+			j++
+		}
+		if err == nil && len(ids) > 0 {
+			err = s.command(ctx, conn, batch[i].unsub, ids)
+		}
+		for _, op := range batch[i:j] {
+			op.done <- err
+		}
+		if err != nil {
+			for _, op := range batch[j:] {
+				op.done <- err
+			}
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// command sends one (S)SUBSCRIBE or (S)UNSUBSCRIBE for ids and waits for
+// Redis to confirm every channel.
+func (s *psSlot) command(ctx context.Context, conn rueidis.DedicatedClient, unsub bool, ids []string) error {
+	ctx, cancel := context.WithTimeout(ctx, pubSubOpTimeout)
+	defer cancel()
+	var cmd rueidis.Completed
+	switch {
+	case s.sharded && unsub:
+		cmd = conn.B().Sunsubscribe().Channel(ids...).Build()
+	case s.sharded:
+		cmd = conn.B().Ssubscribe().Channel(ids...).Build()
+	case unsub:
+		cmd = conn.B().Unsubscribe().Channel(ids...).Build()
+	default:
+		cmd = conn.B().Subscribe().Channel(ids...).Build()
+	}
+	return conn.Do(ctx, cmd).Error()
+}
+
+// dispatch runs in the rueidis hook: hand m to its channel's worker, or drop
+// and count it if that worker is full. It never blocks.
+func (ps *pubSub) dispatch(m rueidis.PubSubMessage) {
+	w := ps.workers[fnv32(m.Channel)%uint32(len(ps.workers))]
+	select {
+	case w.ch <- m:
+	default:
+		ps.dropped.Add(1)
+		pubSubDroppedTotal.Inc()
+	}
+}
+
+func (ps *pubSub) runWorker(w *psWorker) {
+	defer ps.wg.Done()
+	for {
+		select {
+		case m := <-w.ch:
+			if err := ps.handle(w, m); err != nil {
+				ps.errors.Add(1)
+				ps.log.Debug("redis pub/sub: bad message", "channel", m.Channel, "error", err)
+			}
+		case <-ps.closeCh:
+			return
+		}
+	}
+}
+
+// handle decodes one message into w's reusable structs and calls the handler.
+func (ps *pubSub) handle(w *psWorker, m rueidis.PubSubMessage) error {
+	ch := ps.channelOf(m.Channel, ps.cluster)
+	if ch == "" {
+		if m.Channel == "" || len(m.Channel) < len(ps.cfg.Prefix)+7 || m.Channel[:len(ps.cfg.Prefix)+7] != ps.cfg.Prefix+".shard." {
+			return errEnvelope
+		}
+		return nil
+	}
+	return deliver(ps.handler, ch, m.Message, &w.e, &w.d)
+}
+
+// deliver parses and decodes msg of channel ch and calls h.
+func deliver(h pubSubHandler, ch, msg string, e *envelope, d *decoded) error {
+	if err := parseEnvelope(msg, e); err != nil {
+		return err
+	}
+	switch e.kind {
+	case envJoin:
+		if err := decodeClientInfo(e.payload, &d.info); err != nil {
+			return err
+		}
+		return h.HandleJoin(ch, &d.info)
+	case envLeave:
+		if err := decodeClientInfo(e.payload, &d.info); err != nil {
+			return err
+		}
+		return h.HandleLeave(ch, &d.info)
+	}
+	pub := &d.pub
+	if err := decodePublication(e.payload, pub, &d.info, &d.tags); err != nil {
+		return err
+	}
+	sp := codec.StreamPosition{Offset: e.offset, Epoch: e.epoch}
+	if pub.Offset == 0 {
+		pub.Offset = sp.Offset
+	}
+	if pub.Offset > 0 {
+		sp.Offset = pub.Offset
+	}
+	if pub.Epoch != "" {
+		sp.Epoch = pub.Epoch
+		pub.Epoch = ""
+	}
+	delta := e.delta
+	if pub.Delta {
+		// Published without history: the delta flag travels in the Publication.
+		delta = true
+		pub.Delta = false
+	}
+	var prev *codec.Publication
+	switch {
+	case len(pub.PrevData) > 0:
+		d.prev = codec.Publication{Data: pub.PrevData}
+		pub.PrevData = nil
+		prev = &d.prev
+		delta = true
+	case e.delta && e.prev != "":
+		if err := decodePublication(e.prev, &d.prev, &d.prevInfo, &d.prevTags); err != nil {
+			return err
+		}
+		prev = &d.prev
+	}
+	return h.HandlePublication(ch, pub, sp, delta, prev)
+}
+
+// fnv32 is FNV-1a over s (no allocation).
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// jumpIndex is Jump Consistent Hash (Lamping & Veach) keyed by FNV-1a 64 of s,
+// the mapping centrifuge uses for shards and sharded Pub/Sub partitions.
+func jumpIndex(s string, buckets int) int {
+	key := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		key ^= uint64(s[i])
+		key *= 1099511628211
+	}
+	var b, j int64 = -1, 0
+	for j < int64(buckets) {
+		b = j
+		key = key*2862933555777941757 + 1
+		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
+	}
+	return int(b)
+}

@@ -1,0 +1,503 @@
+// Package redistest starts real Redis processes on loopback for tests: a standalone
+// server, a 3-master Redis Cluster and a Sentinel setup. Each process runs in a
+// t.TempDir with persistence off, on a free port, and is killed by PID when the test
+// ends. A missing binary (redis-server, redis-cli, redis-sentinel) fails the test:
+// it never skips.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long a process may take to answer PING.
+const startTimeout = 10 * time.Second
+
+// Server is one redis-server (or redis-sentinel) process.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	pre  []string // arguments before --port (sentinel's config file)
+	args []string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// Addr is host:port of the server.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port is the server's TCP port.
+func (s *Server) Port() int { return s.port }
+
+// URL is redis://127.0.0.1:port.
+func (s *Server) URL() string { return "redis://" + s.Addr() }
+
+// Dir is the server's working directory.
+func (s *Server) Dir() string { return s.dir }
+
+// lookBin returns the path of a Redis binary or fails the test.
+func lookBin(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("redistest: %s not found in PATH (install redis-server, redis-sentinel and redis-cli): %v", name, err)
+	}
+	return p
+}
+
+// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start starts a standalone redis-server with persistence off and waits until it
+// answers PING. Extra arguments are appended to the command line
+// ("--requirepass", "secret", …).
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	return startServer(t, lookBin(t, "redis-server"), extra)
+}
+
+func startServer(t testing.TB, bin string, extra []string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s.args = append([]string{
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--protected-mode", "no",
+		"--dir", s.dir,
+		"--logfile", filepath.Join(s.dir, "redis.log"),
+	}, extra...)
+	t.Cleanup(s.Kill)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		s.port = FreePort(t)
+		if err = s.launch(); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("redistest: %v", err)
+	return nil
+}
+
+// launch starts the process on s.port and waits for PING.
+func (s *Server) launch() error {
+	args := append(append(append([]string{}, s.pre...), "--port", strconv.Itoa(s.port)), s.args...)
+	cmd := exec.Command(s.bin, args...)
+	cmd.Dir = s.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.bin, err)
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("%s on port %d exited at start; log:\n%s", s.bin, s.port, s.log())
+		default:
+		}
+		if up(s.Addr()) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Kill()
+	return fmt.Errorf("%s on port %d did not answer PING in %s; log:\n%s", s.bin, s.port, startTimeout, s.log())
+}
+
+func (s *Server) log() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// up reports whether the server at addr answers PING (NOAUTH counts: a server
+// with a password is up).
+func up(addr string) bool {
+	reply, err := Do(addr, "PING")
+	if err != nil {
+		var re replyError
+		return errors.As(err, &re) && strings.HasPrefix(string(re), "NOAUTH")
+	}
+	return reply == "PONG"
+}
+
+// Kill kills the process (SIGKILL, by PID) and waits until its port is closed.
+// Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Restart kills the server and starts it again on the same port (with no data:
+// persistence is off). It fails the test when the port cannot be taken again.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = s.launch(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("redistest: restart: %v", err)
+}
+
+// Start starts a killed server again on the same port.
+func (s *Server) Start() { s.Restart() }
+
+// Do sends one command and returns the reply as text (see Do).
+func (s *Server) Do(args ...string) (string, error) { return Do(s.Addr(), args...) }
+
+// MustDo is Do that fails the test on an error or an error reply.
+func (s *Server) MustDo(args ...string) string {
+	s.t.Helper()
+	r, err := Do(s.Addr(), args...)
+	if err != nil {
+		s.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// Do sends one command to addr over a fresh connection (RESP2) and returns the
+// reply flattened to text: simple strings, bulk strings and integers as they are,
+// nil as "(nil)", arrays as their items joined by "\n" (nested arrays flattened).
+// An error reply is returned as an error.
+func Do(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	items, err := readReply(r)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(items, "\n"), nil
+}
+
+// DoList is Do returning the flattened reply items.
+func DoList(addr string, args ...string) ([]string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return nil, err
+	}
+	return readReply(bufio.NewReader(c))
+}
+
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+
+func readReply(r *bufio.Reader) ([]string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, fmt.Errorf("empty reply line")
+	}
+	switch line[0] {
+	case '+', ':':
+		return []string{line[1:]}, nil
+	case '-':
+		return nil, replyError(line[1:])
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return []string{"(nil)"}, nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := ioReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return []string{string(buf[:n])}, nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return []string{"(nil)"}, nil
+		}
+		var out []string
+		for i := 0; i < n; i++ {
+			items, err := readReply(r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, items...)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected reply %q", line)
+}
+
+func ioReadFull(r *bufio.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Cluster is a Redis Cluster of three masters without replicas.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// Addrs are the host:port of every node.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.Addr()
+	}
+	return out
+}
+
+// StartCluster starts three redis-server processes in cluster mode, joins them with
+// redis-cli --cluster create (no replicas) and waits until every node reports
+// cluster_state:ok.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	bin := lookBin(t, "redis-server")
+	cli := lookBin(t, "redis-cli")
+	c := &Cluster{}
+	for i := 0; i < 3; i++ {
+		c.Nodes = append(c.Nodes, startServer(t, bin, []string{
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000",
+		}))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.Command(cli, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, n := range c.Nodes {
+		for {
+			info, err := n.Do("CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster node %s not ok: %v %s", n.Addr(), err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// Sentinel is a master redis-server watched by one redis-sentinel.
+type Sentinel struct {
+	Master     *Server
+	Sentinel   *Server
+	MasterName string
+}
+
+// StartSentinel starts a master and a redis-sentinel monitoring it under
+// masterName (quorum 1), and waits until the sentinel reports the master.
+func StartSentinel(t testing.TB, masterName string) *Sentinel {
+	t.Helper()
+	master := Start(t)
+	bin := lookBin(t, "redis-sentinel")
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	conf := filepath.Join(s.dir, "sentinel.conf")
+	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 2000\n",
+		masterName, master.Port(), masterName)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	s.pre = []string{conf}
+	s.args = []string{"--bind", "127.0.0.1", "--protected-mode", "no", "--dir", s.dir,
+		"--logfile", filepath.Join(s.dir, "redis.log")}
+	t.Cleanup(s.Kill)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		s.port = FreePort(t)
+		if err = s.launch(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		addr, err := s.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName)
+		if err == nil && addr == "127.0.0.1\n"+strconv.Itoa(master.Port()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: sentinel does not report master %s: %q %v", masterName, addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Sentinel{Master: master, Sentinel: s, MasterName: masterName}
+}
+
+// Subscription is a raw RESP2 connection subscribed to PUB/SUB channels, for tests
+// that check what goes over PUB/SUB byte for byte.
+type Subscription struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// Subscribe opens a connection to addr and SUBSCRIBEs (SSUBSCRIBE when sharded) to
+// channels, waiting for the confirmations. The connection closes at cleanup.
+func Subscribe(t testing.TB, addr string, sharded bool, channels ...string) *Subscription {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("redistest: subscribe: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	cmd := "SUBSCRIBE"
+	if sharded {
+		cmd = "SSUBSCRIBE"
+	}
+	args := append([]string{cmd}, channels...)
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		t.Fatalf("redistest: subscribe: %v", err)
+	}
+	s := &Subscription{t: t, conn: c, r: bufio.NewReader(c)}
+	for range channels {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		items, err := readReply(s.r)
+		if err != nil || len(items) < 1 || !strings.HasSuffix(strings.ToLower(items[0]), "subscribe") {
+			t.Fatalf("redistest: subscribe confirmation: %v %v", items, err)
+		}
+	}
+	return s
+}
+
+// Next returns the next message's channel and payload, failing the test after
+// timeout.
+func (s *Subscription) Next(timeout time.Duration) (channel, payload string) {
+	s.t.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+	items, err := readReply(s.r)
+	if err != nil || len(items) != 3 {
+		s.t.Fatalf("redistest: next message: %v %v", items, err)
+	}
+	return items[1], items[2]
+}
+
+// None checks that no message arrives within d.
+func (s *Subscription) None(d time.Duration) {
+	s.t.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	items, err := readReply(s.r)
+	if err == nil {
+		s.t.Fatalf("redistest: unexpected message %q", items)
+	}
+}
+
+// DoSeq sends commands one after the other on one connection and returns the last
+// reply as Do does; an error reply to any of them is returned as an error.
+func DoSeq(addr string, cmds ...[]string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	var last []string
+	for _, args := range cmds {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := c.Write([]byte(b.String())); err != nil {
+			return "", err
+		}
+		if last, err = readReply(r); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(last, "\n"), nil
+}

@@ -1,0 +1,49 @@
+package redistest
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestStandaloneRestart(t *testing.T) {
+	s := Start(t)
+	s.MustDo("SET", "k", "v")
+	if got := s.MustDo("GET", "k"); got != "v" {
+		t.Fatalf("GET k = %q", got)
+	}
+	port := s.Port()
+	s.Kill()
+	if _, err := s.Do("PING"); err == nil {
+		t.Fatal("PING answered after Kill")
+	}
+	s.Restart()
+	if s.Port() != port {
+		t.Fatalf("port changed %d → %d", port, s.Port())
+	}
+	if got := s.MustDo("GET", "k"); got != "(nil)" {
+		t.Fatalf("GET k after restart = %q, want (nil): persistence must be off", got)
+	}
+	if got := s.MustDo("CONFIG", "GET", "appendonly"); got != "appendonly\nno" {
+		t.Fatalf("appendonly: %q", got)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := StartCluster(t)
+	if len(c.Nodes) != 3 {
+		t.Fatalf("%d nodes", len(c.Nodes))
+	}
+	info := c.Nodes[0].MustDo("CLUSTER", "INFO")
+	if !strings.Contains(info, "cluster_known_nodes:3") || !strings.Contains(info, "cluster_size:3") {
+		t.Fatalf("cluster info:\n%s", info)
+	}
+}
+
+func TestSentinel(t *testing.T) {
+	s := StartSentinel(t, "mymaster")
+	got := s.Sentinel.MustDo("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+	if got != "127.0.0.1\n"+strconv.Itoa(s.Master.Port()) {
+		t.Fatalf("master addr %q", got)
+	}
+}
