@@ -58,10 +58,9 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 	*bp = encodePublication((*bp)[:0], pub, opts.UseDelta && !withHistory)
 	msg := rueidis.BinaryString(*bp)
 
-	pubsub := b.clientChannel(s, ch)
+	streamKey, metaKey, resultKey, pubsub := b.publishNames(s, ch, opts.IdempotencyKey)
 	// The result key is passed even without idempotency: in a cluster every key of
 	// a script must hash to one slot, and "P.result.{CH}." does.
-	resultKey := b.resultKey(s, ch, opts.IdempotencyKey)
 	resultTTL := ""
 	if opts.IdempotencyKey != "" {
 		ttl := opts.IdempotentResultTTL
@@ -110,7 +109,7 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 	var res rueidis.RedisResult
 	if b.opts.HistoryUseLists {
 		res = b.scripts.addList.Exec(ctx, s.client,
-			[]string{b.listKey(s, ch), b.metaKey(s, ch), resultKey},
+			[]string{streamKey, metaKey, resultKey},
 			[]string{msg, strconv.Itoa(opts.HistorySize - 1), seconds(opts.HistoryTTL), pubsub,
 				seconds(metaTTL), newEpoch(), s.publishCommand(), resultTTL, delta})
 	} else {
@@ -119,7 +118,7 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 			version = strconv.FormatUint(opts.Version, 10)
 		}
 		res = b.scripts.addStream.Exec(ctx, s.client,
-			[]string{b.streamKey(s, ch), b.metaKey(s, ch), resultKey},
+			[]string{streamKey, metaKey, resultKey},
 			[]string{msg, strconv.Itoa(opts.HistorySize), seconds(opts.HistoryTTL), pubsub,
 				seconds(metaTTL), newEpoch(), s.publishCommand(), resultTTL, delta,
 				version, opts.VersionEpoch})

@@ -7,8 +7,10 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Broker is the Redis engine of one node: one rueidis client per shard.
@@ -55,7 +57,54 @@ func New(opts Options) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
+	if err := b.checkVersions(context.Background()); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// checkVersions refuses options the servers cannot honour: streams need Redis
+// 5 (else history_use_lists), per-field hash TTLs Redis 7.4.
+func (b *Broker) checkVersions(ctx context.Context) error {
+	for i, s := range b.shards {
+		ctx, cancel := context.WithTimeout(ctx, b.opts.IOTimeout)
+		info, err := s.client.Do(ctx, s.client.B().Info().Section("server").Build()).ToString()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("redis shard %d (%s): INFO: %w", i, s.addr, err)
+		}
+		major, minor, ok := redisVersion(info)
+		if !ok {
+			continue // unknown servers (proxies) are not judged
+		}
+		if !b.opts.HistoryUseLists && major < 5 {
+			return fmt.Errorf("%s: Redis %d.%d at %s has no streams; set it to true or upgrade to Redis 5", b.opts.key("history_use_lists"), major, minor, s.addr)
+		}
+		if b.opts.PresenceHashFieldTTL && (major < 7 || major == 7 && minor < 4) {
+			return fmt.Errorf("%s: needs Redis 7.4 (per-field hash TTL), %s runs %d.%d", b.opts.key("presence_hash_field_ttl"), s.addr, major, minor)
+		}
+	}
+	return nil
+}
+
+// redisVersion reads redis_version from INFO server output.
+func redisVersion(info string) (major, minor int, ok bool) {
+	for _, line := range strings.Split(info, "\n") {
+		v, found := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !found {
+			continue
+		}
+		parts := strings.SplitN(v, ".", 3)
+		if len(parts) < 2 {
+			return 0, 0, false
+		}
+		var err1, err2 error
+		major, err1 = strconv.Atoi(parts[0])
+		minor, err2 = strconv.Atoi(parts[1])
+		return major, minor, err1 == nil && err2 == nil
+	}
+	return 0, 0, false
 }
 
 // ping checks every shard answers (a cluster: every master).
@@ -136,7 +185,34 @@ func (b *Broker) channelKey(s *shard, infix, ch string, partitioned bool) string
 	buf := make([]byte, 0, len(b.opts.Prefix)+len(infix)+len(ch)+8)
 	buf = append(buf, b.opts.Prefix...)
 	buf = append(buf, infix...)
-	return string(s.appendTagged(buf, ch, partitioned))
+	buf = s.appendTagged(buf, ch, partitioned)
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
+}
+
+// publishNames returns, from one allocation, the names a publish uses: the
+// stream (or list) key, the meta key, the result key (P.result.CH.<idemKey>) and
+// the PUB/SUB channel.
+func (b *Broker) publishNames(s *shard, ch, idemKey string) (stream, meta, result, pubsub string) {
+	p := b.opts.Prefix
+	streamInfix, metaInfix := ".stream.", ".stream.meta."
+	if b.opts.HistoryUseLists {
+		streamInfix, metaInfix = ".list.", ".list.meta."
+	}
+	tagged := len(ch) + 12
+	buf := make([]byte, 0, 4*len(p)+len(streamInfix)+len(metaInfix)+len(".result.")+len(".client.")+4*tagged+1+len(idemKey))
+	var ends [4]int
+	for i, infix := range [...]string{streamInfix, metaInfix, ".result.", ".client."} {
+		buf = append(buf, p...)
+		buf = append(buf, infix...)
+		buf = s.appendTagged(buf, ch, true)
+		if i == 2 {
+			buf = append(buf, '.')
+			buf = append(buf, idemKey...)
+		}
+		ends[i] = len(buf)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	return all[:ends[0]], all[ends[0]:ends[1]], all[ends[1]:ends[2]], all[ends[2]:ends[3]]
 }
 
 // clientChannel is the PUB/SUB channel of ch: P.client.CH (P.client.{CH} in a
@@ -144,7 +220,8 @@ func (b *Broker) channelKey(s *shard, infix, ch string, partitioned bool) string
 func (b *Broker) clientChannel(s *shard, ch string) string {
 	buf := make([]byte, 0, len(b.messagePrefix)+len(ch)+8)
 	buf = append(buf, b.messagePrefix...)
-	return string(s.appendTagged(buf, ch, true))
+	buf = s.appendTagged(buf, ch, true)
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
 func (b *Broker) streamKey(s *shard, ch string) string {

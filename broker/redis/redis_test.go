@@ -1,6 +1,9 @@
 package redis
 
 import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,10 +134,11 @@ func TestCluster(t *testing.T) {
 	if _, err := b.Publish(ctx, "}bad", testPub("x"), historyOpts()); err != errClusterChannel {
 		t.Fatalf("'}bad' in cluster: %v", err)
 	}
+	// One cluster for both: creating one takes about two seconds.
+	t.Run("ShardedPubSub", func(t *testing.T) { testClusterShardedPubSub(t, c) })
 }
 
-func TestClusterShardedPubSub(t *testing.T) {
-	c := redistest.StartCluster(t)
+func testClusterShardedPubSub(t *testing.T, c *redistest.Cluster) {
 	b := newTestBroker(t, nil, Options{ClusterAddress: []string{c.Addrs()[0]}, ShardedPubSubPartitions: 4})
 	ch := "news"
 	idx := strconv.Itoa(shardIndex(ch, 4))
@@ -227,5 +231,65 @@ func TestRedisRestart(t *testing.T) {
 			t.Fatalf("publish still failing after restart: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	srv := redistest.StartTLS(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, srv.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := []Options{
+		{Address: []string{srv.Addr()}, TLS: TLSOptions{Enabled: true, ServerCAPEM: string(srv.CAPEM)}},
+		{Address: []string{"rediss://" + srv.Addr()}, TLS: TLSOptions{Enabled: true, ServerCAPEM: base64.StdEncoding.EncodeToString(srv.CAPEM)}},
+		{Address: []string{"redis://" + srv.Addr()}, TLS: TLSOptions{Enabled: true, ServerCAPEM: caFile}},
+		{Address: []string{"rediss://" + srv.Addr()}, TLS: TLSOptions{Enabled: true, InsecureSkipVerify: true}},
+	}
+	for i, o := range good {
+		b, err := New(o)
+		if err != nil {
+			t.Fatalf("options %d: %v", i, err)
+		}
+		r, err := b.Publish(ctx, "tls"+strconv.Itoa(i), testPub("x"), historyOpts())
+		b.Close()
+		if err != nil || r.Position.Offset != 1 {
+			t.Fatalf("options %d: publish %+v %v", i, r, err)
+		}
+		if got := srv.MustDo("EXISTS", "centrifugo.stream.tls"+strconv.Itoa(i)); got != "1" {
+			t.Fatalf("options %d: stream not written", i)
+		}
+	}
+	bad := []Options{
+		{Address: []string{"rediss://" + srv.Addr()}},                // unknown CA
+		{Address: []string{srv.Addr()}, ConnectTimeout: time.Second}, // plain text
+	}
+	for i, o := range bad {
+		if b, err := New(o); err == nil {
+			b.Close()
+			t.Fatalf("bad options %d connected", i)
+		}
+	}
+}
+
+func TestPresenceHashFieldTTLNeedsRedis74(t *testing.T) {
+	srv := redistest.Start(t)
+	major, minor, ok := redisVersion(srv.MustDo("INFO", "server"))
+	if !ok {
+		t.Fatal("no redis_version in INFO")
+	}
+	b, err := New(Options{Address: []string{srv.URL()}, PresenceHashFieldTTL: true})
+	if major > 7 || major == 7 && minor >= 4 {
+		if err != nil {
+			t.Fatalf("Redis %d.%d refused: %v", major, minor, err)
+		}
+		b.Close()
+		return
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "engine.redis.presence_hash_field_ttl") {
+		t.Fatalf("Redis %d.%d: %v", major, minor, err)
+	}
+	if major, minor, ok := redisVersion("# Server\r\nredis_version:7.4.1\r\nredis_mode:standalone\r\n"); !ok || major != 7 || minor != 4 {
+		t.Fatalf("parsed %d.%d %v", major, minor, ok)
 	}
 }

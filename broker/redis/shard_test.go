@@ -160,3 +160,23 @@ func TestValidateNamesKey(t *testing.T) {
 		t.Fatalf("valid options refused: %v", err)
 	}
 }
+
+func TestPublishNamesMatchKeys(t *testing.T) {
+	for _, lists := range []bool{false, true} {
+		b := &Broker{opts: Options{Prefix: "centrifugo", HistoryUseLists: lists}, messagePrefix: "centrifugo.client."}
+		for _, s := range []*shard{{}, {cluster: true}, {cluster: true, partitions: 16}} {
+			for _, ch := range []string{"news", "", "a:b{c}", "юникод"} {
+				for _, key := range []string{"", "k1"} {
+					stream, meta, result, pubsub := b.publishNames(s, ch, key)
+					wantStream := b.streamKey(s, ch)
+					if lists {
+						wantStream = b.listKey(s, ch)
+					}
+					if stream != wantStream || meta != b.metaKey(s, ch) || result != b.resultKey(s, ch, key) || pubsub != b.clientChannel(s, ch) {
+						t.Errorf("lists=%v shard %+v ch %q key %q: %q %q %q %q", lists, *s, ch, key, stream, meta, result, pubsub)
+					}
+				}
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,12 @@ type Server struct {
 	port int
 	pre  []string // arguments before --port (sentinel's config file)
 	args []string
+	// portFlag is the option taking the port: --port, or --tls-port for a TLS
+	// server (whose plain port is 0).
+	portFlag string
+	// tls, for a TLS server, trusts its certificate; CAPEM is its CA.
+	tls   *tls.Config
+	CAPEM []byte
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -103,7 +110,11 @@ func startServer(t testing.TB, bin string, extra []string) *Server {
 
 // launch starts the process on s.port and waits for PING.
 func (s *Server) launch() error {
-	args := append(append(append([]string{}, s.pre...), "--port", strconv.Itoa(s.port)), s.args...)
+	flag := s.portFlag
+	if flag == "" {
+		flag = "--port"
+	}
+	args := append(append(append([]string{}, s.pre...), flag, strconv.Itoa(s.port)), s.args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -122,7 +133,7 @@ func (s *Server) launch() error {
 			return fmt.Errorf("%s on port %d exited at start; log:\n%s", s.bin, s.port, s.log())
 		default:
 		}
-		if up(s.Addr()) {
+		if s.up() {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -139,10 +150,10 @@ func (s *Server) log() string {
 	return string(b)
 }
 
-// up reports whether the server at addr answers PING (NOAUTH counts: a server
-// with a password is up).
-func up(addr string) bool {
-	reply, err := Do(addr, "PING")
+// up reports whether the server answers PING (NOAUTH counts: a server with a
+// password is up).
+func (s *Server) up() bool {
+	reply, err := s.Do("PING")
 	if err != nil {
 		var re replyError
 		return errors.As(err, &re) && strings.HasPrefix(string(re), "NOAUTH")
@@ -190,13 +201,26 @@ func (s *Server) Restart() {
 // Start starts a killed server again on the same port.
 func (s *Server) Start() { s.Restart() }
 
-// Do sends one command and returns the reply as text (see Do).
-func (s *Server) Do(args ...string) (string, error) { return Do(s.Addr(), args...) }
+// Do sends one command and returns the reply as text (see Do); over TLS for a
+// TLS server.
+func (s *Server) Do(args ...string) (string, error) {
+	if s.tls == nil {
+		return Do(s.Addr(), args...)
+	}
+	d := &net.Dialer{Timeout: time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", s.Addr(), s.tls)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	items, err := roundTrip(c, args)
+	return strings.Join(items, "\n"), err
+}
 
 // MustDo is Do that fails the test on an error or an error reply.
 func (s *Server) MustDo(args ...string) string {
 	s.t.Helper()
-	r, err := Do(s.Addr(), args...)
+	r, err := s.Do(args...)
 	if err != nil {
 		s.t.Fatalf("redistest: %s: %v", strings.Join(args, " "), err)
 	}
@@ -213,30 +237,15 @@ func Do(addr string, args ...string) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(c)
-	items, err := readReply(r)
+	items, err := roundTrip(c, args)
 	if err != nil {
 		return "", err
 	}
 	return strings.Join(items, "\n"), nil
 }
 
-// DoList is Do returning the flattened reply items.
-func DoList(addr string, args ...string) ([]string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
+// roundTrip writes one command on c and reads its reply.
+func roundTrip(c net.Conn, args []string) ([]string, error) {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
@@ -247,6 +256,16 @@ func DoList(addr string, args ...string) ([]string, error) {
 		return nil, err
 	}
 	return readReply(bufio.NewReader(c))
+}
+
+// DoList is Do returning the flattened reply items.
+func DoList(addr string, args ...string) ([]string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return roundTrip(c, args)
 }
 
 type replyError string

@@ -47,3 +47,17 @@ func TestSentinel(t *testing.T) {
 		t.Fatalf("master addr %q", got)
 	}
 }
+
+func TestTLS(t *testing.T) {
+	s := StartTLS(t)
+	if got := s.MustDo("SET", "k", "v"); got != "OK" {
+		t.Fatalf("SET over TLS: %q", got)
+	}
+	if _, err := Do(s.Addr(), "PING"); err == nil {
+		t.Fatal("plain-text PING answered by a TLS-only server")
+	}
+	s.Restart()
+	if got := s.MustDo("PING"); got != "PONG" {
+		t.Fatalf("PING after restart %q", got)
+	}
+}
