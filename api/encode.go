@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"maps"
+	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -69,8 +71,8 @@ func appendErrorResponse(dst []byte, code uint32, message string) []byte {
 }
 
 // appendNodeResult appends one NodeResult of the info method (server-api.md §4.11):
-// every field always present except uptime (omitted when 0); metrics and process are
-// never filled.
+// every field always present except uptime (omitted when 0) and metrics (present when
+// the node shares them, as Centrifugo nodes do); process is never filled.
 func appendNodeResult(dst []byte, n engine.NodeInfo) []byte {
 	dst = append(dst, `{"uid":`...)
 	dst = appendJSONString(dst, n.UID)
@@ -88,9 +90,64 @@ func appendNodeResult(dst []byte, n engine.NodeInfo) []byte {
 		dst = append(dst, `,"uptime":`...)
 		dst = strconv.AppendUint(dst, uint64(n.Uptime), 10)
 	}
+	if m := n.Metrics; m != nil {
+		dst = appendNodeMetrics(append(dst, `,"metrics":`...), m)
+	}
 	dst = append(dst, `,"num_subs":`...)
 	dst = strconv.AppendUint(dst, uint64(n.NumSubs), 10)
 	return append(dst, '}')
+}
+
+// appendNodeMetrics appends {"interval":…,"items":{…}} as encoding/json writes
+// Centrifugo's Metrics (both omitempty, item keys sorted).
+func appendNodeMetrics(dst []byte, m *engine.NodeMetrics) []byte {
+	dst = append(dst, '{')
+	sep := false
+	if m.Interval != 0 {
+		dst = appendJSONFloat(append(dst, `"interval":`...), m.Interval)
+		sep = true
+	}
+	if len(m.Items) > 0 {
+		if sep {
+			dst = append(dst, ',')
+		}
+		keys := make([]string, 0, len(m.Items))
+		for k := range m.Items {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		dst = append(dst, `"items":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k)
+			dst = appendJSONFloat(append(dst, ':'), m.Items[k])
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64 (shortest form, 'e'
+// notation below 1e-6 and from 1e21, two-digit negative exponents trimmed). NaN and
+// infinities, which encoding/json refuses, are written as 0.
+func appendJSONFloat(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, '0')
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
 }
 
 const hexDigits = "0123456789abcdef"

@@ -35,8 +35,8 @@ type Node interface {
 	// Publish delivers data to channel and reports the stream position (zero when
 	// the channel keeps no history).
 	Publish(channel string, data []byte, opts engine.PublishOptions) (engine.PublishResult, error)
-	// Info reports this node's counters.
-	Info() engine.NodeInfo
+	// Info lists the nodes of the cluster (this one first) with their counters.
+	Info() []engine.NodeInfo
 	// Subscribe subscribes the matching connections server-side. req.Channel is not
 	// empty; req.Info and req.Data are raw bytes (b64info/b64data already decoded).
 	Subscribe(req engine.ServerSubscribeRequest) error

@@ -27,6 +27,8 @@ type fakeNode struct {
 	results map[string]engine.PublishResult
 	errs    map[string]error
 	info    engine.NodeInfo
+	// others are the other nodes Info lists after info.
+	others []engine.NodeInfo
 
 	presence map[string]map[string]*codec.ClientInfo
 	stats    map[string]engine.PresenceStats
@@ -57,7 +59,7 @@ func (n *fakeNode) Publish(channel string, data []byte, opts engine.PublishOptio
 	return n.results[channel], nil
 }
 
-func (n *fakeNode) Info() engine.NodeInfo { return n.info }
+func (n *fakeNode) Info() []engine.NodeInfo { return append([]engine.NodeInfo{n.info}, n.others...) }
 
 func (n *fakeNode) lastCalls() []fakeCall {
 	n.mu.Lock()
@@ -437,7 +439,7 @@ func (n *retainNode) Publish(channel string, data []byte, opts engine.PublishOpt
 	return engine.PublishResult{}, nil
 }
 
-func (n *retainNode) Info() engine.NodeInfo { return engine.NodeInfo{} }
+func (n *retainNode) Info() []engine.NodeInfo { return nil }
 
 func TestPublishB64Data(t *testing.T) {
 	t.Parallel()
@@ -581,6 +583,44 @@ func TestInfo(t *testing.T) {
 	want = `{"result":{"nodes":[{"uid":"u","name":"n","version":"v","num_clients":0,"num_users":0,"num_channels":0,"num_subs":0}]}}`
 	if resp.body != want {
 		t.Fatalf("%q", resp.body)
+	}
+}
+
+// TestInfoLists every node, with the metrics a Centrifugo node shares written as
+// Centrifugo's encoding/json writes its Metrics.
+func TestInfoListsNodes(t *testing.T) {
+	t.Parallel()
+	node := &fakeNode{
+		info: engine.NodeInfo{UID: "a", Name: "rotor", Version: "0.1.0 Rotor", NumClients: 1},
+		others: []engine.NodeInfo{
+			{UID: "b", Name: "cf", Version: "6.9.1 OSS", Uptime: 9, NumSubs: 2, Metrics: &engine.NodeMetrics{
+				Interval: 60, Items: map[string]float64{"z<": 1.5, "a": 1e21, "m": 0.0000001, "n": -2, "o": 0}}},
+			{UID: "c", Name: "x", Metrics: &engine.NodeMetrics{}},
+		},
+	}
+	h := newTestHandler(Config{}, node)
+	resp := serve(t, h, request{uri: "/api/info", body: "{}", headers: authed()})
+	want := `{"result":{"nodes":[` +
+		`{"uid":"a","name":"rotor","version":"0.1.0 Rotor","num_clients":1,"num_users":0,"num_channels":0,"num_subs":0},` +
+		`{"uid":"b","name":"cf","version":"6.9.1 OSS","num_clients":0,"num_users":0,"num_channels":0,"uptime":9,` +
+		`"metrics":{"interval":60,"items":{"a":1e+21,"m":1e-7,"n":-2,"o":0,"z\u003c":1.5}},"num_subs":2},` +
+		`{"uid":"c","name":"x","version":"","num_clients":0,"num_users":0,"num_channels":0,"metrics":{},"num_subs":0}]}}`
+	if resp.body != want {
+		t.Fatalf("\n got %s\nwant %s", resp.body, want)
+	}
+	// The same metrics through encoding/json, as Centrifugo marshals them.
+	type metrics struct {
+		Interval float64            `json:"interval,omitempty"`
+		Items    map[string]float64 `json:"items,omitempty"`
+	}
+	for _, m := range []metrics{{60, map[string]float64{"z<": 1.5, "a": 1e21, "m": 0.0000001, "n": -2, "o": 0}}, {}, {0.25, nil}, {Items: map[string]float64{"k": 123456789.125, "t": 1e-6, "u": 9.99e-7}}} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendNodeMetrics(nil, &engine.NodeMetrics{Interval: m.Interval, Items: m.Items}); string(got) != string(b) {
+			t.Fatalf("metrics %+v: got %s, encoding/json %s", m, got, b)
+		}
 	}
 }
 

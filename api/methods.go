@@ -290,8 +290,17 @@ func (r *channelsRequest) run(h *Handler, dst []byte) ([]byte, *engine.Error, er
 type infoRequest struct{}
 
 func (*infoRequest) run(h *Handler, dst []byte) ([]byte, *engine.Error, error) {
+	nodes := h.node.Info()
+	if len(nodes) == 0 {
+		return append(dst, "{}"...), nil, nil // nodes: omitempty
+	}
 	dst = append(dst, `{"nodes":[`...)
-	dst = appendNodeResult(dst, h.node.Info())
+	for i, n := range nodes {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendNodeResult(dst, n)
+	}
 	return append(dst, "]}"...), nil, nil
 }
 

@@ -210,7 +210,7 @@ type keepNode struct {
 func (n *keepNode) Publish(string, []byte, engine.PublishOptions) (engine.PublishResult, error) {
 	return engine.PublishResult{}, nil
 }
-func (n *keepNode) Info() engine.NodeInfo { return engine.NodeInfo{} }
+func (n *keepNode) Info() []engine.NodeInfo { return nil }
 func (n *keepNode) Subscribe(r engine.ServerSubscribeRequest) error {
 	n.keep(r)
 	return nil

@@ -28,4 +28,13 @@ type NodeInfo struct {
 	UID, Name, Version                         string
 	NumClients, NumUsers, NumChannels, NumSubs uint32
 	Uptime                                     uint32
+	// Metrics are the node's aggregated metrics when it shares them (Centrifugo
+	// nodes do, once a minute); nil otherwise. Read-only.
+	Metrics *NodeMetrics
+}
+
+// NodeMetrics are a node's metric values aggregated over Interval seconds.
+type NodeMetrics struct {
+	Interval float64
+	Items    map[string]float64
 }

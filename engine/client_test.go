@@ -91,7 +91,7 @@ func TestConnectReply(t *testing.T) {
 	if len(c.ID()) != 36 {
 		t.Errorf("client id %q is not a UUID", c.ID())
 	}
-	if info := n.Info(); info.NumClients != 1 || info.NumUsers != 1 {
+	if info := n.localInfo(); info.NumClients != 1 || info.NumUsers != 1 {
 		t.Errorf("info = %+v", info)
 	}
 }

@@ -119,7 +119,7 @@ func TestUserIDHTTPHeader(t *testing.T) {
 	if d := tr.disconnect(); d != nil {
 		t.Fatalf("disconnected: %v", *d)
 	}
-	if info := n.Info(); info.NumUsers != 1 || len(n.hub.userConns("header-user")) != 1 {
+	if info := n.localInfo(); info.NumUsers != 1 || len(n.hub.userConns("header-user")) != 1 {
 		t.Fatalf("connection not registered under the header's user: %+v", info)
 	}
 	c2, tr2 := newTestClient(n)

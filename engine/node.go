@@ -61,6 +61,10 @@ type Node struct {
 	drained   chan struct{}
 	drainOnce sync.Once
 	stopOnce  sync.Once
+
+	// control is the node registry, surveys and server API commands between nodes
+	// (control.go).
+	control nodeControl
 }
 
 // New validates cfg and builds a Node. Call Run to start its timers.
@@ -127,6 +131,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			n.regexps[ns] = regexp.MustCompile(ns.ChannelRegex) // validated above
 		}
 	}
+	// Registered last but for the wheel: messages may arrive from now on.
+	if err := n.initControl(); err != nil {
+		return nil, err
+	}
 	// 100 ms ticks over 1024 slots: ~102 s per revolution covers the usual ping,
 	// pong and stale delays without extra rounds.
 	n.wheel = newWheel(100*time.Millisecond, 1024)
@@ -155,6 +163,7 @@ func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
 func (n *Node) Run() {
 	n.registerMetrics()
 	n.wheel.start()
+	n.runControl()
 }
 
 // Config returns the node's effective configuration.
@@ -165,6 +174,7 @@ func (n *Node) Config() Config { return n.cfg }
 // It leaves no goroutine behind when ctx ends first.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shuttingDown.Store(true)
+	n.stopControl(ctx)
 	// Proxy calls and JWKS fetches in flight end now: their sessions are closing.
 	n.cancel()
 	// Paired with sessionEnded: whichever of the two sees the other's write signals.
@@ -338,8 +348,8 @@ func (n *Node) Admit() bool {
 // ShuttingDown reports whether Shutdown has started (the legacy API answers 503).
 func (n *Node) ShuttingDown() bool { return n.shuttingDown.Load() }
 
-// Info reports this node's counters for the info API.
-func (n *Node) Info() NodeInfo {
+// localInfo reports this node's counters (Info lists every node).
+func (n *Node) localInfo() NodeInfo {
 	clients, users, channels, subs := n.hub.counts()
 	return NodeInfo{
 		UID:         n.uid,

@@ -84,17 +84,18 @@ func (n *Node) checkPresenceChannel(channel string) error {
 	return nil
 }
 
-// Channels lists channels with local subscribers whose name matches pattern (glob
-// syntax of server-api.md §4.10; "" matches all).
+// Channels lists the channels with subscribers on any node whose name matches pattern
+// (glob syntax of server-api.md §4.10; "" matches all), with their subscriber counts
+// summed over the nodes. With other nodes present it runs Centrifugo's "channels"
+// survey (at most 10 s); an invalid pattern or a failed survey is ErrorInternal (100)
+// or a plain error (100 as well).
 func (n *Node) Channels(pattern string) (map[string]ChannelInfo, error) {
-	if pattern == "" {
-		return n.hub.channels(nil), nil
+	if pattern != "" {
+		if _, err := compileGlob(pattern); err != nil {
+			return nil, ErrorInternal
+		}
 	}
-	g, err := compileGlob(pattern)
-	if err != nil {
-		return nil, ErrorInternal
-	}
-	return n.hub.channels(g.match), nil
+	return n.clusterChannels(pattern)
 }
 
 // matching returns the connections of user narrowed to client when set. Rotor has no
@@ -115,11 +116,12 @@ func (n *Node) matching(user, client, session string) []*Client {
 	return nil
 }
 
-// Subscribe subscribes the matching connections to req.Channel server-side; each gets
-// a subscribe push. A connection at its channel limit is disconnected with 3505. When
-// the push cannot be built for a connection (data that its protocol cannot carry),
-// that connection stays as it was and Subscribe, after trying the others, returns
-// ErrorInternal (100), as Centrifugo's API does for a failed subscribe.
+// Subscribe subscribes the matching connections of every node to req.Channel
+// server-side; each gets a subscribe push. A connection at its channel limit is
+// disconnected with 3505. When the push cannot be built for a connection of this node
+// (data that its protocol cannot carry), that connection stays as it was and
+// Subscribe, after trying the others, returns ErrorInternal (100), as Centrifugo's API
+// does for a failed subscribe.
 func (n *Node) Subscribe(req ServerSubscribeRequest) error {
 	if req.Channel == "" {
 		return ErrorBadRequest
@@ -128,23 +130,26 @@ func (n *Node) Subscribe(req ServerSubscribeRequest) error {
 	if !ok {
 		return ErrorUnknownChannel
 	}
-	// An expire_at already past leaves the subscription to expire at the next check.
-	ttl, _ := ttlUntil(req.ExpireAt)
-	var firstErr error
-	for _, c := range n.matching(req.User, req.Client, req.Session) {
-		p := subParams{
-			ns: ns, flags: namespaceFlags(ns, req.Override) | subServerSide,
-			chanInfo: req.Info, data: req.Data, expireAt: req.ExpireAt, ttl: ttl,
-		}
-		if req.RecoverSince != nil && p.flags&subRecoverable != 0 {
-			p.recover, p.since = true, *req.RecoverSince
-		}
-		if err := c.serverSubscribe(req.Channel, &p); err != nil && firstErr == nil {
-			firstErr = err
-		}
+	// The other nodes get the options resolved here (namespace and override), as
+	// Centrifugo sends them, so every node subscribes alike.
+	f := namespaceFlags(ns, req.Override)
+	s := codec.ControlSubscribe{
+		User: req.User, Channel: req.Channel, Client: req.Client, Session: req.Session,
+		EmitPresence: f&subPresence != 0, EmitJoinLeave: f&subJoinLeave != 0,
+		PushJoinLeave: f&subPushJoinLeave != 0, Position: f&subPositioned != 0,
+		Recover: f&subRecoverable != 0, ExpireAt: req.ExpireAt,
+		ChannelInfo: req.Info, Data: req.Data, RecoverSince: req.RecoverSince,
+		Source: subSourceServerAPI,
 	}
-	return firstErr
+	if err := n.broadcastControl(&codec.ControlCommand{Subscribe: &s}); err != nil {
+		return err
+	}
+	return n.subscribeLocal(&s)
 }
+
+// subSourceServerAPI is Centrifugo's subscription source of server API subscribes
+// (its subsource.ServerAPI), sent in the control Subscribe.
+const subSourceServerAPI = 10
 
 // serverSubscribe attaches a server-side subscription and sends the subscribe push.
 // It returns ErrorInternal, with nothing attached, when the push cannot be encoded.
@@ -178,8 +183,8 @@ func (c *Client) serverSubscribe(ch string, p *subParams) error {
 	return nil
 }
 
-// Unsubscribe removes req.Channel from the matching connections, each of which gets an
-// unsubscribe push 2000 "server unsubscribe".
+// Unsubscribe removes req.Channel from the matching connections of every node, each
+// of which gets an unsubscribe push 2000 "server unsubscribe".
 func (n *Node) Unsubscribe(req ServerUnsubscribeRequest) error {
 	if req.Channel == "" {
 		return nil // nothing can match, as in Centrifugo
@@ -187,64 +192,46 @@ func (n *Node) Unsubscribe(req ServerUnsubscribeRequest) error {
 	if _, _, ok := n.namespaceFor(req.Channel); !ok {
 		return ErrorUnknownChannel
 	}
-	for _, c := range n.matching(req.User, req.Client, req.Session) {
-		if _, ok := c.detach(req.Channel); ok {
-			var buf [128]byte
-			c.enqueue(codec.AppendUnsubscribePush(c.proto, buf[:0], req.Channel, 2000, "server unsubscribe"))
-		}
+	u := codec.ControlUnsubscribe{
+		Channel: req.Channel, User: req.User, Client: req.Client, Session: req.Session,
+		Code: 2000, Reason: "server unsubscribe",
 	}
+	if err := n.broadcastControl(&codec.ControlCommand{Unsubscribe: &u}); err != nil {
+		return err
+	}
+	n.unsubscribeLocal(&u)
 	return nil
 }
 
-// Disconnect closes the matching connections, except those in the whitelist, with
-// req.Disconnect (default 3503 "force disconnect").
+// Disconnect closes the matching connections of every node, except those in the
+// whitelist, with req.Disconnect (default 3503 "force disconnect").
 func (n *Node) Disconnect(req ServerDisconnectRequest) error {
 	d := DisconnectForce
 	if req.Disconnect != nil {
 		d = *req.Disconnect
 	}
-	for _, c := range n.matching(req.User, req.Client, req.Session) {
-		id := c.ID()
-		kept := false
-		for _, w := range req.Whitelist {
-			if w == id {
-				kept = true
-				break
-			}
-		}
-		if !kept {
-			c.Disconnect(d)
-		}
+	m := codec.ControlDisconnect{
+		User: req.User, Whitelist: req.Whitelist, Code: d.Code, Reason: d.Reason,
+		Client: req.Client, Session: req.Session,
 	}
+	if err := n.broadcastControl(&codec.ControlCommand{Disconnect: &m}); err != nil {
+		return err
+	}
+	n.disconnectLocal(&m)
 	return nil
 }
 
-// Refresh updates the expiry (and info) of the matching connections, which get a
-// refresh push; Expired, or an expire_at already past, disconnects them with 3005.
+// Refresh updates the expiry (and info) of the matching connections of every node,
+// which get a refresh push; Expired, or an expire_at already past, disconnects them
+// with 3005.
 func (n *Node) Refresh(req ServerRefreshRequest) error {
-	ttl, ok := ttlUntil(req.ExpireAt)
-	expired := req.Expired || !ok
-	for _, c := range n.matching(req.User, req.Client, req.Session) {
-		if expired {
-			c.Disconnect(DisconnectExpired)
-			continue
-		}
-		c.mu.Lock()
-		c.setExpiryLocked(req.ExpireAt)
-		if len(req.Info) > 0 {
-			c.info = append([]byte(nil), req.Info...)
-		}
-		c.mu.Unlock()
-		if len(req.Info) > 0 {
-			c.refreshPresence("")
-		}
-		push := codec.Push{Refresh: &codec.Refresh{Expires: req.ExpireAt > 0, TTL: ttl}}
-		b := getBuf()
-		if out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{Push: &push}); err == nil {
-			*b = out
-			c.enqueue(out)
-		}
-		putBuf(b)
+	r := codec.ControlRefresh{
+		User: req.User, Client: req.Client, Session: req.Session,
+		Expired: req.Expired, ExpireAt: req.ExpireAt, Info: req.Info,
 	}
+	if err := n.broadcastControl(&codec.ControlCommand{Refresh: &r}); err != nil {
+		return err
+	}
+	n.refreshLocal(&r)
 	return nil
 }

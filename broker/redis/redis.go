@@ -22,6 +22,7 @@ type Broker struct {
 	messagePrefix  string
 	controlChannel string
 	nodePrefix     string
+	ctl            controlState // node control (control.go)
 
 	scripts scripts
 
@@ -130,6 +131,7 @@ func (b *Broker) ping(ctx context.Context) error {
 
 // Close closes every client. It may be called more than once.
 func (b *Broker) Close() {
+	b.closeControl()
 	b.closeOnce.Do(func() {
 		for _, s := range b.shards {
 			s.client.Close()

@@ -1,0 +1,429 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// testBus is an in-process control transport between engine nodes, shaped like the
+// Redis one: a message for all nodes reaches every node, the sender included; a
+// message for one node reaches only that node; delivery is asynchronous and in
+// order per receiving node. cut silences a node (its messages are dropped), as if
+// it died without a Shutdown.
+type testBus struct {
+	mu    sync.Mutex
+	nodes map[string]*busNode
+	cut   map[string]bool
+	sent  []codec.ControlCommand // every message published, decoded
+	to    []string               // the destination of each ("" = all)
+}
+
+type busNode struct {
+	h     ControlEventHandler
+	queue chan []byte
+	done  chan struct{}
+}
+
+func newTestBus(t *testing.T) *testBus {
+	b := &testBus{nodes: make(map[string]*busNode), cut: make(map[string]bool)}
+	t.Cleanup(func() {
+		b.mu.Lock()
+		nodes := b.nodes
+		b.nodes = map[string]*busNode{}
+		b.mu.Unlock()
+		for _, bn := range nodes {
+			close(bn.queue)
+			<-bn.done
+		}
+	})
+	return b
+}
+
+// busController is one node's Controller on the bus.
+type busController struct {
+	bus *testBus
+	id  string
+}
+
+func (c *busController) RegisterControlEventHandler(id string, h ControlEventHandler) error {
+	c.id = id
+	bn := &busNode{h: h, queue: make(chan []byte, 1024), done: make(chan struct{})}
+	go func() {
+		defer close(bn.done)
+		for m := range bn.queue {
+			_ = h.HandleControl(m)
+		}
+	}()
+	c.bus.mu.Lock()
+	c.bus.nodes[id] = bn
+	c.bus.mu.Unlock()
+	return nil
+}
+
+func (c *busController) PublishControl(_ context.Context, data []byte, to string) error {
+	msg := append([]byte(nil), data...)
+	var cmd codec.ControlCommand
+	if err := codec.DecodeControlCommand(msg, &cmd); err != nil {
+		return err
+	}
+	c.bus.mu.Lock()
+	defer c.bus.mu.Unlock()
+	c.bus.sent = append(c.bus.sent, cmd)
+	c.bus.to = append(c.bus.to, to)
+	if c.bus.cut[c.id] {
+		return nil
+	}
+	for id, bn := range c.bus.nodes {
+		if to == "" || to == id {
+			bn.queue <- msg
+		}
+	}
+	return nil
+}
+
+func (b *testBus) silence(id string) {
+	b.mu.Lock()
+	b.cut[id] = true
+	b.mu.Unlock()
+}
+
+// count counts the published commands for which pick returns true.
+func (b *testBus) count(pick func(c *codec.ControlCommand, to string) bool) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := 0
+	for i := range b.sent {
+		if pick(&b.sent[i], b.to[i]) {
+			k++
+		}
+	}
+	return k
+}
+
+// newClusterNode starts a node on bus with control timings shortened for tests.
+func newClusterNode(t *testing.T, bus *testBus, cfg Config, name string) *Node {
+	t.Helper()
+	cfg.Name = name
+	cfg.Controller = &busController{bus: bus}
+	n, err := New(withBroker(cfg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.control.interval = 50 * time.Millisecond
+	n.control.maxDelay = 200 * time.Millisecond
+	n.control.surveyWait = 2 * time.Second
+	n.Run()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	return n
+}
+
+func nodeNames(infos []NodeInfo) []string {
+	out := make([]string, len(infos))
+	for i, x := range infos {
+		out[i] = x.Name
+	}
+	return out
+}
+
+func subscribeClient(t *testing.T, c *Client, tr *fakeTransport, id int, ch string) {
+	t.Helper()
+	before := len(tr.messages())
+	frame := `{"id":` + itoa(id) + `,"subscribe":{"channel":"` + ch + `"}}`
+	if !c.HandleFrame([]byte(frame)) {
+		t.Fatalf("subscribe closed the session: %v", tr.disconnect())
+	}
+	if got := tr.messages()[before:]; len(got) == 0 || !strings.HasPrefix(got[0], `{"id":`+itoa(id)+`,"subscribe":`) {
+		t.Fatalf("subscribe reply: %q", got)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestControlRegistry: nodes on one bus list each other (this node first) with their
+// counters, a node that shuts down leaves the others' lists at once, and a node that
+// goes silent leaves them after maxDelay.
+func TestControlRegistry(t *testing.T) {
+	bus := newTestBus(t)
+	a := newClusterNode(t, bus, testConfig(), "a")
+	b := newClusterNode(t, bus, testConfig(), "b")
+	c := newClusterNode(t, bus, testConfig(), "c")
+	waitFor(t, 2*time.Second, "every node lists three", func() bool {
+		return len(a.Info()) == 3 && len(b.Info()) == 3 && len(c.Info()) == 3
+	})
+	if got := nodeNames(b.Info()); !reflect.DeepEqual(got, []string{"b", "a", "c"}) {
+		t.Fatalf("b lists %v, want itself first, then by name", got)
+	}
+	// Counters travel with the announcements.
+	connected(t, b, "7")
+	waitFor(t, 2*time.Second, "a sees b's client", func() bool {
+		for _, x := range a.Info() {
+			if x.UID == b.uid {
+				return x.NumClients == 1 && x.NumUsers == 1 && x.Version == DefaultVersion
+			}
+		}
+		return false
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = c.Shutdown(ctx)
+	// Well before maxDelay: the Shutdown message, not expiry, removes c.
+	waitFor(t, 100*time.Millisecond, "c gone after its shutdown", func() bool {
+		return len(a.Info()) == 2 && len(b.Info()) == 2
+	})
+
+	bus.silence(b.uid)
+	start := time.Now()
+	waitFor(t, 2*time.Second, "silent b forgotten", func() bool { return len(a.Info()) == 1 })
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("b forgotten after %v, before maxDelay", d)
+	}
+	waitFor(t, time.Second, "silent b dropped from the registry", func() bool {
+		a.control.mu.Lock()
+		defer a.control.mu.Unlock()
+		_, still := a.control.nodes[b.uid]
+		return !still
+	})
+}
+
+// TestControlNewNodeAnsweredDirectly: a node heard of for the first time gets the
+// hearer's info addressed to it, so it does not wait for the next round.
+func TestControlNewNodeAnsweredDirectly(t *testing.T) {
+	bus := newTestBus(t)
+	a := newClusterNode(t, bus, testConfig(), "a")
+	b := newClusterNode(t, bus, testConfig(), "b")
+	waitFor(t, 2*time.Second, "both list two", func() bool { return len(a.Info()) == 2 && len(b.Info()) == 2 })
+	// Whichever started second was announced to the first, which answered it alone.
+	direct := bus.count(func(c *codec.ControlCommand, to string) bool {
+		return c.Node != nil && to != "" && ((c.UID == a.uid && to == b.uid) || (c.UID == b.uid && to == a.uid))
+	})
+	if direct == 0 {
+		t.Fatal("no node answered a new node directly")
+	}
+}
+
+// TestControlServerAPIAcrossNodes: server API disconnect, unsubscribe, subscribe and
+// refresh called on one node reach the user's connections on the other.
+func TestControlServerAPIAcrossNodes(t *testing.T) {
+	bus := newTestBus(t)
+	a := newClusterNode(t, bus, testConfig(), "a")
+	b := newClusterNode(t, bus, testConfig(), "b")
+
+	c1, tr1 := connected(t, b, "7")
+	_, tr2 := connected(t, b, "7")
+	_, trOther := connected(t, b, "8")
+
+	// subscribe
+	if err := a.Subscribe(ServerSubscribeRequest{User: "7", Channel: "chat:x", Data: []byte(`{"d":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "server-side subscribe on b", func() bool { return b.NumSubscribers("chat:x") == 2 })
+	if got := tr1.messages(); got[len(got)-1] != `{"push":{"channel":"chat:x","subscribe":{"data":{"d":1}}}}` {
+		t.Fatalf("subscribe push: %q", got[len(got)-1])
+	}
+	if len(trOther.messages()) != 1 {
+		t.Fatalf("user 8 got %q", trOther.messages())
+	}
+
+	// unsubscribe, narrowed to one client
+	if err := a.Unsubscribe(ServerUnsubscribeRequest{User: "7", Channel: "chat:x", Client: c1.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "unsubscribe on b", func() bool { return b.NumSubscribers("chat:x") == 1 })
+	if got := tr1.messages(); got[len(got)-1] != `{"push":{"channel":"chat:x","unsubscribe":{"code":2000,"reason":"server unsubscribe"}}}` {
+		t.Fatalf("unsubscribe push: %q", got[len(got)-1])
+	}
+
+	// refresh
+	exp := time.Now().Add(time.Hour).Unix()
+	if err := a.Refresh(ServerRefreshRequest{User: "7", ExpireAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "refresh push on b", func() bool {
+		got := tr2.messages()
+		return strings.HasPrefix(got[len(got)-1], `{"push":{"refresh":{"expires":true,"ttl":`)
+	})
+
+	// disconnect with a whitelist
+	if err := a.Disconnect(ServerDisconnectRequest{User: "7", Whitelist: []string{c1.ID()}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := tr2.waitClosed(time.Second); d == nil || *d != DisconnectForce {
+		t.Fatalf("disconnect: %v", d)
+	}
+	if d := tr1.disconnect(); d != nil {
+		t.Fatalf("whitelisted client disconnected: %v", *d)
+	}
+	if d := trOther.disconnect(); d != nil {
+		t.Fatalf("other user disconnected: %v", *d)
+	}
+}
+
+// TestControlOwnCommandsIgnored: a node applies its own API command once, locally,
+// and ignores the copy the transport hands back; another node's copy it applies.
+func TestControlOwnCommandsIgnored(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	_, tr := connected(t, n, "7")
+	own := codec.AppendControlCommand(nil, &codec.ControlCommand{UID: n.uid, Disconnect: &codec.ControlDisconnect{User: "7", Code: 3503, Reason: "force disconnect"}})
+	if err := n.HandleControl(own); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if d := tr.disconnect(); d != nil {
+		t.Fatalf("own command applied: %v", *d)
+	}
+	other := codec.AppendControlCommand(nil, &codec.ControlCommand{UID: "other", Disconnect: &codec.ControlDisconnect{User: "7", Code: 3999, Reason: "custom"}})
+	if err := n.HandleControl(other); err != nil {
+		t.Fatal(err)
+	}
+	if d := tr.waitClosed(time.Second); d == nil || *d != (Disconnect{Code: 3999, Reason: "custom"}) {
+		t.Fatalf("other node's disconnect: %v", d)
+	}
+	if err := n.HandleControl([]byte{0x0a, 0x05}); !errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("garbage: %v", err)
+	}
+}
+
+// TestControlFromCentrifugo applies commands shaped as Centrifugo sends them:
+// all_users with an empty user reaches every connection, a label filter matches
+// connections as label-less ones, unsubscribe carries its own code and reason.
+func TestControlFromCentrifugo(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	c7, tr7 := connected(t, n, "7")
+	_, tr8 := connected(t, n, "8")
+	subscribeClient(t, c7, tr7, 2, "chat:y")
+
+	apply := func(cmd codec.ControlCommand) {
+		t.Helper()
+		cmd.UID = "centrifugo-node"
+		if err := n.HandleControl(codec.AppendControlCommand(nil, &cmd)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(codec.ControlCommand{Unsubscribe: &codec.ControlUnsubscribe{User: "7", Channel: "chat:y", Code: 2001, Reason: "custom"}})
+	if got := tr7.messages(); got[len(got)-1] != `{"push":{"channel":"chat:y","unsubscribe":{"code":2001,"reason":"custom"}}}` {
+		t.Fatalf("unsubscribe push: %q", got[len(got)-1])
+	}
+	// A filter on labels no Rotor connection has: nothing matches.
+	apply(codec.ControlCommand{Disconnect: &codec.ControlDisconnect{AllUsers: true, Code: 3503, Reason: "force disconnect",
+		LabelFilter: &codec.FilterNode{Key: "region", Cmp: "eq", Val: "eu"}}})
+	// An empty user without all_users: anonymous connections only.
+	apply(codec.ControlCommand{Disconnect: &codec.ControlDisconnect{Code: 3503, Reason: "force disconnect"}})
+	time.Sleep(20 * time.Millisecond)
+	if tr7.disconnect() != nil || tr8.disconnect() != nil {
+		t.Fatal("a filtered or anonymous-only disconnect reached user connections")
+	}
+	// A filter every label-less connection satisfies, across all users.
+	apply(codec.ControlCommand{Disconnect: &codec.ControlDisconnect{AllUsers: true, Code: 3503, Reason: "force disconnect",
+		LabelFilter: &codec.FilterNode{Key: "region", Cmp: "neq", Val: "eu"}}})
+	for _, tr := range []*fakeTransport{tr7, tr8} {
+		if d := tr.waitClosed(time.Second); d == nil || *d != DisconnectForce {
+			t.Fatalf("all_users disconnect: %v", d)
+		}
+	}
+}
+
+// TestControlChannelsSurvey: the channels API sums every node's local counts
+// through the "channels" survey, honours the pattern, and fails when a node known to
+// be there does not answer in time.
+func TestControlChannelsSurvey(t *testing.T) {
+	bus := newTestBus(t)
+	a := newClusterNode(t, bus, testConfig(), "a")
+	b := newClusterNode(t, bus, testConfig(), "b")
+	waitFor(t, 2*time.Second, "both list two", func() bool { return len(a.Info()) == 2 && len(b.Info()) == 2 })
+
+	ca, tra := connected(t, a, "1")
+	subscribeClient(t, ca, tra, 2, "chat:x")
+	cb, trb := connected(t, b, "2")
+	subscribeClient(t, cb, trb, 2, "chat:x")
+	cb2, trb2 := connected(t, b, "3")
+	subscribeClient(t, cb2, trb2, 2, "news")
+
+	got, err := a.Channels("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ChannelInfo{"chat:x": {NumClients: 2}, "news": {NumClients: 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("channels = %v, want %v", got, want)
+	}
+	got, err = b.Channels("chat:*")
+	if err != nil || !reflect.DeepEqual(got, map[string]ChannelInfo{"chat:x": {NumClients: 2}}) {
+		t.Fatalf("channels chat:* = %v, %v", got, err)
+	}
+	if _, err := a.Channels("[bad"); err != ErrorInternal {
+		t.Fatalf("bad pattern: %v", err)
+	}
+	// The requests went to all nodes and the answers to the asker only.
+	if k := bus.count(func(c *codec.ControlCommand, to string) bool {
+		return c.SurveyRequest != nil && c.SurveyRequest.Op == "channels" && to == ""
+	}); k != 2 {
+		t.Fatalf("%d survey requests to all, want 2", k)
+	}
+	if k := bus.count(func(c *codec.ControlCommand, to string) bool {
+		return c.SurveyResponse != nil && ((c.UID == b.uid && to == a.uid) || (c.UID == a.uid && to == b.uid))
+	}); k != 2 {
+		t.Fatalf("%d survey answers to the asker, want 2", k)
+	}
+
+	// A node that stops answering (no Shutdown) fails the survey at the timeout
+	// while it is still listed.
+	a.control.surveyWait = 100 * time.Millisecond
+	bus.silence(b.uid)
+	start := time.Now()
+	if _, err := a.Channels(""); err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("survey with a silent node: %v", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > time.Second {
+		t.Fatalf("survey gave up after %v", d)
+	}
+}
+
+// TestControlSurveyAnswers: answers to other nodes' surveys, including ops Rotor
+// does not know and malformed requests, with Centrifugo's codes.
+func TestControlSurveyAnswers(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	c, tr := connected(t, n, "1")
+	subscribeClient(t, c, tr, 2, "chat:x")
+	r := n.surveyAnswer("channels", codec.AppendChannelsSurveyRequest(nil, "chat:*"))
+	counts, err := codec.DecodeChannelsSurveyResult(r.data)
+	if r.code != 0 || err != nil || !reflect.DeepEqual(counts, map[string]uint32{"chat:x": 1}) {
+		t.Fatalf("channels answer: code %d %v %v", r.code, counts, err)
+	}
+	if r := n.surveyAnswer("channels", []byte{0x0a, 0x09}); r.code != surveyInvalidRequest {
+		t.Fatalf("malformed request: code %d", r.code)
+	}
+	if r := n.surveyAnswer("channels", codec.AppendChannelsSurveyRequest(nil, "[")); r.code != surveyInvalidRequest {
+		t.Fatalf("bad pattern: code %d", r.code)
+	}
+	if r := n.surveyAnswer("centrifuge_emulation", nil); r.code != surveyMethodNotFound {
+		t.Fatalf("unknown op: code %d", r.code)
+	}
+}
+
+// TestControlAloneStaysLocal: without a controller (one node) info lists this node,
+// channels needs no survey, server API commands apply locally.
+func TestControlAloneStaysLocal(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	c, tr := connected(t, n, "1")
+	subscribeClient(t, c, tr, 2, "chat:x")
+	if infos := n.Info(); len(infos) != 1 || infos[0].UID != n.uid || infos[0].NumSubs != 1 {
+		t.Fatalf("info = %+v", infos)
+	}
+	got, err := n.Channels("")
+	if err != nil || !reflect.DeepEqual(got, map[string]ChannelInfo{"chat:x": {NumClients: 1}}) {
+		t.Fatalf("channels = %v, %v", got, err)
+	}
+}
