@@ -248,27 +248,27 @@ func testSharedHistory(t *testing.T, cf *centrifugo, b *Broker) {
 	}
 }
 
-// wsClient is a JSON-protocol client of the Centrifugo node.
-type wsClient struct {
+// cfClient is a JSON-protocol client of the Centrifugo node.
+type cfClient struct {
 	t    *testing.T
 	conn *websocket.Conn
 	id   int
 }
 
-func (c *centrifugo) connect() *wsClient {
+func (c *centrifugo) connect() *cfClient {
 	c.t.Helper()
 	conn, _, err := websocket.DefaultDialer.Dial(c.ws, nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() { conn.Close() })
-	w := &wsClient{t: c.t, conn: conn}
+	w := &cfClient{t: c.t, conn: conn}
 	w.command(map[string]any{"connect": map[string]any{}})
 	return w
 }
 
 // command sends one command and waits for its reply, failing on an error reply.
-func (w *wsClient) command(cmd map[string]any) json.RawMessage {
+func (w *cfClient) command(cmd map[string]any) json.RawMessage {
 	w.t.Helper()
 	w.id++
 	cmd["id"] = w.id
@@ -294,7 +294,7 @@ func (w *wsClient) command(cmd map[string]any) json.RawMessage {
 }
 
 // read returns the next frame's first message (pings answered).
-func (w *wsClient) read() json.RawMessage {
+func (w *cfClient) read() json.RawMessage {
 	w.t.Helper()
 	for {
 		_ = w.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -318,7 +318,7 @@ type pushPub struct {
 }
 
 // nextPub waits for the next publication push.
-func (w *wsClient) nextPub() pushPub {
+func (w *cfClient) nextPub() pushPub {
 	w.t.Helper()
 	for {
 		var m struct {
