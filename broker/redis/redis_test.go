@@ -293,3 +293,41 @@ func TestPresenceHashFieldTTLNeedsRedis74(t *testing.T) {
 		t.Fatalf("parsed %d.%d %v", major, minor, ok)
 	}
 }
+
+// The master dies, Sentinel promotes the replica: the client follows the new
+// master and publishing goes on in the same stream (the replica had it).
+func TestSentinelFailover(t *testing.T) {
+	s := redistest.StartSentinelReplicas(t, "fo", 1)
+	b := newTestBroker(t, nil, Options{SentinelAddress: []string{s.Sentinel.Addr()}, SentinelMasterName: "fo", IOTimeout: time.Second})
+	r1, err := b.Publish(ctx, "f", testPub("1"), historyOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Let the replica catch up before promoting it.
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Replicas[0].MustDo("HGET", "centrifugo.stream.meta.f", "s") != "1" {
+		if time.Now().After(deadline) {
+			t.Fatal("replica did not get the stream")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Master.Kill()
+	nm := s.Failover(t)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		r2, err := b.Publish(ctx, "f", testPub("2"), historyOpts())
+		if err == nil {
+			if r2.Position != (codec.StreamPosition{Offset: 2, Epoch: r1.Position.Epoch}) {
+				t.Fatalf("after failover %+v, before %+v", r2.Position, r1.Position)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish after failover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := nm.MustDo("HGET", "centrifugo.stream.meta.f", "s"); got != "2" {
+		t.Fatalf("new master meta s=%q", got)
+	}
+}

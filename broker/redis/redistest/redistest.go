@@ -383,9 +383,11 @@ func StartCluster(t testing.TB) *Cluster {
 	return c
 }
 
-// Sentinel is a master redis-server watched by one redis-sentinel.
+// Sentinel is a master redis-server watched by one redis-sentinel, with
+// optional replicas.
 type Sentinel struct {
 	Master     *Server
+	Replicas   []*Server
 	Sentinel   *Server
 	MasterName string
 }
@@ -394,12 +396,41 @@ type Sentinel struct {
 // masterName (quorum 1), and waits until the sentinel reports the master.
 func StartSentinel(t testing.TB, masterName string) *Sentinel {
 	t.Helper()
-	master := Start(t)
+	return StartSentinelReplicas(t, masterName, 0)
+}
+
+// StartSentinelReplicas is StartSentinel with n replicas of the master, in sync
+// before the sentinel starts (so it knows them at once).
+func StartSentinelReplicas(t testing.TB, masterName string, n int) *Sentinel {
+	t.Helper()
+	// No 5 s wait before the first (diskless) full sync of a replica.
+	master := Start(t, "--repl-diskless-sync-delay", "0")
+	var replicas []*Server
+	for i := 0; i < n; i++ {
+		r := Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))
+		deadline := time.Now().Add(startTimeout)
+		for {
+			info, _ := r.Do("INFO", "replication")
+			if strings.Contains(info, "master_link_status:up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: replica %s not in sync: %s", r.Addr(), info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		replicas = append(replicas, r)
+	}
 	bin := lookBin(t, "redis-sentinel")
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	conf := filepath.Join(s.dir, "sentinel.conf")
-	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 2000\n",
-		masterName, master.Port(), masterName)
+	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 2000\nsentinel failover-timeout %s 5000\n",
+		masterName, master.Port(), masterName, masterName)
+	for _, r := range replicas {
+		// Known from the start, the sentinel asks the replica for INFO at once
+		// instead of discovering it through the master's.
+		body += fmt.Sprintf("sentinel known-replica %s 127.0.0.1 %d\n", masterName, r.Port())
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
@@ -428,7 +459,50 @@ func StartSentinel(t testing.TB, masterName string) *Sentinel {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &Sentinel{Master: master, Sentinel: s, MasterName: masterName}
+	for len(replicas) > 0 {
+		out, err := s.Do("SENTINEL", "REPLICAS", masterName)
+		// master-link-status comes from the replica's own INFO: until the sentinel
+		// has it, it would refuse to promote the replica (NOGOODSLAVE).
+		if err == nil && strings.Count(out, "flags\nslave\n") == len(replicas) && strings.Count(out, "master-link-status\nok") == len(replicas) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: sentinel does not list %d replicas: %q %v", len(replicas), out, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Sentinel{Master: master, Replicas: replicas, Sentinel: s, MasterName: masterName}
+}
+
+// Failover makes the sentinel promote a replica (SENTINEL FAILOVER) and waits until
+// it reports the new master, which it returns.
+func (st *Sentinel) Failover(t testing.TB) *Server {
+	t.Helper()
+	if len(st.Replicas) == 0 {
+		t.Fatal("redistest: failover without replicas")
+	}
+	old := st.Master.Port()
+	st.Sentinel.MustDo("SENTINEL", "FAILOVER", st.MasterName)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		addr, err := st.Sentinel.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", st.MasterName)
+		if err == nil && addr != "127.0.0.1\n"+strconv.Itoa(old) {
+			for i, r := range st.Replicas {
+				if addr == "127.0.0.1\n"+strconv.Itoa(r.Port()) {
+					role, _ := r.Do("ROLE")
+					if strings.HasPrefix(role, "master") {
+						st.Replicas[i] = st.Master
+						st.Master = r
+						return r
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: failover did not complete: %q %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Subscription is a raw RESP2 connection subscribed to PUB/SUB channels, for tests

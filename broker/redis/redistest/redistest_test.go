@@ -61,3 +61,20 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("PING after restart %q", got)
 	}
 }
+
+func TestSentinelFailover(t *testing.T) {
+	s := StartSentinelReplicas(t, "fo", 1)
+	old := s.Master
+	// WAIT: the replica has the write before it is promoted.
+	if got, err := DoSeq(s.Master.Addr(), []string{"SET", "k", "v"}, []string{"WAIT", "1", "2000"}); err != nil || got != "1" {
+		t.Fatalf("SET + WAIT: %q %v", got, err)
+	}
+	s.Master.Kill()
+	nm := s.Failover(t)
+	if nm == old || s.Master != nm {
+		t.Fatal("master unchanged")
+	}
+	if got := nm.MustDo("GET", "k"); got != "v" {
+		t.Fatalf("new master GET k = %q", got)
+	}
+}
