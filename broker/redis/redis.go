@@ -23,6 +23,8 @@ type Broker struct {
 
 	scripts scripts
 
+	ps pubSubState // Pub/Sub side (pubsub_broker.go)
+
 	closeOnce sync.Once
 }
 
@@ -82,6 +84,7 @@ func (b *Broker) ping(ctx context.Context) error {
 // Close closes every client. It may be called more than once.
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
+		b.closePubSub()
 		for _, s := range b.shards {
 			s.client.Close()
 		}
