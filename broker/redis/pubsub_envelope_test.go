@@ -100,8 +100,8 @@ func TestDecodePublication(t *testing.T) {
 	if ci.User != "u1" || ci.Client != "c1" || string(ci.ConnInfo) != "{}" || string(ci.ChanInfo) != "[]" {
 		t.Fatalf("%+v", ci)
 	}
-	if got := string(appendClientInfo(nil, &ci)); got != pbInfo {
-		t.Fatalf("appendClientInfo = %x, want %x", got, pbInfo)
+	if got := string(codec.AppendClientInfoProto(nil, &ci)); got != pbInfo {
+		t.Fatalf("AppendClientInfoProto = %x, want %x", got, pbInfo)
 	}
 	for _, bad := range []string{"\x22\x09abc", "\x2a\x03\x0a\x05x", "\xff"} {
 		if err := decodePublication(bad, &d.pub, &d.info, &d.tags); err == nil {
@@ -264,7 +264,7 @@ func FuzzDecodePublication(f *testing.F) {
 		if decodeClientInfo(b, &ci) == nil {
 			// Re-encoding the decoded info and decoding again is stable.
 			var ci2 codec.ClientInfo
-			if err := decodeClientInfo(string(appendClientInfo(nil, &ci)), &ci2); err != nil {
+			if err := decodeClientInfo(string(codec.AppendClientInfoProto(nil, &ci)), &ci2); err != nil {
 				t.Fatal(err)
 			}
 			if ci.User != ci2.User || ci.Client != ci2.Client || !bytes.Equal(ci.ConnInfo, ci2.ConnInfo) || !bytes.Equal(ci.ChanInfo, ci2.ChanInfo) {
