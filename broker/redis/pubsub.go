@@ -13,20 +13,13 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/engine"
 )
 
-// pubSubHandler is what the Pub/Sub side calls: the engine's event handler.
-// Arguments are valid only during the call (they view the Redis message and a
-// worker's reusable structs).
-type pubSubHandler interface {
-	HandlePublication(ch string, pub *codec.Publication, sp codec.StreamPosition, delta bool, prev *codec.Publication) error
-	HandleJoin(ch string, info *codec.ClientInfo) error
-	HandleLeave(ch string, info *codec.ClientInfo) error
-}
-
-// pubSubResync is told the channels whose Pub/Sub subscription was lost and is
-// back: publications may have been missed, so their subscribers must recover.
-type pubSubResync func(channels []string)
+// pubSubHandler is the engine's event handler (engine.BrokerEventHandler).
+// Arguments are valid only during the call: they view the Redis message and a
+// worker's reusable structs.
+type pubSubHandler = engine.BrokerEventHandler
 
 const (
 	// subscribeBatchLimit caps the channels of one SUBSCRIBE command.
@@ -46,23 +39,16 @@ var (
 // Centrifugo's metric for messages dropped because a worker's buffer was full.
 var pubSubDroppedTotal = metrics.GetOrCreateCounter(`centrifugo_broker_redis_pub_sub_dropped_messages{broker_name="",channel_type="client"}`)
 
-// pubSubShard is one Redis setup of client-side sharding.
-type pubSubShard struct {
-	client  rueidis.Client
-	cluster bool
-}
-
 type pubSubConfig struct {
 	Prefix string
-	Shards []pubSubShard
-	// ShardOf picks a channel's shard (client-side sharding); nil with one shard.
-	ShardOf func(ch string, n int) int
-	// Partitions > 0 turns on sharded Pub/Sub (SSUBSCRIBE, Redis Cluster only):
-	// channels are spread over that many partitions, one connection each.
-	Partitions int
-	Workers    int
-	QueueSize  int
-	Log        *slog.Logger
+	Shards []*shard
+	// ShardOf picks a channel's shard among len(Shards) (client-side sharding).
+	ShardOf func(ch string) int
+	// ChannelID names ch's Redis Pub/Sub channel on shard s.
+	ChannelID func(s *shard, ch string) string
+	Workers   int
+	QueueSize int
+	Log       *slog.Logger
 }
 
 // pubSub keeps the node's Redis Pub/Sub subscriptions to P.client.CH: one
@@ -74,8 +60,8 @@ type pubSub struct {
 	msgPrefix string // P.client.
 	cluster   bool   // Redis Cluster: channel names carry a {hash tag}
 	handler   pubSubHandler
-	resync    pubSubResync
 	log       *slog.Logger
+	parts     int // sharded Pub/Sub partitions (0: plain Pub/Sub)
 
 	slots   [][]*psSlot // [shard][partition]
 	workers []*psWorker
@@ -117,18 +103,19 @@ type psWorker struct {
 	ch chan rueidis.PubSubMessage
 	d  decoded
 	e  envelope
+
+	// Channels whose messages may have been lost (dropped here, or their
+	// connection was lost): the worker calls HandleStreamGap for them, in
+	// order with the channel's messages.
+	gapMu   sync.Mutex
+	gaps    map[string]struct{}
+	hasGaps atomic.Bool
+	wake    chan struct{}
 }
 
-func newPubSub(cfg pubSubConfig, h pubSubHandler, resync pubSubResync) (*pubSub, error) {
+func newPubSub(cfg pubSubConfig, h pubSubHandler) (*pubSub, error) {
 	if len(cfg.Shards) == 0 {
 		return nil, errors.New("redis: pub/sub needs at least one shard")
-	}
-	if cfg.Partitions > 0 {
-		for _, s := range cfg.Shards {
-			if !s.cluster {
-				return nil, errors.New("redis: sharded pub/sub partitions need Redis Cluster")
-			}
-		}
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -143,28 +130,27 @@ func newPubSub(cfg pubSubConfig, h pubSubHandler, resync pubSubResync) (*pubSub,
 		cfg:       cfg,
 		msgPrefix: cfg.Prefix + ".client.",
 		handler:   h,
-		resync:    resync,
 		log:       cfg.Log,
 		channels:  make(map[string]struct{}),
 		closeCh:   make(chan struct{}),
 	}
 	for _, s := range cfg.Shards {
 		ps.cluster = ps.cluster || s.cluster
-	}
-	parts := 1
-	if cfg.Partitions > 0 {
-		parts = cfg.Partitions
+		if s.partitions > ps.parts {
+			ps.parts = s.partitions
+		}
 	}
 	ps.slots = make([][]*psSlot, len(cfg.Shards))
-	for i := range cfg.Shards {
+	for i, sh := range cfg.Shards {
+		parts := max(sh.partitions, 1)
 		ps.slots[i] = make([]*psSlot, parts)
 		for j := range parts {
-			ps.slots[i][j] = &psSlot{ps: ps, shard: i, part: j, sharded: cfg.Partitions > 0, ops: make(chan *psOp, 1024)}
+			ps.slots[i][j] = &psSlot{ps: ps, shard: i, part: j, sharded: sh.partitions > 0, ops: make(chan *psOp, 1024)}
 		}
 	}
 	ps.workers = make([]*psWorker, cfg.Workers)
 	for i := range ps.workers {
-		ps.workers[i] = &psWorker{ch: make(chan rueidis.PubSubMessage, cfg.QueueSize)}
+		ps.workers[i] = &psWorker{ch: make(chan rueidis.PubSubMessage, cfg.QueueSize), wake: make(chan struct{}, 1)}
 	}
 	return ps, nil
 }
@@ -210,50 +196,41 @@ func (ps *pubSub) shardOf(ch string) int {
 	if len(ps.cfg.Shards) == 1 || ps.cfg.ShardOf == nil {
 		return 0
 	}
-	return ps.cfg.ShardOf(ch, len(ps.cfg.Shards))
-}
-
-func (ps *pubSub) partitionOf(ch string) int {
-	if ps.cfg.Partitions <= 0 {
-		return 0
-	}
-	return jumpIndex(ch, ps.cfg.Partitions)
+	return ps.cfg.ShardOf(ch)
 }
 
 func (ps *pubSub) slotOf(ch string) *psSlot {
-	return ps.slots[ps.shardOf(ch)][ps.partitionOf(ch)]
+	i := ps.shardOf(ch)
+	part := 0
+	if p := ps.cfg.Shards[i].partitions; p > 0 {
+		part = shardIndex(ch, p)
+	}
+	return ps.slots[i][part]
 }
 
-// channelID is the Redis Pub/Sub channel of ch, as centrifuge names it:
-// P.client.CH; in a Redis Cluster P.client.{CH}; with sharded Pub/Sub
-// P.client.{<partition>}.CH.
+// channelID is the Redis Pub/Sub channel of ch (P.client.CH, P.client.{CH} in
+// a cluster, P.client.{<partition>}.CH with sharded Pub/Sub).
 func (ps *pubSub) channelID(ch string) string {
-	if ps.cfg.Partitions > 0 {
-		return ps.msgPrefix + "{" + strconv.Itoa(jumpIndex(ch, ps.cfg.Partitions)) + "}." + ch
-	}
-	if ps.cfg.Shards[ps.shardOf(ch)].cluster {
-		return ps.msgPrefix + "{" + ch + "}"
-	}
-	return ps.msgPrefix + ch
+	return ps.cfg.ChannelID(ps.cfg.Shards[ps.shardOf(ch)], ch)
 }
 
 // channelOf is the inverse of channelID; "" when id is not a client channel.
-func (ps *pubSub) channelOf(id string, cluster bool) string {
+func (ps *pubSub) channelOf(id string) string {
 	if len(id) < len(ps.msgPrefix) || id[:len(ps.msgPrefix)] != ps.msgPrefix {
 		return ""
 	}
 	ch := id[len(ps.msgPrefix):]
-	if ps.cfg.Partitions > 0 {
+	if ps.parts > 0 {
 		if ch == "" || ch[0] != '{' {
 			return ""
 		}
-		i := indexByte(ch, '.')
-		if i <= 0 {
+		i := indexByte(ch, '}')
+		if i <= 0 || i+1 >= len(ch) || ch[i+1] != '.' {
 			return ""
 		}
-		return ch[i+1:]
+		return ch[i+2:]
 	}
-	if cluster {
+	if ps.cluster {
 		if len(ch) < 2 || ch[0] != '{' || ch[len(ch)-1] != '}' {
 			return ""
 		}
@@ -276,14 +253,14 @@ func (s *psSlot) shardChannel() string {
 // into as few SUBSCRIBE commands as possible, and returns once Redis confirmed
 // every one (so nothing published after the return is missed).
 func (ps *pubSub) subscribe(channels ...string) error {
-	return ps.do(false, channels)
+	return ps.do(context.Background(), false, channels)
 }
 
 func (ps *pubSub) unsubscribe(channels ...string) error {
-	return ps.do(true, channels)
+	return ps.do(context.Background(), true, channels)
 }
 
-func (ps *pubSub) do(unsub bool, channels []string) error {
+func (ps *pubSub) do(ctx context.Context, unsub bool, channels []string) error {
 	if len(channels) == 0 {
 		return nil
 	}
@@ -353,10 +330,14 @@ func (ps *pubSub) do(unsub bool, channels []string) error {
 			if err == nil {
 				err = errPubSubTimeout
 			}
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
 		case <-ps.closeCh:
 			return errPubSubClosed
 		}
-		if err == errPubSubTimeout {
+		if err == errPubSubTimeout || err == ctx.Err() && err != nil {
 			break
 		}
 	}
@@ -494,8 +475,10 @@ func (s *psSlot) session(first *chan error) error {
 	}
 	if s.everUp {
 		ps.log.Info("redis pub/sub connection restored, channels resubscribed", "shard", s.shard, "partition", s.part, "channels", len(chans))
-		if ps.resync != nil && len(chans) > 0 {
-			ps.resync(chans)
+		// Publications sent while the connection was down are lost: the engine
+		// makes the channels' subscribers recover from history.
+		for _, ch := range chans {
+			ps.markGap(ps.channelID(ch))
 		}
 	}
 	s.everUp = true
@@ -589,15 +572,37 @@ func (s *psSlot) command(ctx context.Context, conn rueidis.DedicatedClient, unsu
 	return conn.Do(ctx, cmd).Error()
 }
 
+func (ps *pubSub) workerOf(id string) *psWorker {
+	return ps.workers[fnv32(id)%uint32(len(ps.workers))]
+}
+
 // dispatch runs in the rueidis hook: hand m to its channel's worker, or drop
-// and count it if that worker is full. It never blocks.
+// it, count it and flag the channel's gap if that worker is full. It never
+// blocks on the worker.
 func (ps *pubSub) dispatch(m rueidis.PubSubMessage) {
-	w := ps.workers[fnv32(m.Channel)%uint32(len(ps.workers))]
+	w := ps.workerOf(m.Channel)
 	select {
 	case w.ch <- m:
 	default:
 		ps.dropped.Add(1)
 		pubSubDroppedTotal.Inc()
+		ps.markGap(m.Channel)
+	}
+}
+
+// markGap flags that messages of the Redis channel id may be lost.
+func (ps *pubSub) markGap(id string) {
+	w := ps.workerOf(id)
+	w.gapMu.Lock()
+	if w.gaps == nil {
+		w.gaps = make(map[string]struct{})
+	}
+	w.gaps[id] = struct{}{}
+	w.hasGaps.Store(true)
+	w.gapMu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -610,20 +615,39 @@ func (ps *pubSub) runWorker(w *psWorker) {
 				ps.errors.Add(1)
 				ps.log.Debug("redis pub/sub: bad message", "channel", m.Channel, "error", err)
 			}
+		case <-w.wake:
 		case <-ps.closeCh:
 			return
+		}
+		if w.hasGaps.Load() {
+			ps.reportGaps(w)
+		}
+	}
+}
+
+// reportGaps tells the handler about w's flagged channels.
+func (ps *pubSub) reportGaps(w *psWorker) {
+	w.gapMu.Lock()
+	gaps := w.gaps
+	w.gaps = nil
+	w.hasGaps.Store(false)
+	w.gapMu.Unlock()
+	for id := range gaps {
+		if ch := ps.channelOf(id); ch != "" {
+			ps.handler.HandleStreamGap(ch)
 		}
 	}
 }
 
 // handle decodes one message into w's reusable structs and calls the handler.
 func (ps *pubSub) handle(w *psWorker, m rueidis.PubSubMessage) error {
-	ch := ps.channelOf(m.Channel, ps.cluster)
+	ch := ps.channelOf(m.Channel)
 	if ch == "" {
-		if m.Channel == "" || len(m.Channel) < len(ps.cfg.Prefix)+7 || m.Channel[:len(ps.cfg.Prefix)+7] != ps.cfg.Prefix+".shard." {
-			return errEnvelope
+		// The slots' own P.shard.* channels carry nothing.
+		if p := ps.cfg.Prefix + ".shard."; len(m.Channel) > len(p) && m.Channel[:len(p)] == p {
+			return nil
 		}
-		return nil
+		return errEnvelope
 	}
 	return deliver(ps.handler, ch, m.Message, &w.e, &w.d)
 }
@@ -690,21 +714,4 @@ func fnv32(s string) uint32 {
 		h *= 16777619
 	}
 	return h
-}
-
-// jumpIndex is Jump Consistent Hash (Lamping & Veach) keyed by FNV-1a 64 of s,
-// the mapping centrifuge uses for shards and sharded Pub/Sub partitions.
-func jumpIndex(s string, buckets int) int {
-	key := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		key ^= uint64(s[i])
-		key *= 1099511628211
-	}
-	var b, j int64 = -1, 0
-	for j < int64(buckets) {
-		b = j
-		key = key*2862933555777941757 + 1
-		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
-	}
-	return int(b)
 }

@@ -346,28 +346,6 @@ func decodeClientInfo(s string, ci *codec.ClientInfo) error {
 	return nil
 }
 
-// appendClientInfo appends ci as a Protobuf ClientInfo, fields in ascending
-// order and empty ones omitted, as centrifuge's MarshalVT writes it.
-func appendClientInfo(b []byte, ci *codec.ClientInfo) []byte {
-	if ci.User != "" {
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendString(b, ci.User)
-	}
-	if ci.Client != "" {
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendString(b, ci.Client)
-	}
-	if len(ci.ConnInfo) > 0 {
-		b = protowire.AppendTag(b, 3, protowire.BytesType)
-		b = protowire.AppendBytes(b, ci.ConnInfo)
-	}
-	if len(ci.ChanInfo) > 0 {
-		b = protowire.AppendTag(b, 4, protowire.BytesType)
-		b = protowire.AppendBytes(b, ci.ChanInfo)
-	}
-	return b
-}
-
 func nonEmpty(b []byte) []byte {
 	if len(b) == 0 {
 		return nil

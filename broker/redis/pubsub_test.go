@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,70 +13,10 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/rotorhq/rotor/broker/redis/redistest"
 	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/engine"
 )
-
-// localRedis is a redis-server on a loopback port in a temp dir, killed by
-// PID at cleanup. It can be killed and started again on the same port.
-type localRedis struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func startLocalRedis(t *testing.T) *localRedis {
-	t.Helper()
-	r := &localRedis{t: t, port: freePort(t), dir: t.TempDir()}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *localRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *localRedis) start() {
-	r.t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--dir", r.dir, "--save", "", "--appendonly", "no", "--protected-mode", "no")
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.cmd = cmd
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", r.addr())
-		if err == nil {
-			_, _ = c.Write([]byte("PING\r\n"))
-			buf := make([]byte, 7)
-			_ = c.SetReadDeadline(time.Now().Add(time.Second))
-			n, _ := c.Read(buf)
-			c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	r.t.Fatal("redis-server did not start")
-}
-
-func (r *localRedis) kill() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
 
 func newTestClient(t *testing.T, addr string) rueidis.Client {
 	t.Helper()
@@ -89,16 +28,31 @@ func newTestClient(t *testing.T, addr string) rueidis.Client {
 	return c
 }
 
+// newPubSubBroker connects a Broker to srv and registers h (2 workers).
+func newPubSubBroker(t *testing.T, srv *redistest.Server, h engine.BrokerEventHandler) *Broker {
+	t.Helper()
+	b := newTestBroker(t, srv, Options{})
+	b.ps.workers = 2
+	b.SetLogger(testLogger(t))
+	if err := b.RegisterBrokerEventHandler(h); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // chanHandler forwards copies of what it receives.
 type chanHandler struct {
 	pubs   chan recPub
 	joins  chan string
 	leaves chan string
+	gaps   chan string
 }
 
 func newChanHandler() *chanHandler {
-	return &chanHandler{pubs: make(chan recPub, 1024), joins: make(chan string, 16), leaves: make(chan string, 16)}
+	return &chanHandler{pubs: make(chan recPub, 1024), joins: make(chan string, 16), leaves: make(chan string, 16), gaps: make(chan string, 1024)}
 }
+
+func (h *chanHandler) HandleStreamGap(ch string) { h.gaps <- string([]byte(ch)) }
 
 func (h *chanHandler) HandlePublication(ch string, pub *codec.Publication, sp codec.StreamPosition, delta bool, prev *codec.Publication) error {
 	r := recPub{ch: string([]byte(ch)), data: string(pub.Data), sp: codec.StreamPosition{Offset: sp.Offset, Epoch: string([]byte(sp.Epoch))}, delta: delta}
@@ -156,21 +110,6 @@ func publish(t *testing.T, c rueidis.Client, channel, msg string) int64 {
 	return n
 }
 
-func newTestPubSub(t *testing.T, c rueidis.Client, h pubSubHandler, resync pubSubResync) *pubSub {
-	t.Helper()
-	ps, err := newPubSub(pubSubConfig{Prefix: "centrifugo", Shards: []pubSubShard{{client: c}}, Workers: 2, Log: testLogger(t)}, h, resync)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := ps.start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ps.close)
-	return ps
-}
-
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -192,10 +131,10 @@ func numSub(t *testing.T, c rueidis.Client, channel string) int64 {
 }
 
 func TestPubSubSubscribeDeliverUnsubscribe(t *testing.T) {
-	r := startLocalRedis(t)
-	c := newTestClient(t, r.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	h := newChanHandler()
-	ps := newTestPubSub(t, c, h, nil)
+	ps := newPubSubBroker(t, srv, h).ps.ps
 
 	if err := ps.subscribe("news"); err != nil {
 		t.Fatal(err)
@@ -231,10 +170,10 @@ func TestPubSubSubscribeDeliverUnsubscribe(t *testing.T) {
 // Many concurrent subscribes are coalesced into few SUBSCRIBE commands, and
 // every call returns only after Redis confirmed its channel.
 func TestPubSubBatchedSubscribe(t *testing.T) {
-	r := startLocalRedis(t)
-	c := newTestClient(t, r.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	h := newChanHandler()
-	ps := newTestPubSub(t, c, h, nil)
+	ps := newPubSubBroker(t, srv, h).ps.ps
 
 	before := commandCalls(t, c, "subscribe")
 	const n = 400
@@ -311,10 +250,10 @@ func commandCalls(t *testing.T, c rueidis.Client, cmd string) int {
 
 // Per-channel order survives the hand-off to workers.
 func TestPubSubOrderPerChannel(t *testing.T) {
-	r := startLocalRedis(t)
-	c := newTestClient(t, r.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	h := newChanHandler()
-	ps := newTestPubSub(t, c, h, nil)
+	ps := newPubSubBroker(t, srv, h).ps.ps
 	chans := []string{"a", "b", "c", "d"}
 	if err := ps.subscribe(chans...); err != nil {
 		t.Fatal(err)
@@ -349,6 +288,7 @@ func TestPubSubOrderPerChannel(t *testing.T) {
 type blockingHandler struct {
 	release chan struct{}
 	n       atomic.Int64
+	gaps    atomic.Int64
 }
 
 func (h *blockingHandler) HandlePublication(string, *codec.Publication, codec.StreamPosition, bool, *codec.Publication) error {
@@ -358,14 +298,20 @@ func (h *blockingHandler) HandlePublication(string, *codec.Publication, codec.St
 }
 func (h *blockingHandler) HandleJoin(string, *codec.ClientInfo) error  { return nil }
 func (h *blockingHandler) HandleLeave(string, *codec.ClientInfo) error { return nil }
+func (h *blockingHandler) HandleStreamGap(ch string)                   { h.gaps.Add(1) }
 
 // A stuck handler fills its worker's bounded queue; further messages are
 // dropped and counted, and the connection keeps serving commands.
 func TestPubSubDropWhenFull(t *testing.T) {
-	r := startLocalRedis(t)
-	c := newTestClient(t, r.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	h := &blockingHandler{release: make(chan struct{})}
-	ps, err := newPubSub(pubSubConfig{Prefix: "centrifugo", Shards: []pubSubShard{{client: c}}, Workers: 1, QueueSize: 8}, h, nil)
+	b, err := New(Options{Address: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ps, err := newPubSub(pubSubConfig{Prefix: "centrifugo", Shards: b.shards, ChannelID: b.clientChannel, Workers: 1, QueueSize: 8}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +319,12 @@ func TestPubSubDropWhenFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ps.close()
-	defer close(h.release)
+	released := false
+	defer func() {
+		if !released {
+			close(h.release)
+		}
+	}()
 	if err := ps.subscribe("x"); err != nil {
 		t.Fatal(err)
 	}
@@ -393,14 +344,28 @@ func TestPubSubDropWhenFull(t *testing.T) {
 	if err := ps.subscribe("y"); err != nil {
 		t.Fatal(err)
 	}
+	// Once the worker is free again, the engine hears of the gap in x.
+	released = true
+	close(h.release)
+	deadline = time.Now().Add(5 * time.Second)
+	for h.gaps.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.gaps.Load() == 0 {
+		t.Fatal("no stream gap reported after drops")
+	}
 }
 
 // Redis gone at start: start fails instead of running a lone node.
 func TestPubSubStartFailsWithoutRedis(t *testing.T) {
-	r := startLocalRedis(t)
-	c := newTestClient(t, r.addr())
-	r.kill()
-	ps, err := newPubSub(pubSubConfig{Prefix: "centrifugo", Shards: []pubSubShard{{client: c}}}, newChanHandler(), nil)
+	srv := redistest.Start(t)
+	b, err := New(Options{Address: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srv.Kill()
+	ps, err := newPubSub(pubSubConfig{Prefix: "centrifugo", Shards: b.shards, ChannelID: b.clientChannel}, newChanHandler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,6 +384,8 @@ func (h *signalHandler) HandlePublication(string, *codec.Publication, codec.Stre
 	h.done <- struct{}{}
 	return nil
 }
+func (h *signalHandler) HandleStreamGap(string) {}
+
 func (h *signalHandler) HandleJoin(string, *codec.ClientInfo) error { h.done <- struct{}{}; return nil }
 func (h *signalHandler) HandleLeave(string, *codec.ClientInfo) error {
 	h.done <- struct{}{}
@@ -430,8 +397,12 @@ func (h *signalHandler) HandleLeave(string, *codec.ClientInfo) error {
 // worker's reusable structs -> handler.
 func TestPubSubReceiveAllocs(t *testing.T) {
 	h := &signalHandler{done: make(chan struct{})}
-	c := newTestClient(t, startLocalRedis(t).addr())
-	ps, err := newPubSub(pubSubConfig{Prefix: "centrifugo", Shards: []pubSubShard{{client: c}}, Workers: 2}, h, nil)
+	b, err := New(Options{Address: []string{redistest.Start(t).URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ps, err := newPubSub(pubSubConfig{Prefix: "centrifugo", Shards: b.shards, ChannelID: b.clientChannel, Workers: 2}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,18 +436,17 @@ func TestPubSubReceiveAllocs(t *testing.T) {
 // port: the node resubscribes, the engine is told which channels lost
 // publications, and publications after the restart arrive.
 func TestPubSubRedisRestart(t *testing.T) {
-	r := startLocalRedis(t)
-	c := newTestClient(t, r.addr())
+	srv := redistest.Start(t)
+	c := newTestClient(t, srv.Addr())
 	h := newChanHandler()
-	resynced := make(chan []string, 4)
-	ps := newTestPubSub(t, c, h, func(chs []string) { resynced <- append([]string(nil), chs...) })
+	ps := newPubSubBroker(t, srv, h).ps.ps
 	if err := ps.subscribe("news", "sport"); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, c, "centrifugo.client.news", rawPub("before"))
 	h.expectPub(t, "news", "before")
 
-	r.kill()
+	srv.Kill()
 	// While Redis is down a subscribe fails quickly instead of hanging.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -493,19 +463,19 @@ func TestPubSubRedisRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.start()
+	srv.Start()
 
-	select {
-	case chs := <-resynced:
-		got := map[string]bool{}
-		for _, ch := range chs {
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case ch := <-h.gaps:
 			got[ch] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("engine not told about the resubscribe: %v", got)
 		}
-		if !got["news"] || !got["sport"] || len(chs) != 2 {
-			t.Fatalf("resync %v", chs)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("engine not told about the resubscribe")
+	}
+	if !got["news"] || !got["sport"] {
+		t.Fatalf("gaps %v", got)
 	}
 	if numSub(t, c, "centrifugo.client.news") != 1 || numSub(t, c, "centrifugo.client.sport") != 1 {
 		t.Fatal("not resubscribed")

@@ -26,6 +26,8 @@ type Broker struct {
 
 	scripts scripts
 
+	ps pubSubState // Pub/Sub side (pubsub_broker.go)
+
 	closeOnce sync.Once
 }
 
@@ -133,6 +135,7 @@ func (b *Broker) ping(ctx context.Context) error {
 func (b *Broker) Close() {
 	b.closeControl()
 	b.closeOnce.Do(func() {
+		b.closePubSub()
 		for _, s := range b.shards {
 			s.client.Close()
 		}
