@@ -245,8 +245,8 @@ func (n *Node) HandleControl(data []byte) error {
 	case cmd.SurveyResponse != nil:
 		n.surveyAnswered(cmd.UID, cmd.SurveyResponse)
 	case cmd.Notification != nil:
-		// Centrifugo OSS registers no notification handler that concerns another
-		// node's clients; nothing to do.
+		// Centrifugo OSS notifies only its usage-stats bookkeeping, which Rotor
+		// does not keep; nothing to do.
 	}
 	return nil
 }

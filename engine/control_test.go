@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,5 +426,52 @@ func TestControlAloneStaysLocal(t *testing.T) {
 	got, err := n.Channels("")
 	if err != nil || !reflect.DeepEqual(got, map[string]ChannelInfo{"chat:x": {NumClients: 1}}) {
 		t.Fatalf("channels = %v, %v", got, err)
+	}
+}
+
+// loopbackController delivers synchronously to its own node, as the memory broker's
+// controller does.
+type loopbackController struct {
+	h    ControlEventHandler
+	sent atomic.Int64
+}
+
+func (l *loopbackController) RegisterControlEventHandler(_ string, h ControlEventHandler) error {
+	l.h = h
+	return nil
+}
+
+func (l *loopbackController) PublishControl(_ context.Context, data []byte, _ string) error {
+	l.sent.Add(1)
+	return l.h.HandleControl(data)
+}
+
+// TestControlLoopbackAppliesOnce: with a controller that hands the node its own
+// messages on the publishing goroutine (memory), each server API command is applied
+// once and the node lists only itself.
+func TestControlLoopbackAppliesOnce(t *testing.T) {
+	cfg := testConfig()
+	lb := &loopbackController{}
+	cfg.Controller = lb
+	n := newTestNode(t, cfg)
+	_, tr := connected(t, n, "7")
+	if err := n.Subscribe(ServerSubscribeRequest{User: "7", Channel: "chat:x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Refresh(ServerRefreshRequest{User: "7", ExpireAt: time.Now().Add(time.Hour).Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Unsubscribe(ServerUnsubscribeRequest{User: "7", Channel: "chat:x"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := tr.messages()[1:]
+	if len(msgs) != 3 || !strings.Contains(msgs[0], `"subscribe"`) || !strings.Contains(msgs[1], `"refresh"`) || !strings.Contains(msgs[2], `"unsubscribe"`) {
+		t.Fatalf("client got %q, want one subscribe, refresh and unsubscribe push", msgs)
+	}
+	if k := lb.sent.Load(); k < 3 {
+		t.Fatalf("%d control messages published, want the 3 commands at least", k)
+	}
+	if infos := n.Info(); len(infos) != 1 {
+		t.Fatalf("info = %+v", infos)
 	}
 }
