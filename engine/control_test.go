@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strconv"
 	"strings"
@@ -473,5 +474,76 @@ func TestControlLoopbackAppliesOnce(t *testing.T) {
 	}
 	if infos := n.Info(); len(infos) != 1 {
 		t.Fatalf("info = %+v", infos)
+	}
+}
+
+// flakyController fails every publish while fail is set.
+type flakyController struct{ fail atomic.Bool }
+
+func (f *flakyController) RegisterControlEventHandler(string, ControlEventHandler) error { return nil }
+
+func (f *flakyController) PublishControl(context.Context, []byte, string) error {
+	if f.fail.Load() {
+		return errors.New("redis down")
+	}
+	return nil
+}
+
+// countingHandler counts log records by message.
+type countingHandler struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.msgs[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countingHandler) count(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := 0
+	for m, c := range h.msgs {
+		if strings.HasPrefix(m, prefix) {
+			k += c
+		}
+	}
+	return k
+}
+
+// TestControlOutageLoggedOnce: announcements failing round after round are logged
+// when the outage starts and when it ends, not every round.
+func TestControlOutageLoggedOnce(t *testing.T) {
+	fc := &flakyController{}
+	fc.fail.Store(true)
+	cfg := testConfig()
+	cfg.Controller = fc
+	logs := &countingHandler{msgs: map[string]int{}}
+	n, err := New(withBroker(cfg), slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.control.interval = 10 * time.Millisecond
+	n.Run()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	time.Sleep(150 * time.Millisecond)
+	if k := logs.count("control: publishing node info failed"); k != 1 {
+		t.Fatalf("outage logged %d times, want once", k)
+	}
+	fc.fail.Store(false)
+	waitFor(t, time.Second, "recovery logged", func() bool { return logs.count("control: publishing node info works again") == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if k := logs.count("control: publishing node info works again"); k != 1 {
+		t.Fatalf("recovery logged %d times", k)
 	}
 }
