@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"github.com/rotorhq/rotor/broker/redis/redistest"
 	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/codec/fossil"
 	"github.com/rotorhq/rotor/engine"
 )
 
@@ -34,6 +37,7 @@ func centrifugoBin(t *testing.T) string {
 type centrifugo struct {
 	t    *testing.T
 	base string
+	ws   string
 	key  string
 }
 
@@ -48,8 +52,11 @@ func startCentrifugo(t *testing.T, redisCfg map[string]any) *centrifugo {
 		"http_api":    map[string]any{"key": "api-key"},
 		"log":         map[string]any{"level": "error"},
 		"engine":      map[string]any{"type": "redis", "redis": redisCfg},
+		"client":      map[string]any{"insecure": true},
 		"channel": map[string]any{"without_namespace": map[string]any{
 			"history_size": 10, "history_ttl": "300s",
+			"allowed_delta_types": []string{"fossil"},
+			"allow_positioning":   true,
 		}},
 	}
 	data, _ := json.Marshal(cfg)
@@ -73,6 +80,7 @@ func startCentrifugo(t *testing.T, redisCfg map[string]any) *centrifugo {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, err := c.tryCall("info", map[string]any{}); err == nil {
+			c.ws = "ws://127.0.0.1:" + strconv.Itoa(port) + "/connection/websocket"
 			return c
 		}
 		if time.Now().After(deadline) {
@@ -237,5 +245,152 @@ func testSharedHistory(t *testing.T, cf *centrifugo, b *Broker) {
 	cf.call("history", map[string]any{"channel": "mixed", "limit": -1}, &h)
 	if len(h.Publications) != 0 || h.Offset != 4 || h.Epoch != p1.Epoch {
 		t.Fatalf("after remove %+v", h)
+	}
+}
+
+// cfClient is a JSON-protocol client of the Centrifugo node.
+type cfClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+	id   int
+}
+
+func (c *centrifugo) connect() *cfClient {
+	c.t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(c.ws, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { conn.Close() })
+	w := &cfClient{t: c.t, conn: conn}
+	w.command(map[string]any{"connect": map[string]any{}})
+	return w
+}
+
+// command sends one command and waits for its reply, failing on an error reply.
+func (w *cfClient) command(cmd map[string]any) json.RawMessage {
+	w.t.Helper()
+	w.id++
+	cmd["id"] = w.id
+	if err := w.conn.WriteJSON(cmd); err != nil {
+		w.t.Fatal(err)
+	}
+	for {
+		var r struct {
+			ID    int             `json:"id"`
+			Error json.RawMessage `json:"error"`
+		}
+		raw := w.read()
+		if err := json.Unmarshal(raw, &r); err != nil {
+			w.t.Fatal(err)
+		}
+		if r.ID == w.id {
+			if r.Error != nil {
+				w.t.Fatalf("reply error %s", r.Error)
+			}
+			return raw
+		}
+	}
+}
+
+// read returns the next frame's first message (pings answered).
+func (w *cfClient) read() json.RawMessage {
+	w.t.Helper()
+	for {
+		_ = w.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, data, err := w.conn.ReadMessage()
+		if err != nil {
+			w.t.Fatalf("read: %v", err)
+		}
+		line, _, _ := bytes.Cut(data, []byte("\n"))
+		if string(bytes.TrimSpace(line)) == "{}" {
+			_ = w.conn.WriteMessage(websocket.TextMessage, []byte("{}"))
+			continue
+		}
+		return line
+	}
+}
+
+type pushPub struct {
+	Data   json.RawMessage `json:"data"`
+	Offset uint64          `json:"offset"`
+	Delta  bool            `json:"delta"`
+}
+
+// nextPub waits for the next publication push.
+func (w *cfClient) nextPub() pushPub {
+	w.t.Helper()
+	for {
+		var m struct {
+			Push *struct {
+				Pub *pushPub `json:"pub"`
+			} `json:"push"`
+		}
+		if err := json.Unmarshal(w.read(), &m); err != nil {
+			w.t.Fatal(err)
+		}
+		if m.Push != nil && m.Push.Pub != nil {
+			return *m.Push.Pub
+		}
+	}
+}
+
+// A Centrifugo node delivers what Rotor publishes through Redis PUB/SUB: the __p1
+// envelope (offset, epoch), the raw publication without history, and the __d1
+// delta envelope, which Centrifugo turns into a fossil delta against the previous
+// publication.
+func TestCentrifugoDeliversRotorPublications(t *testing.T) {
+	centrifugoBin(t)
+	srv := redistest.Start(t)
+	cf := startCentrifugo(t, map[string]any{"address": []string{srv.URL()}})
+	b := newTestBroker(t, srv, Options{})
+	hist := &engine.BrokerPublishOptions{HistorySize: 10, HistoryTTL: 300 * time.Second}
+
+	w := cf.connect()
+	w.command(map[string]any{"subscribe": map[string]any{"channel": "live"}})
+	r, err := b.Publish(ctx, "live", &codec.Publication{Data: []byte(`{"n":1}`)}, hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := w.nextPub(); string(p.Data) != `{"n":1}` || p.Offset != r.Position.Offset {
+		t.Fatalf("history publication pushed as %+v (published at %+v)", p, r.Position)
+	}
+	if _, err := b.Publish(ctx, "live", &codec.Publication{Data: []byte(`{"n":2}`)}, &engine.BrokerPublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := w.nextPub(); string(p.Data) != `{"n":2}` || p.Offset != 0 {
+		t.Fatalf("publication without history pushed as %+v", p)
+	}
+
+	d := cf.connect()
+	// Centrifugo sends a positioned subscriber the delta the broker's envelope
+	// carries (a non-positioned one gets deltas against the node's own previous
+	// publication, which a Redis node does not keep).
+	d.command(map[string]any{"subscribe": map[string]any{"channel": "deltas", "delta": "fossil", "positioned": true}})
+	delta := &engine.BrokerPublishOptions{HistorySize: 10, HistoryTTL: 300 * time.Second, UseDelta: true}
+	first := `{"text":"the quick brown fox jumps over the lazy dog","n":1}`
+	second := `{"text":"the quick brown fox jumps over the lazy cat","n":2}`
+	for _, data := range []string{first, second} {
+		if _, err := b.Publish(ctx, "deltas", &codec.Publication{Data: []byte(data)}, delta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A delta subscriber gets data as a JSON string: the full payload first.
+	p1 := d.nextPub()
+	var full string
+	if err := json.Unmarshal(p1.Data, &full); err != nil || p1.Delta || full != first || p1.Offset != 1 {
+		t.Fatalf("first delta-channel publication %s %+v %v", p1.Data, p1, err)
+	}
+	p2 := d.nextPub()
+	if !p2.Delta {
+		t.Fatalf("second publication not a delta: %+v", p2)
+	}
+	var patch string
+	if err := json.Unmarshal(p2.Data, &patch); err != nil {
+		t.Fatalf("delta data %s: %v", p2.Data, err)
+	}
+	got, err := fossil.Apply([]byte(first), []byte(patch))
+	if err != nil || string(got) != second || p2.Offset != 2 {
+		t.Fatalf("delta applied to %q, err %v, offset %d", got, err, p2.Offset)
 	}
 }
