@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rotorhq/rotor/codec"
@@ -59,6 +60,10 @@ type nodeControl struct {
 	mu sync.Mutex
 	// nodes are the other nodes heard from, by ID.
 	nodes map[string]*knownNode
+
+	// announceFailing is set while announcements fail, so an outage is logged
+	// once when it starts and once when it ends, not every 3 s.
+	announceFailing atomic.Bool
 
 	surveyMu sync.Mutex
 	surveyID uint64
@@ -185,7 +190,13 @@ func (n *Node) announce(to string) {
 	ctx, cancel := context.WithTimeout(context.Background(), controlPublishLimit)
 	defer cancel()
 	if err := n.publishControl(ctx, &cmd, to); err != nil {
-		n.log.Warn("control: publishing node info failed", "err", err)
+		if !n.control.announceFailing.Swap(true) {
+			n.log.Warn("control: publishing node info failed; other nodes will drop this one until it succeeds", "err", err)
+		}
+		return
+	}
+	if n.control.announceFailing.Swap(false) {
+		n.log.Info("control: publishing node info works again")
 	}
 }
 
@@ -245,8 +256,8 @@ func (n *Node) HandleControl(data []byte) error {
 	case cmd.SurveyResponse != nil:
 		n.surveyAnswered(cmd.UID, cmd.SurveyResponse)
 	case cmd.Notification != nil:
-		// Centrifugo OSS registers no notification handler that concerns another
-		// node's clients; nothing to do.
+		// Centrifugo OSS notifies only its usage-stats bookkeeping, which Rotor
+		// does not keep; nothing to do.
 	}
 	return nil
 }

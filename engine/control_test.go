@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,5 +427,123 @@ func TestControlAloneStaysLocal(t *testing.T) {
 	got, err := n.Channels("")
 	if err != nil || !reflect.DeepEqual(got, map[string]ChannelInfo{"chat:x": {NumClients: 1}}) {
 		t.Fatalf("channels = %v, %v", got, err)
+	}
+}
+
+// loopbackController delivers synchronously to its own node, as the memory broker's
+// controller does.
+type loopbackController struct {
+	h    ControlEventHandler
+	sent atomic.Int64
+}
+
+func (l *loopbackController) RegisterControlEventHandler(_ string, h ControlEventHandler) error {
+	l.h = h
+	return nil
+}
+
+func (l *loopbackController) PublishControl(_ context.Context, data []byte, _ string) error {
+	l.sent.Add(1)
+	return l.h.HandleControl(data)
+}
+
+// TestControlLoopbackAppliesOnce: with a controller that hands the node its own
+// messages on the publishing goroutine (memory), each server API command is applied
+// once and the node lists only itself.
+func TestControlLoopbackAppliesOnce(t *testing.T) {
+	cfg := testConfig()
+	lb := &loopbackController{}
+	cfg.Controller = lb
+	n := newTestNode(t, cfg)
+	_, tr := connected(t, n, "7")
+	if err := n.Subscribe(ServerSubscribeRequest{User: "7", Channel: "chat:x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Refresh(ServerRefreshRequest{User: "7", ExpireAt: time.Now().Add(time.Hour).Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Unsubscribe(ServerUnsubscribeRequest{User: "7", Channel: "chat:x"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := tr.messages()[1:]
+	if len(msgs) != 3 || !strings.Contains(msgs[0], `"subscribe"`) || !strings.Contains(msgs[1], `"refresh"`) || !strings.Contains(msgs[2], `"unsubscribe"`) {
+		t.Fatalf("client got %q, want one subscribe, refresh and unsubscribe push", msgs)
+	}
+	if k := lb.sent.Load(); k < 3 {
+		t.Fatalf("%d control messages published, want the 3 commands at least", k)
+	}
+	if infos := n.Info(); len(infos) != 1 {
+		t.Fatalf("info = %+v", infos)
+	}
+}
+
+// flakyController fails every publish while fail is set.
+type flakyController struct{ fail atomic.Bool }
+
+func (f *flakyController) RegisterControlEventHandler(string, ControlEventHandler) error { return nil }
+
+func (f *flakyController) PublishControl(context.Context, []byte, string) error {
+	if f.fail.Load() {
+		return errors.New("redis down")
+	}
+	return nil
+}
+
+// countingHandler counts log records by message.
+type countingHandler struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.msgs[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countingHandler) count(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := 0
+	for m, c := range h.msgs {
+		if strings.HasPrefix(m, prefix) {
+			k += c
+		}
+	}
+	return k
+}
+
+// TestControlOutageLoggedOnce: announcements failing round after round are logged
+// when the outage starts and when it ends, not every round.
+func TestControlOutageLoggedOnce(t *testing.T) {
+	fc := &flakyController{}
+	fc.fail.Store(true)
+	cfg := testConfig()
+	cfg.Controller = fc
+	logs := &countingHandler{msgs: map[string]int{}}
+	n, err := New(withBroker(cfg), slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.control.interval = 10 * time.Millisecond
+	n.Run()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	time.Sleep(150 * time.Millisecond)
+	if k := logs.count("control: publishing node info failed"); k != 1 {
+		t.Fatalf("outage logged %d times, want once", k)
+	}
+	fc.fail.Store(false)
+	waitFor(t, time.Second, "recovery logged", func() bool { return logs.count("control: publishing node info works again") == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if k := logs.count("control: publishing node info works again"); k != 1 {
+		t.Fatalf("recovery logged %d times", k)
 	}
 }

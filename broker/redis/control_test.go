@@ -352,3 +352,34 @@ func TestControlEngineNodesOverRedis(t *testing.T) {
 	_ = b.Shutdown(ctx)
 	waitUntil(t, "b gone from a's info", func() bool { return len(a.Info()) == 1 })
 }
+
+// testClusterControl (run by TestCluster on its cluster): control messages cross a
+// Redis Cluster, with and without sharded PUB/SUB on either node, since a cluster
+// forwards PUBLISH to every node whatever node the subscriber is connected to.
+func testClusterControl(t *testing.T, c *redistest.Cluster) {
+	b1 := newTestBroker(t, nil, Options{ClusterAddress: []string{strings.Join(c.Addrs(), ",")}})
+	b2 := newTestBroker(t, nil, Options{ClusterAddress: []string{c.Addrs()[2]}, ShardedPubSubPartitions: 4})
+	h1, h2 := newRecordingControl(), newRecordingControl()
+	if err := b1.RegisterControlEventHandler("n1", h1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.RegisterControlEventHandler("n2", h2); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		from     *Broker
+		to, data string
+	}{
+		{b1, "", "all-1"}, {b2, "", "all-2"}, {b1, "n2", "to-n2"}, {b2, "n1", "to-n1"},
+	} {
+		if err := m.from.PublishControl(context.Background(), []byte(m.data), m.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got1, got2 := h1.waitMsgs(t, 3), h2.waitMsgs(t, 3)
+	sort.Strings(got1)
+	sort.Strings(got2)
+	if strings.Join(got1, ",") != "all-1,all-2,to-n1" || strings.Join(got2, ",") != "all-1,all-2,to-n2" {
+		t.Fatalf("n1 got %q, n2 got %q", got1, got2)
+	}
+}

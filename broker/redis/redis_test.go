@@ -136,6 +136,7 @@ func TestCluster(t *testing.T) {
 	}
 	// One cluster for both: creating one takes about two seconds.
 	t.Run("ShardedPubSub", func(t *testing.T) { testClusterShardedPubSub(t, c) })
+	t.Run("Control", func(t *testing.T) { testClusterControl(t, c) })
 }
 
 func testClusterShardedPubSub(t *testing.T, c *redistest.Cluster) {
