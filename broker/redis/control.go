@@ -36,6 +36,8 @@ const (
 	controlMaxBackoff = time.Second
 )
 
+var _ engine.Controller = (*Broker)(nil)
+
 var (
 	errControlRegistered = errors.New("redis: control event handler already registered")
 	errControlNotStarted = errors.New("redis: control event handler not registered")
