@@ -394,3 +394,46 @@ func TestCentrifugoDeliversRotorPublications(t *testing.T) {
 		t.Fatalf("delta applied to %q, err %v, offset %d", got, err, p2.Offset)
 	}
 }
+
+// A Rotor engine node and a Centrifugo node on one Redis: publications cross in
+// both directions to each other's clients, in one stream (offsets continue).
+func TestCentrifugoAndRotorNodes(t *testing.T) {
+	centrifugoBin(t)
+	srv := redistest.Start(t)
+	cf := startCentrifugo(t, map[string]any{"address": []string{srv.URL()}})
+	n := redisNode(t, srv, "rotor")
+
+	rc, rtr := anonClient(t, n)
+	if !rc.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"both"}}`)) {
+		t.Fatal("subscribe refused")
+	}
+	waitUntil(t, "rotor subscribe reply", func() bool {
+		msgs, _ := rtr.state()
+		return strings.Contains(strings.Join(msgs, "\n"), `"id":2`)
+	})
+	w := cf.connect()
+	w.command(map[string]any{"subscribe": map[string]any{"channel": "both", "positioned": true}})
+
+	var p1 apiPosition
+	cf.call("publish", map[string]any{"channel": "both", "data": map[string]int{"from": 1}}, &p1)
+	r2, err := n.Publish("both", []byte(`{"from":2}`), engine.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1.Offset != 1 || r2.Offset != 2 || r2.Epoch != p1.Epoch {
+		t.Fatalf("positions: centrifugo %+v, rotor %+v", p1, r2)
+	}
+	for _, want := range []string{`{"from":1}`, `{"from":2}`} {
+		if p := w.nextPub(); string(p.Data) != want {
+			t.Fatalf("centrifugo client got %s, want %s", p.Data, want)
+		}
+	}
+	waitUntil(t, "rotor client gets both", func() bool {
+		msgs, _ := rtr.state()
+		return len(pubOffsets(t, msgs, "both")) == 2
+	})
+	msgs, _ := rtr.state()
+	if got := pubOffsets(t, msgs, "both"); got[0] != 1 || got[1] != 2 {
+		t.Fatalf("rotor client offsets %v", got)
+	}
+}
