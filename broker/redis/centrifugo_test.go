@@ -250,9 +250,10 @@ func testSharedHistory(t *testing.T, cf *centrifugo, b *Broker) {
 
 // cfClient is a JSON-protocol client of the Centrifugo node.
 type cfClient struct {
-	t    *testing.T
-	conn *websocket.Conn
-	id   int
+	t       *testing.T
+	conn    *websocket.Conn
+	id      int
+	pending [][]byte // messages of the last frame not read yet
 }
 
 func (c *centrifugo) connect() *cfClient {
@@ -293,21 +294,30 @@ func (w *cfClient) command(cmd map[string]any) json.RawMessage {
 	}
 }
 
-// read returns the next frame's first message (pings answered).
+// read returns the next message; a frame may carry several, one per line (pings
+// answered).
 func (w *cfClient) read() json.RawMessage {
 	w.t.Helper()
 	for {
+		if len(w.pending) > 0 {
+			line := w.pending[0]
+			w.pending = w.pending[1:]
+			if string(bytes.TrimSpace(line)) == "{}" {
+				_ = w.conn.WriteMessage(websocket.TextMessage, []byte("{}"))
+				continue
+			}
+			return line
+		}
 		_ = w.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, data, err := w.conn.ReadMessage()
 		if err != nil {
 			w.t.Fatalf("read: %v", err)
 		}
-		line, _, _ := bytes.Cut(data, []byte("\n"))
-		if string(bytes.TrimSpace(line)) == "{}" {
-			_ = w.conn.WriteMessage(websocket.TextMessage, []byte("{}"))
-			continue
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				w.pending = append(w.pending, line)
+			}
 		}
-		return line
 	}
 }
 
