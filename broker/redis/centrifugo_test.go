@@ -43,21 +43,28 @@ type centrifugo struct {
 
 // startCentrifugo runs $CENTRIFUGO_BIN with the Redis engine configured by
 // redisCfg (engine.redis) and history on every channel without a namespace.
-func startCentrifugo(t *testing.T, redisCfg map[string]any) *centrifugo {
+// channelOpts, if given, are added to the channel options.
+func startCentrifugo(t *testing.T, redisCfg map[string]any, channelOpts ...map[string]any) *centrifugo {
 	bin := centrifugoBin(t)
 	port := redistest.FreePort(t)
 	dir := t.TempDir()
+	chOpts := map[string]any{
+		"history_size": 10, "history_ttl": "300s",
+		"allowed_delta_types": []string{"fossil"},
+		"allow_positioning":   true,
+	}
+	for _, o := range channelOpts {
+		for k, v := range o {
+			chOpts[k] = v
+		}
+	}
 	cfg := map[string]any{
 		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
 		"http_api":    map[string]any{"key": "api-key"},
 		"log":         map[string]any{"level": "error"},
 		"engine":      map[string]any{"type": "redis", "redis": redisCfg},
 		"client":      map[string]any{"insecure": true},
-		"channel": map[string]any{"without_namespace": map[string]any{
-			"history_size": 10, "history_ttl": "300s",
-			"allowed_delta_types": []string{"fossil"},
-			"allow_positioning":   true,
-		}},
+		"channel":     map[string]any{"without_namespace": chOpts},
 	}
 	data, _ := json.Marshal(cfg)
 	path := filepath.Join(dir, "config.json")

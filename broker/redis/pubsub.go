@@ -36,8 +36,23 @@ var (
 	errPubSubTimeout     = errors.New("redis: pub/sub subscribe timed out")
 )
 
-// Centrifugo's metric for messages dropped because a worker's buffer was full.
-var pubSubDroppedTotal = metrics.GetOrCreateCounter(`centrifugo_broker_redis_pub_sub_dropped_messages{broker_name="",channel_type="client"}`)
+// Centrifugo's metrics: messages dropped because a worker's buffer was full,
+// Pub/Sub connection failures and undecodable messages.
+var (
+	pubSubDroppedTotal    = metrics.GetOrCreateCounter(`centrifugo_broker_redis_pub_sub_dropped_messages{broker_name="",channel_type="client"}`)
+	pubSubConnErrorsTotal = metrics.GetOrCreateCounter(`centrifugo_broker_redis_pub_sub_errors{broker_name="",error="connection"}`)
+	pubSubMsgErrorsTotal  = metrics.GetOrCreateCounter(`centrifugo_broker_redis_pub_sub_errors{broker_name="",error="handle_client_message"}`)
+)
+
+// pubSubWarnEvery spaces warnings about bad or dropped messages.
+const pubSubWarnEvery = 10 * time.Second
+
+// due reports whether a rate-limited warning stamped in at may be logged now.
+func due(at *atomic.Int64) bool {
+	now := time.Now().Unix()
+	last := at.Load()
+	return now-last >= int64(pubSubWarnEvery/time.Second) && at.CompareAndSwap(last, now)
+}
 
 type pubSubConfig struct {
 	Prefix string
@@ -71,6 +86,11 @@ type pubSub struct {
 
 	dropped atomic.Uint64
 	errors  atomic.Uint64
+	// Unix seconds of the last warning about bad messages / drops: at most one
+	// warning per pubSubWarnEvery, whatever the message rate.
+	badWarnAt  atomic.Int64
+	dropWarnAt atomic.Int64
+	dropWarned atomic.Uint64 // drops counted in earlier warnings
 
 	closeOnce sync.Once
 	closeCh   chan struct{}
@@ -392,6 +412,7 @@ func (s *psSlot) run(first chan error) {
 		}
 		if err != nil {
 			ps.errors.Add(1)
+			pubSubConnErrorsTotal.Inc()
 			if !s.downLogd {
 				s.downLogd = true
 				ps.log.Error("redis pub/sub connection lost, reconnecting", "shard", s.shard, "partition", s.part, "error", err)
@@ -613,7 +634,10 @@ func (ps *pubSub) runWorker(w *psWorker) {
 		case m := <-w.ch:
 			if err := ps.handle(w, m); err != nil {
 				ps.errors.Add(1)
-				ps.log.Debug("redis pub/sub: bad message", "channel", m.Channel, "error", err)
+				pubSubMsgErrorsTotal.Inc()
+				if due(&ps.badWarnAt) {
+					ps.log.Warn("redis pub/sub: undecodable message skipped (further ones within 10s not logged)", "channel", m.Channel, "error", err)
+				}
 			}
 		case <-w.wake:
 		case <-ps.closeCh:
@@ -632,6 +656,9 @@ func (ps *pubSub) reportGaps(w *psWorker) {
 	w.gaps = nil
 	w.hasGaps.Store(false)
 	w.gapMu.Unlock()
+	if d := ps.dropped.Load(); d > ps.dropWarned.Load() && due(&ps.dropWarnAt) {
+		ps.log.Warn("redis pub/sub: worker queue full, messages dropped; subscribers recover from history", "dropped", d-ps.dropWarned.Swap(d))
+	}
 	for id := range gaps {
 		if ch := ps.channelOf(id); ch != "" {
 			ps.handler.HandleStreamGap(ch)

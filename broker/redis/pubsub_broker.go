@@ -29,10 +29,6 @@ func (b *Broker) SetLogger(l *slog.Logger) {
 	b.ps.mu.Unlock()
 }
 
-// Local is false: every node, this one included, gets publications, joins and
-// leaves through Redis Pub/Sub and the event handler.
-func (b *Broker) Local() bool { return false }
-
 // RegisterBrokerEventHandler starts the Pub/Sub connections (one per shard and
 // sharded Pub/Sub partition) and the workers that hand messages to h. It fails
 // when a connection cannot be made.
