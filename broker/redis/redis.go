@@ -142,6 +142,10 @@ func (b *Broker) Close() {
 	})
 }
 
+// Local reports false: publications reach every node, this one included, through
+// Redis PUB/SUB (engine.Broker).
+func (b *Broker) Local() bool { return false }
+
 // Options returns the options in use, defaults applied.
 func (b *Broker) Options() Options { return b.opts }
 
