@@ -94,6 +94,13 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		proxyHeaders = append(proxyHeaders, h)
 	}
 	sc.Engine.Version = version + " Rotor"
+	bk, err := buildBackends(sc, logger)
+	if err != nil {
+		return err
+	}
+	// Closed when serve returns: after the node's shutdown, or on a failed start.
+	defer bk.close()
+	sc.Engine.Broker, sc.Engine.PresenceManager, sc.Engine.Controller = bk.broker, bk.presence, bk.control
 	node, err := engine.New(sc.Engine, logger)
 	if err != nil {
 		return err
