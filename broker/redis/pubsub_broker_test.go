@@ -160,3 +160,41 @@ func TestBrokerPubSubCluster(t *testing.T) {
 		exercise(t, a, b, ha, hb, manyChannels(8))
 	})
 }
+
+// Sentinel: the master dies and the replica is promoted. Both nodes' Pub/Sub
+// connections move to the new master, resubscribe, report the gap, and
+// publications through the new master arrive.
+func TestBrokerPubSubSentinelFailover(t *testing.T) {
+	s := redistest.StartSentinelReplicas(t, "psfo", 1)
+	a, b, _, hb := twoNodes(t, Options{SentinelAddress: []string{s.Sentinel.Addr()}, SentinelMasterName: "psfo", IOTimeout: time.Second})
+	ctx := context.Background()
+	if err := b.Subscribe(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Publish(ctx, "f", &codec.Publication{Data: []byte("before")}, &engine.BrokerPublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hb.expectPub(t, "f", "before")
+	s.Master.Kill()
+	s.Failover(t)
+	select {
+	case ch := <-hb.gaps:
+		if ch != "f" {
+			t.Fatal(ch)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no gap reported after failover")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := a.Publish(ctx, "f", &codec.Publication{Data: []byte("after")}, &engine.BrokerPublishOptions{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	hb.expectPub(t, "f", "after")
+}

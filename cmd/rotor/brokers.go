@@ -59,6 +59,7 @@ func buildBackends(sc *ServerConfig, logger *slog.Logger) (*backends, error) {
 			return nil, fmt.Errorf("%s: redis: %w", brokerKey, err)
 		}
 		out.closers = append(out.closers, r.Close)
+		r.SetLogger(logger)
 		brokerRedis = r
 		var x any = r
 		b, ok := x.(engine.Broker)
