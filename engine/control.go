@@ -29,9 +29,9 @@ import (
 // make the node apply a command twice. Without a Controller everything stays local.
 
 const (
-	nodeInfoInterval    = 3 * time.Second
-	nodeInfoMaxDelay    = 7 * time.Second
-	surveyTimeout       = 10 * time.Second
+	nodeInfoInterval = 3 * time.Second
+	nodeInfoMaxDelay = 7 * time.Second
+	surveyTimeout    = 10 * time.Second
 	// nodeMetricsInterval is how often an announcement carries this node's metrics
 	// (Centrifugo's node.info_metrics_aggregate_interval default).
 	nodeMetricsInterval = 60 * time.Second

@@ -622,8 +622,12 @@ func TestControlMetricsAttached(t *testing.T) {
 	if m := metricsOfB(); m.Interval < 0.15 || m.Interval > 1 {
 		t.Fatalf("interval %v s, want about 0.2", m.Interval)
 	}
-	with := bus.count(func(c *codec.ControlCommand, _ string) bool { return c.UID == b.uid && c.Node != nil && c.Node.Metrics != nil })
-	without := bus.count(func(c *codec.ControlCommand, _ string) bool { return c.UID == b.uid && c.Node != nil && c.Node.Metrics == nil })
+	with := bus.count(func(c *codec.ControlCommand, _ string) bool {
+		return c.UID == b.uid && c.Node != nil && c.Node.Metrics != nil
+	})
+	without := bus.count(func(c *codec.ControlCommand, _ string) bool {
+		return c.UID == b.uid && c.Node != nil && c.Node.Metrics == nil
+	})
 	if with < 2 || without < 2*with-2 {
 		t.Fatalf("%d announcements with metrics, %d without: want metrics on a few only", with, without)
 	}
