@@ -622,13 +622,13 @@ func TestControlMetricsAttached(t *testing.T) {
 	if m := metricsOfB(); m.Interval < 0.15 || m.Interval > 1 {
 		t.Fatalf("interval %v s, want about 0.2", m.Interval)
 	}
-	with := bus.count(func(c *codec.ControlCommand, _ string) bool {
-		return c.UID == b.uid && c.Node != nil && c.Node.Metrics != nil
-	})
-	without := bus.count(func(c *codec.ControlCommand, _ string) bool {
-		return c.UID == b.uid && c.Node != nil && c.Node.Metrics == nil
-	})
-	if with < 2 || without < 2*with-2 {
+	count := func(metrics bool) int {
+		return bus.count(func(c *codec.ControlCommand, _ string) bool {
+			return c.UID == b.uid && c.Node != nil && (c.Node.Metrics != nil) == metrics
+		})
+	}
+	waitFor(t, 2*time.Second, "two announcements with metrics", func() bool { return count(true) >= 2 })
+	if with, without := count(true), count(false); without < with {
 		t.Fatalf("%d announcements with metrics, %d without: want metrics on a few only", with, without)
 	}
 	// Between metrics-bearing announcements a's info keeps the last metrics.
