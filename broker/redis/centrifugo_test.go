@@ -158,7 +158,7 @@ func TestCentrifugoSharesHistory(t *testing.T) {
 // The same in Redis Cluster, where every key carries the {CH} hash tag.
 func TestCentrifugoSharesHistoryCluster(t *testing.T) {
 	centrifugoBin(t)
-	c := redistest.StartCluster(t)
+	c := redistest.SharedCluster(t)
 	seeds := strings.Join(c.Addrs(), ",")
 	cf := startCentrifugo(t, map[string]any{"cluster_address": []string{seeds}})
 	b := newTestBroker(t, nil, Options{ClusterAddress: []string{seeds}})
