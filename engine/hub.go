@@ -51,6 +51,8 @@ type subExtras struct {
 	delta, deltaReady bool
 	// filter is the subscription's tags filter, nil for none.
 	filter *codec.FilterNode
+	// skipUpTo: publications at or below this offset are not pushed (subParams).
+	skipUpTo uint64
 }
 
 type connShard struct {
@@ -166,6 +168,9 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 		if x := e.x; x != nil {
 			if x.filter != nil && !matchFilter(x.filter, pub.Tags) {
 				continue
+			}
+			if x.skipUpTo != 0 && pub.Offset != 0 && pub.Offset <= x.skipUpTo {
+				continue // the subscriber got it with its subscription (remote broker)
 			}
 			if x.delta {
 				if deltas == nil {

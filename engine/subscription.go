@@ -92,6 +92,10 @@ type subParams struct {
 	// deltaReady that the subscribe result carried publications (the client holds a base).
 	filter            *codec.FilterNode
 	delta, deltaReady bool
+	// skipUpTo is the stream offset a positioned subscriber of a remote broker
+	// already has (from its result and missed publications) when it joins: the
+	// publications up to it still on their way through Pub/Sub are not pushed again.
+	skipUpTo uint64
 	// recovery request
 	recover           bool
 	since             codec.StreamPosition
@@ -267,7 +271,7 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	}
 	var top codec.StreamPosition
 	if current && !lostPosition && p.flags&subPositioned != 0 {
-		top, lostPosition = c.sendMissedLocked(ch, p, pos, first)
+		top, lostPosition = c.sendMissedLocked(ch, p, pos)
 	} else if current && !lostPosition && first && historyEnabled(p.ns) {
 		// A remote broker's first subscriber: later joiners get from history what
 		// was published up to the top, Pub/Sub brings the rest.
@@ -310,10 +314,9 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 // whether pos is lost (epoch changed, or retention dropped what the client needs).
 // It returns the stream top it read. Must hold ch's channel lock, so no publication
 // is between append and fan-out (local broker) or being handed to the hub (remote
-// broker). With a remote broker, c gets from history only what the node already
-// delivered to its subscribers (up to the hub's last delivered position, or the top
-// for the first subscriber, first); Pub/Sub brings the rest.
-func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosition, first bool) (top codec.StreamPosition, lost bool) {
+// broker). With a remote broker, c gets everything up to that top from history and
+// its hub entry skips the publications up to it that Pub/Sub still brings.
+func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosition) (top codec.StreamPosition, lost bool) {
 	n := c.node
 	missed, top, err := n.broker.History(n.ctx, ch, HistoryOptions{
 		Filter:  HistoryFilter{Since: &codec.StreamPosition{Offset: pos.Offset}, Limit: -1},
@@ -327,10 +330,8 @@ func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosit
 		return top, true
 	}
 	upTo := top.Offset
-	if !n.local && !first {
-		if last, _ := n.hub.streamPos(ch); last.Offset > 0 && last.Epoch == top.Epoch && last.Offset < upTo {
-			upTo = last.Offset
-		}
+	if !n.local {
+		p.skipUpTo = upTo
 	}
 	if upTo <= pos.Offset {
 		return top, false
@@ -341,9 +342,6 @@ func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosit
 	b := getBuf()
 	var scratch []byte
 	for _, pub := range missed {
-		if pub.Offset > upTo {
-			break
-		}
 		if p.filter != nil && !matchFilter(p.filter, pub.Tags) {
 			continue
 		}
@@ -363,8 +361,8 @@ func (c *Client) sendMissedLocked(ch string, p *subParams, pos codec.StreamPosit
 // entry builds c's hub entry for a subscription with p.
 func (c *Client) entry(p *subParams) subEntry {
 	e := subEntry{c: c}
-	if jl := p.flags&subPushJoinLeave != 0; jl || p.delta || p.filter != nil {
-		e.x = &subExtras{joinLeave: jl, delta: p.delta, deltaReady: p.deltaReady, filter: p.filter}
+	if jl := p.flags&subPushJoinLeave != 0; jl || p.delta || p.filter != nil || p.skipUpTo != 0 {
+		e.x = &subExtras{joinLeave: jl, delta: p.delta, deltaReady: p.deltaReady, filter: p.filter, skipUpTo: p.skipUpTo}
 	}
 	return e
 }
