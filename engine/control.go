@@ -153,8 +153,12 @@ func (n *Node) stopControl(ctx context.Context) {
 	})
 }
 
-// publishControl encodes cmd and sends it to every node (to "") or to one node.
+// publishControl encodes cmd and sends it to every node (to "") or to one node;
+// without a controller there is no other node and nothing to send.
 func (n *Node) publishControl(ctx context.Context, cmd *codec.ControlCommand, to string) error {
+	if n.control.ctl == nil {
+		return nil
+	}
 	b := getBuf()
 	*b = codec.AppendControlCommand((*b)[:0], cmd)
 	err := n.control.ctl.PublishControl(ctx, *b, to)

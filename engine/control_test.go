@@ -547,3 +547,40 @@ func TestControlOutageLoggedOnce(t *testing.T) {
 		t.Fatalf("recovery logged %d times", k)
 	}
 }
+
+// FuzzHandleControl: whatever another node sends, applying it neither panics nor
+// blocks; what does not decode is an ErrMalformed error.
+func FuzzHandleControl(f *testing.F) {
+	for _, c := range []codec.ControlCommand{
+		{UID: "x", Node: &codec.ControlNode{UID: "x", Name: "n", Metrics: &codec.ControlMetrics{Interval: 1, Items: map[string]float64{"a": 1}}}},
+		{UID: "x", Subscribe: &codec.ControlSubscribe{User: "7", Channel: "chat:x", Recover: true, RecoverSince: &codec.StreamPosition{Offset: 3, Epoch: "e"}, ExpireAt: 1}},
+		{UID: "x", Subscribe: &codec.ControlSubscribe{AllUsers: true, Channel: "news", EmitPresence: true, EmitJoinLeave: true, PushJoinLeave: true}},
+		{UID: "x", Unsubscribe: &codec.ControlUnsubscribe{User: "7", Channel: "chat:x", Code: 2000}},
+		{UID: "x", Disconnect: &codec.ControlDisconnect{User: "8", Code: 3000, Whitelist: []string{""}, LabelFilter: &codec.FilterNode{Op: "or", Nodes: []*codec.FilterNode{{Key: "a", Cmp: "nin"}}}}},
+		{UID: "x", Refresh: &codec.ControlRefresh{User: "7", ExpireAt: 1 << 62, Info: []byte(`{}`)}},
+		{UID: "x", SurveyRequest: &codec.ControlSurveyRequest{ID: 1, Op: "channels", Data: []byte{0x0a, 0x01, '*'}}},
+		{UID: "x", SurveyResponse: &codec.ControlSurveyResponse{ID: 1}},
+		{UID: "x", Shutdown: &codec.ControlShutdown{}},
+	} {
+		f.Add(codec.AppendControlCommand(nil, &c))
+	}
+	n := newTestNode(f, testConfig())
+	var mu sync.Mutex
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(n.hub.userConns("7")) == 0 {
+			connected(t, n, "7")
+		}
+		done := make(chan error, 1)
+		go func() { done <- n.HandleControl(b) }()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, codec.ErrMalformed) {
+				t.Fatalf("HandleControl: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("HandleControl blocked")
+		}
+	})
+}

@@ -158,7 +158,7 @@ func TestCentrifugoSharesHistory(t *testing.T) {
 // The same in Redis Cluster, where every key carries the {CH} hash tag.
 func TestCentrifugoSharesHistoryCluster(t *testing.T) {
 	centrifugoBin(t)
-	c := redistest.StartCluster(t)
+	c := redistest.SharedCluster(t)
 	seeds := strings.Join(c.Addrs(), ",")
 	cf := startCentrifugo(t, map[string]any{"cluster_address": []string{seeds}})
 	b := newTestBroker(t, nil, Options{ClusterAddress: []string{seeds}})
@@ -257,9 +257,10 @@ func testSharedHistory(t *testing.T, cf *centrifugo, b *Broker) {
 
 // cfClient is a JSON-protocol client of the Centrifugo node.
 type cfClient struct {
-	t    *testing.T
-	conn *websocket.Conn
-	id   int
+	t       *testing.T
+	conn    *websocket.Conn
+	id      int
+	pending [][]byte // messages of the last frame not read yet
 }
 
 func (c *centrifugo) connect() *cfClient {
@@ -300,21 +301,30 @@ func (w *cfClient) command(cmd map[string]any) json.RawMessage {
 	}
 }
 
-// read returns the next frame's first message (pings answered).
+// read returns the next message; a frame may carry several, one per line (pings
+// answered).
 func (w *cfClient) read() json.RawMessage {
 	w.t.Helper()
 	for {
+		if len(w.pending) > 0 {
+			line := w.pending[0]
+			w.pending = w.pending[1:]
+			if string(bytes.TrimSpace(line)) == "{}" {
+				_ = w.conn.WriteMessage(websocket.TextMessage, []byte("{}"))
+				continue
+			}
+			return line
+		}
 		_ = w.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, data, err := w.conn.ReadMessage()
 		if err != nil {
 			w.t.Fatalf("read: %v", err)
 		}
-		line, _, _ := bytes.Cut(data, []byte("\n"))
-		if string(bytes.TrimSpace(line)) == "{}" {
-			_ = w.conn.WriteMessage(websocket.TextMessage, []byte("{}"))
-			continue
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				w.pending = append(w.pending, line)
+			}
 		}
-		return line
 	}
 }
 
@@ -399,5 +409,48 @@ func TestCentrifugoDeliversRotorPublications(t *testing.T) {
 	got, err := fossil.Apply([]byte(first), []byte(patch))
 	if err != nil || string(got) != second || p2.Offset != 2 {
 		t.Fatalf("delta applied to %q, err %v, offset %d", got, err, p2.Offset)
+	}
+}
+
+// A Rotor engine node and a Centrifugo node on one Redis: publications cross in
+// both directions to each other's clients, in one stream (offsets continue).
+func TestCentrifugoAndRotorNodes(t *testing.T) {
+	centrifugoBin(t)
+	srv := redistest.Start(t)
+	cf := startCentrifugo(t, map[string]any{"address": []string{srv.URL()}})
+	n := redisNode(t, srv, "rotor")
+
+	rc, rtr := anonClient(t, n)
+	if !rc.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"both"}}`)) {
+		t.Fatal("subscribe refused")
+	}
+	waitUntil(t, "rotor subscribe reply", func() bool {
+		msgs, _ := rtr.state()
+		return strings.Contains(strings.Join(msgs, "\n"), `"id":2`)
+	})
+	w := cf.connect()
+	w.command(map[string]any{"subscribe": map[string]any{"channel": "both", "positioned": true}})
+
+	var p1 apiPosition
+	cf.call("publish", map[string]any{"channel": "both", "data": map[string]int{"from": 1}}, &p1)
+	r2, err := n.Publish("both", []byte(`{"from":2}`), engine.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1.Offset != 1 || r2.Offset != 2 || r2.Epoch != p1.Epoch {
+		t.Fatalf("positions: centrifugo %+v, rotor %+v", p1, r2)
+	}
+	for _, want := range []string{`{"from":1}`, `{"from":2}`} {
+		if p := w.nextPub(); string(p.Data) != want {
+			t.Fatalf("centrifugo client got %s, want %s", p.Data, want)
+		}
+	}
+	waitUntil(t, "rotor client gets both", func() bool {
+		msgs, _ := rtr.state()
+		return len(pubOffsets(t, msgs, "both")) == 2
+	})
+	msgs, _ := rtr.state()
+	if got := pubOffsets(t, msgs, "both"); got[0] != 1 || got[1] != 2 {
+		t.Fatalf("rotor client offsets %v", got)
 	}
 }

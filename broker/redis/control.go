@@ -36,6 +36,8 @@ const (
 	controlMaxBackoff = time.Second
 )
 
+var _ engine.Controller = (*Broker)(nil)
+
 var (
 	errControlRegistered = errors.New("redis: control event handler already registered")
 	errControlNotStarted = errors.New("redis: control event handler not registered")
@@ -61,14 +63,6 @@ type controlState struct {
 	wg        sync.WaitGroup
 }
 
-// SetControlLogger sets the logger of the control side (before
-// RegisterControlEventHandler); nil discards.
-func (b *Broker) SetControlLogger(l *slog.Logger) {
-	b.ctl.mu.Lock()
-	b.ctl.log = l
-	b.ctl.mu.Unlock()
-}
-
 // RegisterControlEventHandler implements engine.Controller: it subscribes P.control
 // and P.node.<nodeID> on every shard and starts handing their messages to h. It
 // returns once every shard confirmed the subscriptions, or with the first shard's
@@ -83,6 +77,10 @@ func (b *Broker) RegisterControlEventHandler(nodeID string, h engine.ControlEven
 	}
 	c.started = true
 	c.nodeID, c.h = nodeID, h
+	// The broker's logger (SetLogger, before the handlers are registered).
+	b.ps.mu.Lock()
+	c.log = b.ps.log
+	b.ps.mu.Unlock()
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

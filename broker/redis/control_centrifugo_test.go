@@ -136,8 +136,10 @@ type infoResult struct {
 func TestCentrifugoControl(t *testing.T) {
 	centrifugoBin(t)
 	srv := redistest.Start(t)
-	cf, wsURL := startCentrifugoInsecure(t, srv)
+	// Rotor first: Centrifugo attaches its metrics to its first announcement only
+	// (then once a minute).
 	rotor := clusterNode(t, srv, "rotor-node")
+	cf, wsURL := startCentrifugoInsecure(t, srv)
 
 	// info, both ways.
 	cfClient := dialCentrifugo(t, wsURL)
@@ -157,6 +159,11 @@ func TestCentrifugoControl(t *testing.T) {
 	})
 	cfNode := rotor.Info()[1]
 	t.Logf("Rotor's info lists Centrifugo node %q (%s), version %q", cfNode.Name, cfNode.UID, cfNode.Version)
+	// Rotor keeps the metrics of Centrifugo's first announcement for info.
+	if m := cfNode.Metrics; m == nil || m.Interval != 60 || len(m.Items) == 0 {
+		t.Fatalf("Centrifugo node metrics: %+v", m)
+	}
+	t.Logf("with %d metric items", len(cfNode.Metrics.Items))
 
 	// channels: each node answers the other's survey.
 	rc, rtr := anonClient(t, rotor)

@@ -21,6 +21,9 @@ import (
 // (Centrifugo's channel.history_meta_ttl default, 30 days).
 const DefaultHistoryMetaTTL = 720 * time.Hour
 
+// Broker is an engine.Broker: history here, Pub/Sub in pubsub_broker.go.
+var _ engine.Broker = (*Broker)(nil)
+
 // errBadReply is wrapped when Redis answers a script with an unexpected shape.
 var errBadReply = errors.New("redis: unexpected script reply")
 

@@ -170,7 +170,7 @@ func TestPresenceUserMapping(t *testing.T) {
 // Redis Cluster: the four keys carry the {CH} hash tag (one slot, the scripts
 // may touch them together).
 func TestPresenceClusterKeys(t *testing.T) {
-	cl := redistest.StartCluster(t)
+	cl := redistest.SharedCluster(t)
 	b := newTestBroker(t, nil, Options{ClusterAddress: []string{strings.Join(cl.Addrs(), ",")}, PresenceUserMapping: true})
 	ctx := context.Background()
 	for i := range 20 {

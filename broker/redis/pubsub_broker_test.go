@@ -143,7 +143,7 @@ func TestBrokerPubSubClientSharding(t *testing.T) {
 // Redis Cluster, plain Pub/Sub (P.client.{CH}) and sharded Pub/Sub
 // (SSUBSCRIBE P.client.{<partition>}.CH, one connection per partition).
 func TestBrokerPubSubCluster(t *testing.T) {
-	cl := redistest.StartCluster(t)
+	cl := redistest.SharedCluster(t)
 	addrs := strings.Join(cl.Addrs(), ",")
 	t.Run("plain", func(t *testing.T) {
 		a, b, ha, hb := twoNodes(t, Options{ClusterAddress: []string{addrs}})

@@ -88,7 +88,7 @@ func TestClientSideSharding(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
-	c := redistest.StartCluster(t)
+	c := redistest.SharedCluster(t)
 	for _, o := range []Options{
 		{ClusterAddress: []string{strings.Join(c.Addrs(), ",")}},
 		{Address: []string{"redis+cluster://" + c.Addrs()[1]}},
@@ -134,7 +134,6 @@ func TestCluster(t *testing.T) {
 	if _, err := b.Publish(ctx, "}bad", testPub("x"), historyOpts()); err != errClusterChannel {
 		t.Fatalf("'}bad' in cluster: %v", err)
 	}
-	// One cluster for both: creating one takes about two seconds.
 	t.Run("ShardedPubSub", func(t *testing.T) { testClusterShardedPubSub(t, c) })
 	t.Run("Control", func(t *testing.T) { testClusterControl(t, c) })
 }

@@ -594,3 +594,69 @@ func DoSeq(addr string, cmds ...[]string) (string, error) {
 	}
 	return strings.Join(last, "\n"), nil
 }
+
+// shared is the cluster SharedCluster hands out, started on first use.
+var shared struct {
+	mu      sync.Mutex
+	cluster *Cluster
+	tb      *sharedTB
+}
+
+// SharedCluster returns a 3-master cluster shared by the tests of one test binary
+// (creating one takes about two seconds), emptied (FLUSHALL on every node) for each
+// caller. The package's TestMain must call CloseShared after m.Run. Callers must not
+// run in parallel with each other.
+func SharedCluster(t testing.TB) *Cluster {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.cluster == nil {
+		tb := &sharedTB{TB: t}
+		shared.cluster, shared.tb = StartCluster(tb), tb
+	}
+	for _, n := range shared.cluster.Nodes {
+		n.t = t // MustDo and Restart fail the caller, not the test that started it
+		if _, err := n.Do("FLUSHALL"); err != nil {
+			t.Fatalf("redistest: FLUSHALL on %s: %v", n.Addr(), err)
+		}
+	}
+	return shared.cluster
+}
+
+// CloseShared stops the shared cluster and removes its directories.
+func CloseShared() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.tb != nil {
+		shared.tb.cleanup()
+	}
+	shared.cluster, shared.tb = nil, nil
+}
+
+// sharedTB runs the setup of a shared resource: cleanups wait for CloseShared
+// instead of the end of the test that happened to start it; temp dirs are its own.
+type sharedTB struct {
+	testing.TB
+	cleanups []func()
+	dirs     []string
+}
+
+func (s *sharedTB) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
+
+func (s *sharedTB) TempDir() string {
+	d, err := os.MkdirTemp("", "redistest")
+	if err != nil {
+		s.TB.Fatalf("redistest: %v", err)
+	}
+	s.dirs = append(s.dirs, d)
+	return d
+}
+
+func (s *sharedTB) cleanup() {
+	for i := len(s.cleanups) - 1; i >= 0; i-- {
+		s.cleanups[i]()
+	}
+	for _, d := range s.dirs {
+		_ = os.RemoveAll(d)
+	}
+}

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestStandaloneRestart(t *testing.T) {
 }
 
 func TestCluster(t *testing.T) {
-	c := StartCluster(t)
+	c := SharedCluster(t)
 	if len(c.Nodes) != 3 {
 		t.Fatalf("%d nodes", len(c.Nodes))
 	}
@@ -76,5 +77,28 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	if got := nm.MustDo("GET", "k"); got != "v" {
 		t.Fatalf("new master GET k = %q", got)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	CloseShared()
+	os.Exit(code)
+}
+
+func TestSharedCluster(t *testing.T) {
+	c := SharedCluster(t)
+	for _, n := range c.Nodes { // two of three answer MOVED
+
+		_, _ = n.Do("SET", "{a}x", "1")
+	}
+	c2 := SharedCluster(t)
+	if c2 != c {
+		t.Fatal("a second cluster was started")
+	}
+	for _, n := range c.Nodes {
+		if got, _ := n.Do("DBSIZE"); got != "0" {
+			t.Fatalf("node %s not emptied: DBSIZE %s", n.Addr(), got)
+		}
 	}
 }
