@@ -79,7 +79,11 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 			if s.partitions > 0 {
 				cmd = s.client.B().Spublish().Channel(pubsub).Message(msg).Build()
 			} else {
-				cmd = s.client.B().Publish().Channel(pubsub).Message(msg).Build()
+				// PUBLISH has no key: routed by its {CH} tag, it goes to the node
+				// the history script of the channel runs on, so in a cluster the
+				// channel's publications leave one node, in order, whether they keep
+				// history or not (Centrifugo sends it to any node).
+				cmd = s.client.B().Publish().Channel(pubsub).Message(msg).Build().SetSlot(pubsub)
 			}
 			return engine.BrokerPublishResult{}, s.client.Do(ctx, cmd).Error()
 		}

@@ -323,6 +323,8 @@ func (ps *pubSub) do(ctx context.Context, unsub bool, channels []string) error {
 		}
 		op.ids = append(op.ids, ps.channelID(ch))
 	}
+	timer := time.NewTimer(ps.cfg.OpTimeout)
+	defer timer.Stop()
 	sent := ops[:0]
 	for _, op := range ops {
 		op.slot.mu.Lock()
@@ -339,13 +341,15 @@ func (ps *pubSub) do(ctx context.Context, unsub bool, channels []string) error {
 		select {
 		case op.slot.ops <- op:
 			sent = append(sent, op)
+		case <-timer.C:
+			return ps.failed(unsub, channels, errPubSubTimeout)
+		case <-ctx.Done():
+			return ps.failed(unsub, channels, ctx.Err())
 		case <-ps.closeCh:
 			return errPubSubClosed
 		}
 	}
 	ops = sent
-	timer := time.NewTimer(ps.cfg.OpTimeout)
-	defer timer.Stop()
 	for _, op := range ops {
 		select {
 		case e := <-op.done:
@@ -367,6 +371,12 @@ func (ps *pubSub) do(ctx context.Context, unsub bool, channels []string) error {
 			break
 		}
 	}
+	return ps.failed(unsub, channels, err)
+}
+
+// failed returns err; a subscribe that failed forgets its channels (the
+// engine does not keep a subscriber whose Subscribe failed).
+func (ps *pubSub) failed(unsub bool, channels []string, err error) error {
 	if err != nil && !unsub {
 		ps.mu.Lock()
 		for _, ch := range channels {

@@ -128,5 +128,8 @@ func (b *Broker) publishInfo(ctx context.Context, ch, prefix string, info *codec
 	if s.partitions > 0 {
 		return c.Do(ctx, c.B().Spublish().Channel(id).Message(viewString(msg)).Build()).Error()
 	}
-	return c.Do(ctx, c.B().Publish().Channel(id).Message(viewString(msg)).Build()).Error()
+	// Routed to the channel's slot owner, as a publication (history.go): a join
+	// or leave is not overtaken by, and does not overtake, the channel's
+	// publications on the cluster bus.
+	return c.Do(ctx, c.B().Publish().Channel(id).Message(viewString(msg)).Build().SetSlot(id)).Error()
 }

@@ -22,7 +22,7 @@ func TestBrokerConformance(t *testing.T) {
 		})
 	})
 	t.Run("cluster-sharded-pubsub", func(t *testing.T) {
-		cl := redistest.StartCluster(t)
+		cl := redistest.SharedCluster(t)
 		addrs := strings.Join(cl.Addrs(), ",")
 		brokertest.Run(t, func(t *testing.T) (engine.Broker, engine.PresenceManager) {
 			b := newTestBroker(t, nil, Options{ClusterAddress: []string{addrs}, ShardedPubSubPartitions: 4})
