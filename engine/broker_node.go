@@ -90,14 +90,68 @@ func (n *Node) HandleStreamGap(ch string) {
 	}
 }
 
-// brokerSubscribeLocked makes a remote broker deliver ch to this node before ch's
-// first local subscriber joins, and reports whether this is that first subscriber.
-// Must hold ch's channel lock. Local brokers: nothing to do.
-func (n *Node) brokerSubscribeLocked(ch string) (first bool, err error) {
-	if n.local || n.hub.numSubscribers(ch) > 0 {
-		return false, nil
+// brokerAcquire makes a remote broker deliver ch to this node from now on, for a
+// subscription about to join: the first such join (no local subscriber, none pending)
+// Subscribe's the broker; every one counts as pending until joinSub or brokerRelease,
+// so a last subscriber leaving meanwhile does not Unsubscribe. Local brokers: nothing.
+func (n *Node) brokerAcquire(ch string, p *subParams) error {
+	if n.local || p.acquired {
+		return nil
 	}
-	return true, n.broker.Subscribe(n.ctx, ch)
+	mu := n.chans.get(ch)
+	mu.Lock()
+	defer mu.Unlock()
+	if n.hub.numSubscribers(ch) == 0 && n.pendingJoins(ch) == 0 {
+		if err := n.broker.Subscribe(n.ctx, ch); err != nil {
+			return n.brokerError("subscribe", ch, err)
+		}
+	}
+	n.pendMu.Lock()
+	n.pending[ch]++
+	n.pendMu.Unlock()
+	p.acquired = true
+	return nil
+}
+
+// brokerRelease gives back what brokerAcquire took for p, unsubscribing the broker
+// when nothing else holds ch. Must not hold ch's channel lock.
+func (n *Node) brokerRelease(ch string, p *subParams) {
+	if !p.acquired {
+		return
+	}
+	mu := n.chans.get(ch)
+	mu.Lock()
+	n.brokerReleaseLocked(ch, p)
+	mu.Unlock()
+}
+
+// brokerReleaseLocked is brokerRelease under ch's channel lock.
+func (n *Node) brokerReleaseLocked(ch string, p *subParams) {
+	if !p.acquired {
+		return
+	}
+	p.acquired = false
+	n.pendMu.Lock()
+	left := n.pending[ch] - 1
+	if left <= 0 {
+		delete(n.pending, ch)
+	} else {
+		n.pending[ch] = left
+	}
+	n.pendMu.Unlock()
+	if left <= 0 && n.hub.numSubscribers(ch) == 0 {
+		n.brokerUnsubscribeLocked(ch)
+	}
+}
+
+// pendingJoins counts ch's subscriptions between brokerAcquire and their join.
+func (n *Node) pendingJoins(ch string) int {
+	if n.local {
+		return 0
+	}
+	n.pendMu.Lock()
+	defer n.pendMu.Unlock()
+	return n.pending[ch]
 }
 
 // brokerUnsubscribeLocked tells a remote broker that ch has no local subscriber

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -27,6 +28,8 @@ type loopRemote struct {
 	hold chan struct{}
 	// dropNext drops the next publication on the way (a lost Pub/Sub message).
 	dropNext bool
+	// failSubscribe makes Subscribe fail (Redis down).
+	failSubscribe bool
 }
 
 func newLoopRemote(t *testing.T) (*loopRemote, PresenceManager) {
@@ -48,6 +51,10 @@ func (r *loopRemote) Local() bool                                           { re
 
 func (r *loopRemote) Subscribe(_ context.Context, ch string) error {
 	r.mu.Lock()
+	if r.failSubscribe {
+		r.mu.Unlock()
+		return errors.New("redis down")
+	}
 	r.subs[ch]++
 	r.mu.Unlock()
 	return nil
@@ -268,5 +275,41 @@ func TestRemoteBrokerJoinLeave(t *testing.T) {
 	st, err := n.PresenceStats("room:j")
 	if err != nil || st.NumClients != 1 {
 		t.Fatalf("presence stats %+v %v", st, err)
+	}
+}
+
+// TestRemoteBrokerSubscribeFails: when the broker cannot subscribe, the client's
+// subscribe is answered with error 100 and nothing is attached; once the broker
+// works again the subscribe succeeds and publications arrive.
+func TestRemoteBrokerSubscribeFails(t *testing.T) {
+	n, r := newRemoteNode(t)
+	c, tr := connected(t, n, "u1")
+	r.mu.Lock()
+	r.failSubscribe = true
+	r.mu.Unlock()
+	msgs := send(t, c, tr, `{"id":2,"subscribe":{"channel":"room:f"}}`)
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], `{"id":2,"error":{"code":100,`) {
+		t.Fatalf("subscribe while the broker fails: %q", msgs)
+	}
+	if n.NumSubscribers("room:f") != 0 || n.pendingJoins("room:f") != 0 {
+		t.Fatalf("attached: %d subscribers, %d pending", n.NumSubscribers("room:f"), n.pendingJoins("room:f"))
+	}
+	r.mu.Lock()
+	r.failSubscribe = false
+	r.mu.Unlock()
+	msgs = send(t, c, tr, `{"id":3,"subscribe":{"channel":"room:f"}}`)
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], `{"id":3,"subscribe":{`) {
+		t.Fatalf("subscribe after the broker recovered: %q", msgs)
+	}
+	if !r.subscribed("room:f") || n.pendingJoins("room:f") != 0 {
+		t.Fatalf("broker subscribed %v, pending %d", r.subscribed("room:f"), n.pendingJoins("room:f"))
+	}
+	if _, err := n.Publish("room:f", []byte(`{"i":1}`), PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "delivery", func() bool { return len(pushedOffsets(tr.messages(), "room:f")) == 1 })
+	send(t, c, tr, `{"id":4,"unsubscribe":{"channel":"room:f"}}`)
+	if r.subscribed("room:f") {
+		t.Fatal("broker still subscribed after the last subscriber left")
 	}
 }

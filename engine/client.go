@@ -502,6 +502,9 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		}
 	}
 	if err := c.writeReply(&codec.Reply{ID: id, Connect: &res}); err != nil {
+		for i := range pending {
+			n.brokerRelease(pending[i].ch, &pending[i].p)
+		}
 		return err
 	}
 	// Join the hub only after the connect reply is queued: the client never sees a

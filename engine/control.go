@@ -29,9 +29,12 @@ import (
 // make the node apply a command twice. Without a Controller everything stays local.
 
 const (
-	nodeInfoInterval    = 3 * time.Second
-	nodeInfoMaxDelay    = 7 * time.Second
-	surveyTimeout       = 10 * time.Second
+	nodeInfoInterval = 3 * time.Second
+	nodeInfoMaxDelay = 7 * time.Second
+	surveyTimeout    = 10 * time.Second
+	// nodeMetricsInterval is how often an announcement carries this node's metrics
+	// (Centrifugo's node.info_metrics_aggregate_interval default).
+	nodeMetricsInterval = 60 * time.Second
 	controlPublishLimit = 3 * time.Second // one control publish, bounded by its own context
 )
 
@@ -60,6 +63,11 @@ type nodeControl struct {
 	mu sync.Mutex
 	// nodes are the other nodes heard from, by ID.
 	nodes map[string]*knownNode
+
+	// metricsEvery is nodeMetricsInterval; metricsSent the unix nanoseconds of the
+	// last announcement that carried metrics (0: none yet).
+	metricsEvery time.Duration
+	metricsSent  atomic.Int64
 
 	// announceFailing is set while announcements fail, so an outage is logged
 	// once when it starts and once when it ends, not every 3 s.
@@ -92,6 +100,7 @@ func (n *Node) initControl() error {
 	c := &n.control
 	c.ctl = n.cfg.Controller
 	c.interval, c.maxDelay, c.surveyWait = nodeInfoInterval, nodeInfoMaxDelay, surveyTimeout
+	c.metricsEvery = nodeMetricsInterval
 	c.nodes = make(map[string]*knownNode)
 	c.surveys = make(map[uint64]chan surveyReply)
 	c.stop = make(chan struct{})
@@ -183,7 +192,10 @@ func (n *Node) broadcastControl(cmd *codec.ControlCommand) error {
 }
 
 // announce publishes this node's info to every node, or to the node to (a node
-// just heard of for the first time, so it lists this one without waiting).
+// just heard of for the first time, so it lists this one without waiting). The
+// first announcement to all, and then one every metricsEvery, carries the node's
+// metrics as Centrifugo flattens them ("centrifugo.node.num_clients": gauges are
+// current values), so every node's info shows them.
 func (n *Node) announce(to string) {
 	info := n.localInfo()
 	cmd := codec.ControlCommand{UID: n.uid, Node: &codec.ControlNode{
@@ -191,6 +203,21 @@ func (n *Node) announce(to string) {
 		NumClients: info.NumClients, NumUsers: info.NumUsers, NumChannels: info.NumChannels,
 		Uptime: info.Uptime, NumSubs: info.NumSubs,
 	}}
+	c := &n.control
+	now := time.Now().UnixNano()
+	if last := c.metricsSent.Load(); to == "" && (last == 0 || now-last >= int64(c.metricsEvery)) {
+		interval := c.metricsEvery.Seconds()
+		if last != 0 {
+			interval = float64(now-last) / float64(time.Second)
+		}
+		c.metricsSent.Store(now)
+		cmd.Node.Metrics = &codec.ControlMetrics{Interval: interval, Items: map[string]float64{
+			"centrifugo.node.num_clients":       float64(info.NumClients),
+			"centrifugo.node.num_users":         float64(info.NumUsers),
+			"centrifugo.node.num_channels":      float64(info.NumChannels),
+			"centrifugo.node.num_subscriptions": float64(info.NumSubs),
+		}}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), controlPublishLimit)
 	defer cancel()
 	if err := n.publishControl(ctx, &cmd, to); err != nil {

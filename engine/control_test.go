@@ -584,3 +584,58 @@ func FuzzHandleControl(f *testing.F) {
 		}
 	})
 }
+
+// TestControlMetricsAttached: the first announcement and then one every
+// metricsEvery carry the node's gauges, flattened as Centrifugo names them; the
+// others carry none and the receiving node keeps the last ones for info.
+func TestControlMetricsAttached(t *testing.T) {
+	bus := newTestBus(t)
+	a := newClusterNode(t, bus, testConfig(), "a")
+	cfg := testConfig()
+	cfg.Controller = &busController{bus: bus}
+	cfg.Name = "b"
+	b, err := New(withBroker(cfg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.control.interval = 30 * time.Millisecond
+	b.control.metricsEvery = 200 * time.Millisecond
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = b.Shutdown(ctx)
+	})
+	b.Run()
+	connected(t, b, "7")
+	metricsOfB := func() *NodeMetrics {
+		for _, x := range a.Info() {
+			if x.UID == b.uid {
+				return x.Metrics
+			}
+		}
+		return nil
+	}
+	waitFor(t, 2*time.Second, "b's metrics with its client", func() bool {
+		m := metricsOfB()
+		return m != nil && m.Items["centrifugo.node.num_clients"] == 1 && m.Items["centrifugo.node.num_users"] == 1
+	})
+	if m := metricsOfB(); m.Interval < 0.15 || m.Interval > 1 {
+		t.Fatalf("interval %v s, want about 0.2", m.Interval)
+	}
+	count := func(metrics bool) int {
+		return bus.count(func(c *codec.ControlCommand, _ string) bool {
+			return c.UID == b.uid && c.Node != nil && (c.Node.Metrics != nil) == metrics
+		})
+	}
+	waitFor(t, 2*time.Second, "two announcements with metrics", func() bool { return count(true) >= 2 })
+	if with, without := count(true), count(false); without < with {
+		t.Fatalf("%d announcements with metrics, %d without: want metrics on a few only", with, without)
+	}
+	// Between metrics-bearing announcements a's info keeps the last metrics.
+	for range 5 {
+		if metricsOfB() == nil {
+			t.Fatal("metrics lost by an announcement without them")
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}

@@ -36,7 +36,11 @@ type Node struct {
 	presence PresenceManager
 	// local is broker.Local(): the engine fans out its own publications and
 	// joins/leaves; otherwise they come back through the BrokerEventHandler methods.
-	local      bool
+	local bool
+	// pending counts, per channel, subscriptions that hold a remote broker's
+	// subscription but have not joined the hub yet (broker_node.go).
+	pendMu     sync.Mutex
+	pending    map[string]int
 	verifier   *tokenVerifier
 	namespaces map[string]*NamespaceOptions
 	regexps    map[*NamespaceOptions]*regexp.Regexp
@@ -108,6 +112,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		broker:           cfg.Broker,
 		presence:         cfg.PresenceManager,
 		local:            cfg.Broker.Local(),
+		pending:          make(map[string]int),
 		drained:          make(chan struct{}),
 		verifier:         newTokenVerifier(&cfg),
 		namespaces:       make(map[string]*NamespaceOptions, len(cfg.Namespaces)),

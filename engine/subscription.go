@@ -96,6 +96,9 @@ type subParams struct {
 	// already has (from its result and missed publications) when it joins: the
 	// publications up to it still on their way through Pub/Sub are not pushed again.
 	skipUpTo uint64
+	// acquired is set by prepareSub when it holds ch's broker subscription for this
+	// join (remote broker); joinSub or brokerRelease gives it back.
+	acquired bool
 	// recovery request
 	recover           bool
 	since             codec.StreamPosition
@@ -157,6 +160,7 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 	}
 	out, err := encode(&res)
 	if err != nil {
+		c.node.brokerRelease(ch, p)
 		return err
 	}
 	c.enqueue(out)
@@ -175,6 +179,11 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 		res.Expires, res.TTL = false, 0
 	}
 	var pos codec.StreamPosition
+	// A remote broker delivers ch from before the position is read: a broker that
+	// cannot subscribe fails the subscribe (100) before anything is sent.
+	if err := c.node.brokerAcquire(ch, p); err != nil {
+		return res, pos, err
+	}
 	if p.flags&subPositioned == 0 {
 		return res, pos, nil
 	}
@@ -191,6 +200,7 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 	}
 	pubs, top, err := c.node.broker.History(c.node.ctx, ch, opts)
 	if err != nil {
+		c.node.brokerRelease(ch, p)
 		return res, pos, c.node.brokerError("history", ch, err)
 	}
 	pos = top
@@ -205,6 +215,7 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 				recoverStream(pubs, top, p, &res)
 			}
 			if !res.Recovered && p.rejectUnrecovered {
+				c.node.brokerRelease(ch, p)
 				return res, pos, ErrorUnrecoverablePosition
 			}
 			if p.filter != nil {
@@ -248,6 +259,7 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	c.mu.Lock()
 	if c.state != stateConnected {
 		c.mu.Unlock()
+		n.brokerRelease(ch, p)
 		return
 	}
 	c.subs.set(ch, sub)
@@ -260,15 +272,10 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	cur, ok := c.subs.get(ch)
 	current := ok && cur == sub && c.state == stateConnected
 	c.mu.Unlock()
-	lostPosition := false
-	first := false
-	if current {
-		var err error
-		if first, err = n.brokerSubscribeLocked(ch); err != nil {
-			n.log.Error("broker subscribe failed", "channel", ch, "err", err)
-			lostPosition = true
-		}
-	}
+	// A remote broker's subscription was taken in prepareSub; without it (a failed
+	// prepareSub on the connect path) the client would miss publications.
+	lostPosition := !n.local && !p.acquired
+	first := !n.local && n.hub.numSubscribers(ch) == 0
 	var top codec.StreamPosition
 	if current && !lostPosition && p.flags&subPositioned != 0 {
 		top, lostPosition = c.sendMissedLocked(ch, p, pos)
@@ -295,9 +302,8 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 		if p.flags&subJoinLeave != 0 {
 			n.joinLeaveLocked(ch, &info, true)
 		}
-	} else if first {
-		n.brokerUnsubscribeLocked(ch)
 	}
+	n.brokerReleaseLocked(ch, p)
 	mu.Unlock()
 
 	if lostPosition {
@@ -442,7 +448,7 @@ func (c *Client) leave(ch string, sub *subscription, info *codec.ClientInfo) {
 	if !sub.joined {
 		return
 	}
-	if n.hub.removeSub(ch, c) {
+	if n.hub.removeSub(ch, c) && n.pendingJoins(ch) == 0 {
 		n.brokerUnsubscribeLocked(ch)
 	}
 	if sub.flags&subPresence != 0 {

@@ -241,3 +241,32 @@ func TestCentrifugoControl(t *testing.T) {
 		t.Fatalf("Centrifugo dropped the Rotor node after %v: Shutdown not honoured", d)
 	}
 }
+
+// TestCentrifugoSeesRotorMetrics (CENTRIFUGO_BIN): a Rotor node joining a running
+// Centrifugo node shows in Centrifugo's info with the metrics of its first
+// announcement, flattened as Centrifugo names its own.
+func TestCentrifugoSeesRotorMetrics(t *testing.T) {
+	centrifugoBin(t)
+	srv := redistest.Start(t)
+	cf, _ := startCentrifugoInsecure(t, srv)
+	clusterNode(t, srv, "rotor-node")
+	var info struct {
+		Nodes []struct {
+			Name    string `json:"name"`
+			Metrics *struct {
+				Interval float64            `json:"interval"`
+				Items    map[string]float64 `json:"items"`
+			} `json:"metrics"`
+		} `json:"nodes"`
+	}
+	waitUntil(t, "Centrifugo lists the Rotor node with metrics", func() bool {
+		cf.call("info", map[string]any{}, &info)
+		for _, n := range info.Nodes {
+			if n.Name == "rotor-node" && n.Metrics != nil {
+				_, ok := n.Metrics.Items["centrifugo.node.num_clients"]
+				return ok && n.Metrics.Interval == 60
+			}
+		}
+		return false
+	})
+}

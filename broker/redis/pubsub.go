@@ -26,8 +26,8 @@ const (
 	subscribeBatchLimit = 512
 	// pubSubQueueSize is each worker's buffer of undelivered messages.
 	pubSubQueueSize = 4096
-	// pubSubOpTimeout bounds how long a Subscribe/Unsubscribe waits for Redis.
-	pubSubOpTimeout = 10 * time.Second
+	// pubSubOpTimeout is the default of pubSubConfig.OpTimeout.
+	pubSubOpTimeout = 4 * time.Second
 )
 
 var (
@@ -63,6 +63,9 @@ type pubSubConfig struct {
 	ChannelID func(s *shard, ch string) string
 	Workers   int
 	QueueSize int
+	// OpTimeout bounds each (un)subscribe command and a Subscribe/Unsubscribe
+	// call's wait (engine.redis.io_timeout).
+	OpTimeout time.Duration
 	Log       *slog.Logger
 }
 
@@ -142,6 +145,9 @@ func newPubSub(cfg pubSubConfig, h pubSubHandler) (*pubSub, error) {
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = pubSubQueueSize
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = pubSubOpTimeout
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -317,6 +323,8 @@ func (ps *pubSub) do(ctx context.Context, unsub bool, channels []string) error {
 		}
 		op.ids = append(op.ids, ps.channelID(ch))
 	}
+	timer := time.NewTimer(ps.cfg.OpTimeout)
+	defer timer.Stop()
 	sent := ops[:0]
 	for _, op := range ops {
 		op.slot.mu.Lock()
@@ -333,13 +341,15 @@ func (ps *pubSub) do(ctx context.Context, unsub bool, channels []string) error {
 		select {
 		case op.slot.ops <- op:
 			sent = append(sent, op)
+		case <-timer.C:
+			return ps.failed(unsub, channels, errPubSubTimeout)
+		case <-ctx.Done():
+			return ps.failed(unsub, channels, ctx.Err())
 		case <-ps.closeCh:
 			return errPubSubClosed
 		}
 	}
 	ops = sent
-	timer := time.NewTimer(pubSubOpTimeout)
-	defer timer.Stop()
 	for _, op := range ops {
 		select {
 		case e := <-op.done:
@@ -361,6 +371,12 @@ func (ps *pubSub) do(ctx context.Context, unsub bool, channels []string) error {
 			break
 		}
 	}
+	return ps.failed(unsub, channels, err)
+}
+
+// failed returns err; a subscribe that failed forgets its channels (the
+// engine does not keep a subscriber whose Subscribe failed).
+func (ps *pubSub) failed(unsub bool, channels []string, err error) error {
 	if err != nil && !unsub {
 		ps.mu.Lock()
 		for _, ch := range channels {
@@ -577,7 +593,7 @@ func (s *psSlot) runBatch(ctx context.Context, conn rueidis.DedicatedClient, bat
 // command sends one (S)SUBSCRIBE or (S)UNSUBSCRIBE for ids and waits for
 // Redis to confirm every channel.
 func (s *psSlot) command(ctx context.Context, conn rueidis.DedicatedClient, unsub bool, ids []string) error {
-	ctx, cancel := context.WithTimeout(ctx, pubSubOpTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.ps.cfg.OpTimeout)
 	defer cancel()
 	var cmd rueidis.Completed
 	switch {

@@ -48,6 +48,7 @@ func (b *Broker) RegisterBrokerEventHandler(h engine.BrokerEventHandler) error {
 		ShardOf:   func(ch string) int { return shardIndex(ch, len(b.shards)) },
 		ChannelID: b.clientChannel,
 		Workers:   workers,
+		OpTimeout: b.opts.IOTimeout,
 		Log:       b.ps.log,
 	}, h)
 	if err != nil {

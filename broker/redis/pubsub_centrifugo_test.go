@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +20,21 @@ func TestCentrifugoPubSubAndPresence(t *testing.T) {
 	srv := redistest.Start(t)
 	cf := startCentrifugo(t, map[string]any{"address": []string{srv.URL()}, "presence_user_mapping": true},
 		map[string]any{"presence": true, "join_leave": true, "force_push_join_leave": true})
+	testCentrifugoPubSubAndPresence(t, cf, newTestBroker(t, srv, Options{PresenceUserMapping: true}))
+}
+
+// The same in Redis Cluster (P.client.{CH}, presence keys with {CH}).
+func TestCentrifugoPubSubAndPresenceCluster(t *testing.T) {
+	centrifugoBin(t)
+	c := redistest.SharedCluster(t)
+	seeds := strings.Join(c.Addrs(), ",")
+	cf := startCentrifugo(t, map[string]any{"cluster_address": []string{seeds}, "presence_user_mapping": true},
+		map[string]any{"presence": true, "join_leave": true, "force_push_join_leave": true})
+	testCentrifugoPubSubAndPresence(t, cf, newTestBroker(t, nil, Options{ClusterAddress: []string{seeds}, PresenceUserMapping: true}))
+}
+
+func testCentrifugoPubSubAndPresence(t *testing.T, cf *centrifugo, b *Broker) {
 	h := newChanHandler()
-	b := newTestBroker(t, srv, Options{PresenceUserMapping: true})
 	b.SetLogger(testLogger(t))
 	if err := b.RegisterBrokerEventHandler(h); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/rotorhq/rotor/broker/redis/redistest"
 	"github.com/rotorhq/rotor/codec"
 	"github.com/rotorhq/rotor/engine"
@@ -18,6 +20,7 @@ type recTransport struct {
 	mu     sync.Mutex
 	msgs   []string
 	notify chan struct{}
+	c      *engine.Client
 }
 
 func (t *recTransport) Protocol() codec.Protocol { return codec.ProtocolJSON }
@@ -31,7 +34,7 @@ func (t *recTransport) Enqueue(msg []byte) error {
 	}
 	return nil
 }
-func (t *recTransport) Close(engine.Disconnect) {}
+func (t *recTransport) Close(engine.Disconnect) { go t.c.OnClose() }
 
 // waitFor waits until a message containing all parts arrived and returns it.
 func (t *recTransport) waitFor(tb testing.TB, parts ...string) string {
@@ -89,6 +92,7 @@ func TestNodeSurvivesRedisRestart(t *testing.T) {
 	})
 	tr := &recTransport{notify: make(chan struct{}, 1)}
 	c := n.NewClient(tr, nil)
+	tr.c = c
 	if !c.HandleFrame([]byte(`{"id":1,"connect":{}}`)) {
 		t.Fatal("connect refused")
 	}
@@ -128,5 +132,58 @@ func TestNodeSurvivesRedisRestart(t *testing.T) {
 	tr.waitFor(t, `"channel":"news"`, `{"n":2}`)
 	if b.ps.ps.channelsOf(b.ps.ps.slots[0][0])[0] != "news" {
 		t.Fatal("news not in the subscribed set")
+	}
+}
+
+// signalTransport signals each message the engine enqueues and keeps nothing.
+type signalTransport struct {
+	got chan struct{}
+	c   *engine.Client
+}
+
+func (t *signalTransport) Protocol() codec.Protocol { return codec.ProtocolJSON }
+func (t *signalTransport) Enqueue([]byte) error {
+	t.got <- struct{}{}
+	return nil
+}
+func (t *signalTransport) Close(engine.Disconnect) { go t.c.OnClose() }
+
+// The whole receive path into a real node allocates nothing per delivery:
+// rueidis hook -> worker -> parse/decode -> Node.HandlePublication -> encode
+// -> the subscriber's transport.
+func TestNodeReceiveAllocs(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newTestBroker(t, srv, Options{})
+	b.ps.workers = 1
+	n, err := engine.New(engine.Config{
+		Insecure:         true,
+		WithoutNamespace: engine.NamespaceOptions{AllowSubscribeForClient: true},
+		Broker:           b, PresenceManager: b,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Run()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	tr := &signalTransport{got: make(chan struct{}, 16)}
+	c := n.NewClient(tr, nil)
+	tr.c = c
+	if !c.HandleFrame([]byte(`{"id":1,"connect":{}}`)) || !c.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"news"}}`)) {
+		t.Fatal("connect/subscribe refused")
+	}
+	<-tr.got
+	<-tr.got
+	ps := b.ps.ps
+	m := rueidis.PubSubMessage{Channel: "centrifugo.client.news", Message: pbPub}
+	allocs := testing.AllocsPerRun(200, func() {
+		ps.dispatch(m)
+		<-tr.got
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocs per delivery", allocs)
 	}
 }

@@ -61,18 +61,7 @@ func buildBackends(sc *ServerConfig, logger *slog.Logger) (*backends, error) {
 		out.closers = append(out.closers, r.Close)
 		r.SetLogger(logger)
 		brokerRedis = r
-		var x any = r
-		b, ok := x.(engine.Broker)
-		if !ok {
-			out.close()
-			return nil, fmt.Errorf("%s: redis: this build's Redis engine has no Pub/Sub broker", brokerKey)
-		}
-		c, ok := x.(engine.Controller)
-		if !ok {
-			out.close()
-			return nil, fmt.Errorf("%s: redis: this build's Redis engine has no node control", brokerKey)
-		}
-		out.broker, out.control = b, c
+		out.broker, out.control = r, r
 		logger.Info("broker: redis", "modes", r.Modes())
 	default:
 		return nil, fmt.Errorf("%s: %q is not supported by Rotor (memory or redis)", brokerKey, brokerType)
@@ -89,14 +78,9 @@ func buildBackends(sc *ServerConfig, logger *slog.Logger) (*backends, error) {
 				return nil, fmt.Errorf("%s: redis: %w", presenceKey, err)
 			}
 			out.closers = append(out.closers, r.Close)
+			r.SetLogger(logger)
 		}
-		var x any = r
-		p, ok := x.(engine.PresenceManager)
-		if !ok {
-			out.close()
-			return nil, fmt.Errorf("%s: redis: this build's Redis engine has no presence manager", presenceKey)
-		}
-		out.presence = p
+		out.presence = r
 	default:
 		out.close()
 		return nil, fmt.Errorf("%s: %q is not supported by Rotor (memory or redis)", presenceKey, presenceType)
