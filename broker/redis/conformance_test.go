@@ -8,17 +8,9 @@ import (
 	"github.com/rotorhq/rotor/engine"
 )
 
-// The shared conformance suite against the Redis engine: one redis-server, a fresh
-// Broker (history, Pub/Sub and presence) per subtest.
-func TestConformance(t *testing.T) {
-	srv := redistest.Start(t)
-	brokertest.Run(t, func(t *testing.T) (engine.Broker, engine.PresenceManager) {
-		b := newTestBroker(t, srv, Options{})
-		return b, b
-	})
-}
-
-// The same on Redis Cluster ({CH} hash tags) and with the legacy lists.
+// The shared conformance suite on Redis Cluster without sharded PUB/SUB ({CH} hash
+// tags, PUBLISH over the cluster bus); TestBrokerConformance covers standalone and
+// sharded PUB/SUB.
 func TestConformanceCluster(t *testing.T) {
 	c := redistest.SharedCluster(t)
 	brokertest.Run(t, func(t *testing.T) (engine.Broker, engine.PresenceManager) {
