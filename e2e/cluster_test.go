@@ -1,0 +1,471 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/centrifugal/centrifuge-go"
+
+	"github.com/rotorhq/rotor/e2e/harness"
+)
+
+// The multi-node suite: 2–3 server processes on one Redis (standalone, a
+// 3-master Redis Cluster, a Sentinel-managed master), driven through
+// centrifuge-go and the HTTP API. Each group starts its Redis and its nodes once
+// and runs its cases as subtests.
+
+// clusterNS is the namespace the cluster cases use: history, presence, forced
+// recovery, open to subscribers.
+const clusterNS = "cl"
+
+// clusterConfig is the suite's default config on the Redis engine, with engine
+// keys from engine (relative to engine.redis) and the clusterNS namespace.
+func clusterConfig(name string, engine map[string]any) harness.Config {
+	cfg := harness.DefaultConfig().
+		Set("engine.type", "redis").
+		Set("node.name", name).
+		Set("channel.namespaces", []any{map[string]any{
+			"name": clusterNS, "allow_subscribe_for_client": true,
+			"history_size": 100, "history_ttl": "300s", "force_recovery": true,
+			"presence": true, "allow_presence_for_subscriber": true,
+		}})
+	for k, v := range engine {
+		cfg.Set("engine.redis."+k, v)
+	}
+	return cfg
+}
+
+// startNodes starts n nodes named node-a, node-b, … on the same engine keys.
+func startNodes(t *testing.T, n int, engine map[string]any) []*harness.Server {
+	t.Helper()
+	nodes := make([]*harness.Server, n)
+	for i := range nodes {
+		nodes[i] = harness.Start(t, clusterConfig(fmt.Sprintf("node-%c", 'a'+i), engine))
+	}
+	return nodes
+}
+
+type apiPub struct {
+	Data   json.RawMessage `json:"data"`
+	Offset uint64          `json:"offset"`
+}
+
+type apiHistory struct {
+	Publications []apiPub `json:"publications"`
+	Offset       uint64   `json:"offset"`
+	Epoch        string   `json:"epoch"`
+}
+
+func historyOf(t *testing.T, srv *harness.Server, ch string) apiHistory {
+	t.Helper()
+	var h apiHistory
+	if err := json.Unmarshal(srv.MustAPI(t, "history", map[string]any{"channel": ch, "limit": -1}), &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+type apiPresence struct {
+	Presence map[string]struct {
+		User   string `json:"user"`
+		Client string `json:"client"`
+	} `json:"presence"`
+}
+
+// subscribedClient connects an SDK client for user to srv and subscribes it to ch.
+func subscribedClient(t *testing.T, srv *harness.Server, user, ch string) (*centrifuge.Client, *eventLog, *subscription, centrifuge.ConnectedEvent) {
+	t.Helper()
+	c, log := newClient(t, srv, protoJSON, centrifuge.Config{Token: harness.UserToken(t, user)})
+	ev := connectAndWait(t, c, log)
+	sub := newSubscription(t, c, ch)
+	subscribeAndWait(t, sub)
+	return c, log, sub, ev
+}
+
+// checkFanout subscribes one client per node to a fresh channel, publishes per
+// rounds × nodes publications through the nodes' APIs in turn, and checks that
+// every client got all of them, in publication order, with offsets 1..N, and
+// that history via every node answers the same stream.
+func checkFanout(t *testing.T, nodes []*harness.Server, ch string, rounds int) {
+	t.Helper()
+	subs := make([]*subscription, len(nodes))
+	for i, n := range nodes {
+		_, _, subs[i], _ = subscribedClient(t, n, fmt.Sprintf("fan%d", i), ch)
+	}
+	total := rounds * len(nodes)
+	var want []string
+	for i := 0; i < total; i++ {
+		via := nodes[i%len(nodes)]
+		d := fmt.Sprintf(`{"n":%d,"via":%d}`, i+1, i%len(nodes))
+		want = append(want, d)
+		via.MustAPI(t, "publish", map[string]any{"channel": ch, "data": json.RawMessage(d)})
+	}
+	for si, s := range subs {
+		for i := 0; i < total; i++ {
+			p := s.nextPublication(t, 5*time.Second)
+			if string(p.Data) != want[i] || p.Offset != uint64(i+1) {
+				t.Fatalf("client on node %d: publication %d is %s at offset %d, want %s at %d", si, i, p.Data, p.Offset, want[i], i+1)
+			}
+		}
+		s.expectNoPublication(t, 50*time.Millisecond)
+	}
+	var first apiHistory
+	for i, n := range nodes {
+		h := historyOf(t, n, ch)
+		if len(h.Publications) != total || h.Offset != uint64(total) || h.Epoch == "" {
+			t.Fatalf("history via node %d: offset %d epoch %q, %d publications; want %d", i, h.Offset, h.Epoch, len(h.Publications), total)
+		}
+		for j, p := range h.Publications {
+			if string(p.Data) != want[j] || p.Offset != uint64(j+1) {
+				t.Fatalf("history via node %d: %d is %s at %d", i, j, p.Data, p.Offset)
+			}
+		}
+		if i == 0 {
+			first = h
+		} else if h.Epoch != first.Epoch {
+			t.Fatalf("epoch via node %d is %q, via node 0 %q", i, h.Epoch, first.Epoch)
+		}
+	}
+}
+
+// checkPresence connects a client to the first node and finds it in the
+// presence and presence_stats answered by every node; when it leaves, presence
+// via the last node drops it.
+func checkPresence(t *testing.T, nodes []*harness.Server, ch string) {
+	t.Helper()
+	c, _, sub, ev := subscribedClient(t, nodes[0], "pres-user", ch)
+	for i, n := range nodes {
+		var pr apiPresence
+		if err := json.Unmarshal(n.MustAPI(t, "presence", map[string]any{"channel": ch}), &pr); err != nil {
+			t.Fatal(err)
+		}
+		ci, ok := pr.Presence[ev.ClientID]
+		if len(pr.Presence) != 1 || !ok || ci.User != "pres-user" || ci.Client != ev.ClientID {
+			t.Fatalf("presence via node %d: %+v, want client %s of pres-user", i, pr, ev.ClientID)
+		}
+		var ps struct {
+			NumClients uint32 `json:"num_clients"`
+			NumUsers   uint32 `json:"num_users"`
+		}
+		if err := json.Unmarshal(n.MustAPI(t, "presence_stats", map[string]any{"channel": ch}), &ps); err != nil {
+			t.Fatal(err)
+		}
+		if ps.NumClients != 1 || ps.NumUsers != 1 {
+			t.Fatalf("presence_stats via node %d: %+v", i, ps)
+		}
+	}
+	// The SDK's own presence call, on the client's node, sees the same.
+	if pr, err := sub.Presence(t.Context()); err != nil || len(pr.Clients) != 1 {
+		t.Fatalf("SDK presence: %+v %v", pr, err)
+	}
+	c.Close()
+	last := nodes[len(nodes)-1]
+	waitCond(t, 5*time.Second, "presence via the last node empty after the client left", func() bool {
+		var pr apiPresence
+		_ = json.Unmarshal(last.MustAPI(t, "presence", map[string]any{"channel": ch}), &pr)
+		return len(pr.Presence) == 0
+	})
+}
+
+// checkInfo waits until info via every node lists every node by name.
+func checkInfo(t *testing.T, nodes []*harness.Server) {
+	t.Helper()
+	waitCond(t, 10*time.Second, "every node's info listing all nodes", func() bool {
+		for _, n := range nodes {
+			info := nodesOf(t, n)
+			if len(info.Nodes) != len(nodes) {
+				return false
+			}
+			names := map[string]bool{}
+			for _, e := range info.Nodes {
+				names[e.Name] = true
+			}
+			for i := range nodes {
+				if !names[fmt.Sprintf("node-%c", 'a'+i)] {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// TestClusterStandalone: three nodes on one redis-server.
+func TestClusterStandalone(t *testing.T) {
+	r := harness.StartRedis(t)
+	nodes := startNodes(t, 3, map[string]any{"address": []string{r.URL()}})
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	t.Run("Info", func(t *testing.T) { checkInfo(t, nodes) })
+	t.Run("FanoutInOrder", func(t *testing.T) { checkFanout(t, nodes, clusterNS+":fanout", 10) })
+	t.Run("Presence", func(t *testing.T) { checkPresence(t, nodes, clusterNS+":presence") })
+
+	// A client reads 1–3 on node A and leaves; node B's API publishes 4–6; the
+	// client comes back on node C from its position (the SDK's GetState) and
+	// recovers 4–6 in order, then live publications follow.
+	t.Run("RecoveryOnAnotherNode", func(t *testing.T) {
+		const ch = clusterNS + ":move"
+		c1, _, sub, _ := subscribedClient(t, a, "mover", ch)
+		for i := 1; i <= 3; i++ {
+			b.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": i}})
+		}
+		var epoch string
+		for i := 1; i <= 3; i++ {
+			p := sub.nextPublication(t, 5*time.Second)
+			if p.Offset != uint64(i) {
+				t.Fatalf("publication %d at offset %d", i, p.Offset)
+			}
+		}
+		if ev := waitEvent[centrifuge.SubscribedEvent](t, sub.log, time.Second, "subscribed", nil); ev.StreamPosition != nil {
+			epoch = ev.StreamPosition.Epoch
+		}
+		if epoch == "" {
+			t.Fatalf("no epoch in the subscribed event: %s", sub.log)
+		}
+		c1.Close()
+		for i := 4; i <= 6; i++ {
+			b.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": i}})
+		}
+
+		c2, log2 := newClient(t, c, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "mover")})
+		connectAndWait(t, c2, log2)
+		s2, err := c2.NewSubscription(ch, centrifuge.SubscriptionConfig{
+			GetState: func(centrifuge.SubscriptionGetStateEvent) (centrifuge.StreamPosition, error) {
+				return centrifuge.StreamPosition{Offset: 3, Epoch: epoch}, nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var got []centrifuge.Publication
+		subscribed := make(chan centrifuge.SubscribedEvent, 1)
+		s2.OnPublication(func(e centrifuge.PublicationEvent) { mu.Lock(); got = append(got, e.Publication); mu.Unlock() })
+		s2.OnSubscribed(func(e centrifuge.SubscribedEvent) { subscribed <- e })
+		if err := s2.Subscribe(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-subscribed:
+			if !e.WasRecovering || !e.Recovered || e.StreamPosition == nil || e.StreamPosition.Epoch != epoch {
+				t.Fatalf("subscribed on node C: %+v", e)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("not subscribed on node C")
+		}
+		a.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": 7}})
+		waitCond(t, 5*time.Second, "recovered and live publications", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 4 })
+		mu.Lock()
+		defer mu.Unlock()
+		for i, p := range got {
+			if want := fmt.Sprintf(`{"n":%d}`, i+4); string(p.Data) != want || p.Offset != uint64(i+4) {
+				t.Fatalf("publication %d on node C: %s at %d, want %s at %d", i, p.Data, p.Offset, want, i+4)
+			}
+		}
+		if len(got) != 4 {
+			t.Fatalf("got %d publications on node C, want 4", len(got))
+		}
+	})
+
+	// Server API subscribe/unsubscribe/disconnect sent to node A reach a client
+	// connected to node C; a publication via node B reaches the server-side
+	// subscription.
+	t.Run("ServerAPIToAnotherNode", func(t *testing.T) {
+		cl, clog := newClient(t, c, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "remote")})
+		ss := watchServerSide(cl)
+		connectAndWait(t, cl, clog)
+		sub := newSubscription(t, cl, clusterNS+":api")
+		subscribeAndWait(t, sub)
+
+		a.MustAPI(t, "subscribe", map[string]any{"user": "remote", "channel": "srv"})
+		waitEvent[centrifuge.ServerSubscribedEvent](t, ss.log, 5*time.Second, "server-side srv", func(e centrifuge.ServerSubscribedEvent) bool { return e.Channel == "srv" })
+		b.MustAPI(t, "publish", map[string]any{"channel": "srv", "data": map[string]string{"to": "srv"}})
+		select {
+		case e := <-ss.pubs:
+			if e.Channel != "srv" || string(e.Data) != `{"to":"srv"}` {
+				t.Fatalf("server-side publication %s %s", e.Channel, e.Data)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no publication on the server-side subscription; events:\n%s", ss.log)
+		}
+
+		a.MustAPI(t, "unsubscribe", map[string]any{"user": "remote", "channel": clusterNS + ":api"})
+		waitEvent[centrifuge.UnsubscribedEvent](t, sub.log, 5*time.Second, "unsubscribed by node A's API", nil)
+		a.MustAPI(t, "disconnect", map[string]any{"user": "remote", "disconnect": map[string]any{"code": 4500, "reason": "bye"}})
+		d := waitEvent[centrifuge.DisconnectedEvent](t, clog, 5*time.Second, "disconnected by node A's API", nil)
+		if d.Code != 4500 || d.Reason != "bye" {
+			t.Fatalf("disconnected with %d %q, want 4500 bye", d.Code, d.Reason)
+		}
+	})
+}
+
+// TestClusterRedisCluster: fan-out, presence, history and info over a 3-master
+// Redis Cluster (engine.redis.cluster_address).
+func TestClusterRedisCluster(t *testing.T) {
+	rc := harness.StartRedisCluster(t)
+	nodes := startNodes(t, 2, map[string]any{"cluster_address": []string{strings.Join(rc.Addrs(), ",")}})
+	t.Run("Info", func(t *testing.T) { checkInfo(t, nodes) })
+	// Channels over several hash slots, so the nodes talk to every master.
+	for i := 0; i < 3; i++ {
+		ch := fmt.Sprintf("%s:fanout%d", clusterNS, i)
+		t.Run("FanoutInOrder/"+ch, func(t *testing.T) { checkFanout(t, nodes, ch, 5) })
+	}
+	t.Run("Presence", func(t *testing.T) { checkPresence(t, nodes, clusterNS+":presence") })
+}
+
+// TestClusterSentinel: the same over a master found through redis-sentinel
+// (engine.redis.sentinel_address + sentinel_master_name).
+func TestClusterSentinel(t *testing.T) {
+	st := harness.StartRedisSentinel(t, "rotor-master")
+	nodes := startNodes(t, 2, map[string]any{
+		"sentinel_address":     []string{st.Sentinel.Addr()},
+		"sentinel_master_name": st.MasterName,
+	})
+	t.Run("Info", func(t *testing.T) { checkInfo(t, nodes) })
+	t.Run("FanoutInOrder", func(t *testing.T) { checkFanout(t, nodes, clusterNS+":fanout", 10) })
+	t.Run("Presence", func(t *testing.T) { checkPresence(t, nodes, clusterNS+":presence") })
+	// The data is in the master the sentinel names.
+	if n := st.Master.MustDo("EXISTS", "centrifugo.stream."+clusterNS+":fanout"); n != "1" {
+		keys, _ := st.Master.Do("KEYS", "*")
+		t.Fatalf("history stream not in the sentinel's master: EXISTS = %s; keys:\n%s", n, keys)
+	}
+}
+
+// TestClusterRedisRestart: two nodes, SDK clients on both, API publications
+// through both while redis-server is killed and started again, empty, on the
+// same port. During the outage API calls answer error 100 quickly; the clients
+// are told insufficient state (2500), the SDK resubscribes and, as history is
+// gone (new epoch), gets recovered=false and stays subscribed, as with
+// Centrifugo; publications after the restart reach both clients in order, and
+// info lists both nodes again.
+func TestClusterRedisRestart(t *testing.T) {
+	r := harness.StartRedis(t)
+	nodes := startNodes(t, 2, map[string]any{"address": []string{r.URL()}})
+	const ch = clusterNS + ":restart"
+	subs := make([]*subscription, len(nodes))
+	for i, n := range nodes {
+		_, _, subs[i], _ = subscribedClient(t, n, fmt.Sprintf("r%d", i), ch)
+	}
+	oldEpoch := historyOf(t, nodes[0], ch).Epoch
+
+	// Traffic through both nodes until stopped.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	type outcome struct {
+		code uint32
+		took time.Duration
+	}
+	var mu sync.Mutex
+	var outcomes []outcome
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			start := time.Now()
+			res := nodes[i%2].API(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"traffic": i}})
+			o := outcome{took: time.Since(start)}
+			if res.Error != nil {
+				o.code = res.Error.Code
+			}
+			mu.Lock()
+			outcomes = append(outcomes, o)
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	r.Kill()
+
+	// Calls during the outage: error 100, fast. The default io_timeout is 4 s;
+	// "quickly" here is under a second.
+	for i, n := range nodes {
+		for _, m := range []struct {
+			method string
+			body   map[string]any
+		}{
+			{"publish", map[string]any{"channel": ch, "data": map[string]int{"down": 1}}},
+			{"history", map[string]any{"channel": ch, "limit": -1}},
+			{"presence", map[string]any{"channel": ch}},
+		} {
+			start := time.Now()
+			res := n.API(t, m.method, m.body)
+			took := time.Since(start)
+			if res.Error == nil || res.Error.Code != 100 {
+				t.Fatalf("%s via node %d with Redis down: %s, want error 100", m.method, i, res.Body)
+			}
+			if took > time.Second {
+				t.Fatalf("%s via node %d with Redis down took %v", m.method, i, took)
+			}
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	r.Start()
+
+	for i, s := range subs {
+		waitEvent[centrifuge.SubscribingEvent](t, s.log, 15*time.Second, fmt.Sprintf("client on node %d told insufficient state", i), func(e centrifuge.SubscribingEvent) bool { return e.Code == 2500 })
+		ev := waitEvent[centrifuge.SubscribedEvent](t, s.log, 15*time.Second, fmt.Sprintf("client on node %d subscribed again", i), func(e centrifuge.SubscribedEvent) bool { return e.WasRecovering })
+		if ev.Recovered {
+			t.Fatalf("client on node %d: recovered=true after Redis lost its history: %+v", i, ev)
+		}
+		if ev.StreamPosition == nil || ev.StreamPosition.Epoch == oldEpoch {
+			t.Fatalf("client on node %d: stream position %+v, want a new epoch (old %q)", i, ev.StreamPosition, oldEpoch)
+		}
+	}
+	// Wait until both nodes publish successfully again, then stop the traffic.
+	waitCond(t, 10*time.Second, "publications through both nodes succeeding again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(outcomes)
+		return n >= 2 && outcomes[n-1].code == 0 && outcomes[n-2].code == 0
+	})
+	close(stop)
+	<-done
+	mu.Lock()
+	var failed int
+	for _, o := range outcomes {
+		if o.code != 0 {
+			failed++
+			if o.code != 100 || o.took > time.Second {
+				mu.Unlock()
+				t.Fatalf("traffic publication during the outage: code %d after %v, want 100 quickly", o.code, o.took)
+			}
+		}
+	}
+	total := len(outcomes)
+	mu.Unlock()
+	if failed == 0 {
+		t.Fatalf("no traffic publication failed during the outage (%d sent)", total)
+	}
+
+	// Drop what the traffic delivered, then check order from here on.
+	for _, s := range subs {
+		for len(s.pubs) > 0 {
+			<-s.pubs
+		}
+	}
+	h := historyOf(t, nodes[0], ch)
+	for i := 1; i <= 6; i++ {
+		nodes[i%2].MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"after": i}})
+	}
+	for si, s := range subs {
+		// A traffic publication may still be in flight: skip to "after" ones.
+		for i := 1; i <= 6; {
+			p := s.nextPublication(t, 5*time.Second)
+			if !strings.Contains(string(p.Data), "after") {
+				continue
+			}
+			if want := fmt.Sprintf(`{"after":%d}`, i); string(p.Data) != want || p.Offset != h.Offset+uint64(i) {
+				t.Fatalf("client on node %d after the restart: %s at %d, want %s at %d", si, p.Data, p.Offset, want, h.Offset+uint64(i))
+			}
+			i++
+		}
+	}
+	checkInfo(t, nodes)
+}
