@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -356,11 +357,14 @@ func TestClusterRedisRestart(t *testing.T) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	type outcome struct {
-		code uint32
+		code int // API error code, 0 on success, -1 when the HTTP call failed
 		took time.Duration
 	}
 	var mu sync.Mutex
 	var outcomes []outcome
+	var stopOnce sync.Once
+	stopTraffic := func() { stopOnce.Do(func() { close(stop) }); <-done }
+	t.Cleanup(stopTraffic) // before the nodes stop, even when the test fails
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -370,11 +374,8 @@ func TestClusterRedisRestart(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 			start := time.Now()
-			res := nodes[i%2].API(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"traffic": i}})
-			o := outcome{took: time.Since(start)}
-			if res.Error != nil {
-				o.code = res.Error.Code
-			}
+			code := tryPublish(nodes[i%2], ch, fmt.Sprintf(`{"traffic":%d}`, i))
+			o := outcome{code: code, took: time.Since(start)}
 			mu.Lock()
 			outcomes = append(outcomes, o)
 			mu.Unlock()
@@ -425,8 +426,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		n := len(outcomes)
 		return n >= 2 && outcomes[n-1].code == 0 && outcomes[n-2].code == 0
 	})
-	close(stop)
-	<-done
+	stopTraffic()
 	mu.Lock()
 	var failed int
 	for _, o := range outcomes {
@@ -468,4 +468,122 @@ func TestClusterRedisRestart(t *testing.T) {
 		}
 	}
 	checkInfo(t, nodes)
+}
+
+// tryPublish publishes data into ch through srv's HTTP API without failing the
+// test (it runs off the test goroutine): the API error code, 0 on success, -1
+// when the HTTP call itself failed.
+func tryPublish(srv *harness.Server, ch, data string) int {
+	body := fmt.Sprintf(`{"channel":%q,"data":%s}`, ch, data)
+	req, err := http.NewRequest(http.MethodPost, srv.BaseURL+"/api/publish", strings.NewReader(body))
+	if err != nil {
+		return -1
+	}
+	req.Header.Set("X-API-Key", harness.APIKey)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Error *harness.APIError `json:"error"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&r) != nil {
+		return -1
+	}
+	if r.Error != nil {
+		return int(r.Error.Code)
+	}
+	return 0
+}
+
+// TestClusterRedisRestartKeepsHistory: as TestClusterRedisRestart, but Redis
+// writes every command to its append-only file, so it comes back with the
+// history it had. The clients are told insufficient state (2500), the SDK
+// resubscribes from its position and recovers (recovered=true, same epoch):
+// each client ends up with every publication the history holds, offsets 1..top
+// once each and in order, including every one the API acknowledged.
+func TestClusterRedisRestartKeepsHistory(t *testing.T) {
+	r := harness.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	nodes := startNodes(t, 2, map[string]any{"address": []string{r.URL()}})
+	const ch = clusterNS + ":keep"
+	subs := make([]*subscription, len(nodes))
+	for i, n := range nodes {
+		_, _, subs[i], _ = subscribedClient(t, n, fmt.Sprintf("k%d", i), ch)
+	}
+	nodes[0].MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"traffic": -1}})
+	epoch := historyOf(t, nodes[0], ch).Epoch
+
+	stop, done := make(chan struct{}), make(chan struct{})
+	var stopOnce sync.Once
+	stopTraffic := func() { stopOnce.Do(func() { close(stop) }); <-done }
+	t.Cleanup(stopTraffic)
+	var mu sync.Mutex
+	acked := map[string]bool{`{"traffic":-1}`: true}
+	var lastOK, lastFailed bool
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			d := fmt.Sprintf(`{"traffic":%d}`, i)
+			code := tryPublish(nodes[i%2], ch, d)
+			mu.Lock()
+			if code == 0 {
+				acked[d] = true
+				lastOK = true
+			} else {
+				lastFailed = true
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	r.Kill()
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	lastOK = false
+	mu.Unlock()
+	r.Start()
+	for i, s := range subs {
+		waitEvent[centrifuge.SubscribingEvent](t, s.log, 15*time.Second, fmt.Sprintf("client on node %d told insufficient state", i), func(e centrifuge.SubscribingEvent) bool { return e.Code == 2500 })
+		ev := waitEvent[centrifuge.SubscribedEvent](t, s.log, 15*time.Second, fmt.Sprintf("client on node %d subscribed again", i), func(e centrifuge.SubscribedEvent) bool { return e.WasRecovering })
+		if !ev.Recovered || ev.StreamPosition == nil || ev.StreamPosition.Epoch != epoch {
+			t.Fatalf("client on node %d after the restart: %+v, want recovered in epoch %q", i, ev, epoch)
+		}
+	}
+	waitCond(t, 10*time.Second, "publications succeeding again", func() bool { mu.Lock(); defer mu.Unlock(); return lastOK })
+	time.Sleep(100 * time.Millisecond)
+	stopTraffic()
+	mu.Lock()
+	failedSome := lastFailed
+	mu.Unlock()
+	if !failedSome {
+		t.Fatal("no publication failed while Redis was down")
+	}
+
+	h := historyOf(t, nodes[1], ch)
+	if h.Epoch != epoch || len(h.Publications) != int(h.Offset) {
+		t.Fatalf("history after the restart: epoch %q (was %q), %d publications, top %d", h.Epoch, epoch, len(h.Publications), h.Offset)
+	}
+	for si, s := range subs {
+		seen := map[string]bool{}
+		for off := uint64(1); off <= h.Offset; off++ {
+			p := s.nextPublication(t, 5*time.Second)
+			if p.Offset != off || string(p.Data) != string(h.Publications[off-1].Data) {
+				t.Fatalf("client on node %d: %s at offset %d, want %s at %d", si, p.Data, p.Offset, h.Publications[off-1].Data, off)
+			}
+			seen[string(p.Data)] = true
+		}
+		s.expectNoPublication(t, 100*time.Millisecond)
+		for d := range acked {
+			if !seen[d] {
+				t.Fatalf("client on node %d never got acknowledged publication %s", si, d)
+			}
+		}
+	}
 }

@@ -51,15 +51,17 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 func startRedis(t testing.TB, bin string, pre, extra []string) *Redis {
 	t.Helper()
 	r := &Redis{t: t, bin: bin, dir: t.TempDir(), pre: pre}
-	r.args = append([]string{
+	r.args = []string{
 		"--bind", "127.0.0.1",
 		"--protected-mode", "no",
 		"--dir", r.dir,
 		"--logfile", filepath.Join(r.dir, "redis.log"),
-	}, extra...)
+	}
 	if len(pre) == 0 {
+		// Persistence off unless extra turns it on (a later option wins).
 		r.args = append(r.args, "--save", "", "--appendonly", "no")
 	}
+	r.args = append(r.args, extra...)
 	t.Cleanup(r.Kill)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -145,7 +147,8 @@ func (r *Redis) Kill() {
 	}
 }
 
-// Start starts a killed server again on the same port (with no data).
+// Start starts a killed server again on the same port and directory: empty,
+// unless it was started with persistence on (--appendonly yes).
 func (r *Redis) Start() {
 	r.t.Helper()
 	var err error
