@@ -8,8 +8,9 @@ import (
 	"github.com/rotorhq/rotor/engine"
 )
 
-// The shared conformance suite against the Redis engine: one redis-server, a fresh
-// Broker (history, Pub/Sub and presence) per subtest.
+// The shared conformance suite against the Redis engine on one redis-server: a
+// fresh Broker (history, Pub/Sub and presence) per subtest.
+// TestConformanceShardedPubSub (pubsub_conformance_test.go) covers sharded PUB/SUB.
 func TestConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	brokertest.Run(t, func(t *testing.T) (engine.Broker, engine.PresenceManager) {
@@ -18,7 +19,8 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// The same on Redis Cluster ({CH} hash tags) and with the legacy lists.
+// The same on Redis Cluster without sharded PUB/SUB ({CH} hash tags, PUBLISH over
+// the cluster bus).
 func TestConformanceCluster(t *testing.T) {
 	c := redistest.SharedCluster(t)
 	brokertest.Run(t, func(t *testing.T) (engine.Broker, engine.PresenceManager) {

@@ -87,9 +87,6 @@ type Options struct {
 	PresenceHashFieldTTL bool
 	// PresenceUserMapping keeps per-user presence hashes for cheap stats.
 	PresenceUserMapping bool
-
-	// Name names the broker in logs and metrics ("" by default).
-	Name string
 }
 
 // TLSOptions are a tls section (Centrifugo's TLSConfig for a client): PEM values may

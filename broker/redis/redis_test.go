@@ -331,3 +331,46 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatalf("new master meta s=%q", got)
 	}
 }
+
+// A Redis that stops answering (SIGSTOP) with connections still open: calls fail
+// within about the I/O timeout instead of hanging, and work again once it answers.
+func TestRedisHangs(t *testing.T) {
+	srv := redistest.Start(t)
+	b := newTestBroker(t, srv, Options{IOTimeout: time.Second})
+	if _, err := b.Publish(ctx, "h", testPub("x"), historyOpts()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	start := time.Now()
+	if _, err := b.Publish(ctx, "h", testPub("y"), historyOpts()); err == nil {
+		t.Fatal("publish succeeded on a hung Redis")
+	}
+	if _, _, err := b.History(ctx, "h", engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1}}); err == nil {
+		t.Fatal("history succeeded on a hung Redis")
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("calls on a hung Redis took %s (io_timeout 1s)", d)
+	}
+	srv.Resume()
+	resumed = true
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, pos, err := b.History(ctx, "h", engine.HistoryOptions{})
+		if err == nil {
+			if pos.Offset < 1 {
+				t.Fatalf("position after resume %+v", pos)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history after resume: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -660,3 +660,22 @@ func (s *sharedTB) cleanup() {
 		_ = os.RemoveAll(d)
 	}
 }
+
+// Pause stops the server process (SIGSTOP): connections stay open but nothing is
+// answered, as with a hung Redis. Resume continues it.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		s.t.Fatalf("redistest: %s: server not running", sig)
+	}
+	if err := syscall.Kill(cmd.Process.Pid, sig); err != nil {
+		s.t.Fatalf("redistest: %s: %v", sig, err)
+	}
+}
