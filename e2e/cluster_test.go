@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -195,6 +196,107 @@ func checkInfo(t *testing.T, nodes []*harness.Server) {
 	})
 }
 
+// checkRecoveryMove: a client reads 1–3 of ch on node from and leaves; node
+// via's API publishes 4–6; the client comes back on node to from its position
+// (the SDK's GetState) and recovers 4–6 in order, then a live publication via
+// from follows.
+func checkRecoveryMove(t *testing.T, from, via, to *harness.Server, ch string) {
+	t.Helper()
+	c1, _, sub, _ := subscribedClient(t, from, "mover", ch)
+	for i := 1; i <= 3; i++ {
+		via.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": i}})
+	}
+	var epoch string
+	for i := 1; i <= 3; i++ {
+		p := sub.nextPublication(t, 5*time.Second)
+		if p.Offset != uint64(i) {
+			t.Fatalf("publication %d at offset %d", i, p.Offset)
+		}
+	}
+	if ev := waitEvent[centrifuge.SubscribedEvent](t, sub.log, time.Second, "subscribed", nil); ev.StreamPosition != nil {
+		epoch = ev.StreamPosition.Epoch
+	}
+	if epoch == "" {
+		t.Fatalf("no epoch in the subscribed event: %s", sub.log)
+	}
+	c1.Close()
+	for i := 4; i <= 6; i++ {
+		via.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": i}})
+	}
+
+	c2, log2 := newClient(t, to, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "mover")})
+	connectAndWait(t, c2, log2)
+	s2, err := c2.NewSubscription(ch, centrifuge.SubscriptionConfig{
+		GetState: func(centrifuge.SubscriptionGetStateEvent) (centrifuge.StreamPosition, error) {
+			return centrifuge.StreamPosition{Offset: 3, Epoch: epoch}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []centrifuge.Publication
+	subscribed := make(chan centrifuge.SubscribedEvent, 1)
+	s2.OnPublication(func(e centrifuge.PublicationEvent) { mu.Lock(); got = append(got, e.Publication); mu.Unlock() })
+	s2.OnSubscribed(func(e centrifuge.SubscribedEvent) { subscribed <- e })
+	if err := s2.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-subscribed:
+		if !e.WasRecovering || !e.Recovered || e.StreamPosition == nil || e.StreamPosition.Epoch != epoch {
+			t.Fatalf("subscribed on the second node: %+v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not subscribed on the second node")
+	}
+	from.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": 7}})
+	waitCond(t, 5*time.Second, "recovered and live publications", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 4 })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, p := range got {
+		if want := fmt.Sprintf(`{"n":%d}`, i+4); string(p.Data) != want || p.Offset != uint64(i+4) {
+			t.Fatalf("publication %d on the second node: %s at %d, want %s at %d", i, p.Data, p.Offset, want, i+4)
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("got %d publications on the second node, want 4", len(got))
+	}
+}
+
+// checkServerAPI: server API subscribe/unsubscribe/disconnect sent to node api
+// reach a client of user "remote" connected to node to; a publication via node
+// via reaches the server-side subscription.
+func checkServerAPI(t *testing.T, api, via, to *harness.Server, ch string) {
+	t.Helper()
+	srv := "srv-" + strings.ReplaceAll(ch, ":", "-") // a channel without namespace
+	cl, clog := newClient(t, to, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "remote")})
+	ss := watchServerSide(cl)
+	connectAndWait(t, cl, clog)
+	sub := newSubscription(t, cl, ch)
+	subscribeAndWait(t, sub)
+
+	api.MustAPI(t, "subscribe", map[string]any{"user": "remote", "channel": srv})
+	waitEvent[centrifuge.ServerSubscribedEvent](t, ss.log, 5*time.Second, "server-side srv", func(e centrifuge.ServerSubscribedEvent) bool { return e.Channel == srv })
+	via.MustAPI(t, "publish", map[string]any{"channel": srv, "data": map[string]string{"to": "srv"}})
+	select {
+	case e := <-ss.pubs:
+		if e.Channel != srv || string(e.Data) != `{"to":"srv"}` {
+			t.Fatalf("server-side publication %s %s", e.Channel, e.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no publication on the server-side subscription; events:\n%s", ss.log)
+	}
+
+	api.MustAPI(t, "unsubscribe", map[string]any{"user": "remote", "channel": ch})
+	waitEvent[centrifuge.UnsubscribedEvent](t, sub.log, 5*time.Second, "unsubscribed by the other node's API", nil)
+	api.MustAPI(t, "disconnect", map[string]any{"user": "remote", "disconnect": map[string]any{"code": 4500, "reason": "bye"}})
+	d := waitEvent[centrifuge.DisconnectedEvent](t, clog, 5*time.Second, "disconnected by the other node's API", nil)
+	if d.Code != 4500 || d.Reason != "bye" {
+		t.Fatalf("disconnected with %d %q, want 4500 bye", d.Code, d.Reason)
+	}
+}
+
 // TestClusterStandalone: three nodes on one redis-server.
 func TestClusterStandalone(t *testing.T) {
 	r := harness.StartRedis(t)
@@ -208,100 +310,40 @@ func TestClusterStandalone(t *testing.T) {
 	// A client reads 1–3 on node A and leaves; node B's API publishes 4–6; the
 	// client comes back on node C from its position (the SDK's GetState) and
 	// recovers 4–6 in order, then live publications follow.
-	t.Run("RecoveryOnAnotherNode", func(t *testing.T) {
-		const ch = clusterNS + ":move"
-		c1, _, sub, _ := subscribedClient(t, a, "mover", ch)
-		for i := 1; i <= 3; i++ {
-			b.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": i}})
-		}
-		var epoch string
-		for i := 1; i <= 3; i++ {
-			p := sub.nextPublication(t, 5*time.Second)
-			if p.Offset != uint64(i) {
-				t.Fatalf("publication %d at offset %d", i, p.Offset)
-			}
-		}
-		if ev := waitEvent[centrifuge.SubscribedEvent](t, sub.log, time.Second, "subscribed", nil); ev.StreamPosition != nil {
-			epoch = ev.StreamPosition.Epoch
-		}
-		if epoch == "" {
-			t.Fatalf("no epoch in the subscribed event: %s", sub.log)
-		}
-		c1.Close()
-		for i := 4; i <= 6; i++ {
-			b.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": i}})
-		}
+	t.Run("RecoveryOnAnotherNode", func(t *testing.T) { checkRecoveryMove(t, a, b, c, clusterNS+":move") })
+	t.Run("ServerAPIToAnotherNode", func(t *testing.T) { checkServerAPI(t, a, b, c, clusterNS+":api") })
+}
 
-		c2, log2 := newClient(t, c, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "mover")})
-		connectAndWait(t, c2, log2)
-		s2, err := c2.NewSubscription(ch, centrifuge.SubscriptionConfig{
-			GetState: func(centrifuge.SubscriptionGetStateEvent) (centrifuge.StreamPosition, error) {
-				return centrifuge.StreamPosition{Offset: 3, Epoch: epoch}, nil
-			},
+// TestClusterMixedCentrifugo: one Rotor node and one Centrifugo v6 node
+// ($CENTRIFUGO_BIN, never committed; skipped when unset) on one redis-server,
+// each case in both directions: info on both lists both, publications via
+// either reach SDK clients on both in order with one history, presence via
+// either lists a client of the other, a client recovers on the other node, and
+// server API actions on one reach a client on the other.
+func TestClusterMixedCentrifugo(t *testing.T) {
+	cf := os.Getenv("CENTRIFUGO_BIN")
+	if cf == "" {
+		t.Skip("CENTRIFUGO_BIN is not set: set it to a Centrifugo v6 binary to run the mixed Rotor/Centrifugo cluster")
+	}
+	r := harness.StartRedis(t)
+	engine := map[string]any{"address": []string{r.URL()}}
+	rotor := harness.Start(t, clusterConfig("node-a", engine))
+	centrifugo := harness.StartBinary(t, cf, clusterConfig("node-b", engine))
+	for _, dir := range []struct {
+		name       string
+		one, other *harness.Server
+	}{{"RotorToCentrifugo", rotor, centrifugo}, {"CentrifugoToRotor", centrifugo, rotor}} {
+		nodes := []*harness.Server{dir.one, dir.other}
+		t.Run(dir.name+"/Info", func(t *testing.T) { checkInfo(t, []*harness.Server{rotor, centrifugo}) })
+		t.Run(dir.name+"/FanoutInOrder", func(t *testing.T) { checkFanout(t, nodes, clusterNS+":fanout-"+dir.name, 10) })
+		t.Run(dir.name+"/Presence", func(t *testing.T) { checkPresence(t, nodes, clusterNS+":presence-"+dir.name) })
+		t.Run(dir.name+"/RecoveryOnAnotherNode", func(t *testing.T) {
+			checkRecoveryMove(t, dir.one, dir.one, dir.other, clusterNS+":move-"+dir.name)
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var mu sync.Mutex
-		var got []centrifuge.Publication
-		subscribed := make(chan centrifuge.SubscribedEvent, 1)
-		s2.OnPublication(func(e centrifuge.PublicationEvent) { mu.Lock(); got = append(got, e.Publication); mu.Unlock() })
-		s2.OnSubscribed(func(e centrifuge.SubscribedEvent) { subscribed <- e })
-		if err := s2.Subscribe(); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case e := <-subscribed:
-			if !e.WasRecovering || !e.Recovered || e.StreamPosition == nil || e.StreamPosition.Epoch != epoch {
-				t.Fatalf("subscribed on node C: %+v", e)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("not subscribed on node C")
-		}
-		a.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]int{"n": 7}})
-		waitCond(t, 5*time.Second, "recovered and live publications", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 4 })
-		mu.Lock()
-		defer mu.Unlock()
-		for i, p := range got {
-			if want := fmt.Sprintf(`{"n":%d}`, i+4); string(p.Data) != want || p.Offset != uint64(i+4) {
-				t.Fatalf("publication %d on node C: %s at %d, want %s at %d", i, p.Data, p.Offset, want, i+4)
-			}
-		}
-		if len(got) != 4 {
-			t.Fatalf("got %d publications on node C, want 4", len(got))
-		}
-	})
-
-	// Server API subscribe/unsubscribe/disconnect sent to node A reach a client
-	// connected to node C; a publication via node B reaches the server-side
-	// subscription.
-	t.Run("ServerAPIToAnotherNode", func(t *testing.T) {
-		cl, clog := newClient(t, c, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "remote")})
-		ss := watchServerSide(cl)
-		connectAndWait(t, cl, clog)
-		sub := newSubscription(t, cl, clusterNS+":api")
-		subscribeAndWait(t, sub)
-
-		a.MustAPI(t, "subscribe", map[string]any{"user": "remote", "channel": "srv"})
-		waitEvent[centrifuge.ServerSubscribedEvent](t, ss.log, 5*time.Second, "server-side srv", func(e centrifuge.ServerSubscribedEvent) bool { return e.Channel == "srv" })
-		b.MustAPI(t, "publish", map[string]any{"channel": "srv", "data": map[string]string{"to": "srv"}})
-		select {
-		case e := <-ss.pubs:
-			if e.Channel != "srv" || string(e.Data) != `{"to":"srv"}` {
-				t.Fatalf("server-side publication %s %s", e.Channel, e.Data)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no publication on the server-side subscription; events:\n%s", ss.log)
-		}
-
-		a.MustAPI(t, "unsubscribe", map[string]any{"user": "remote", "channel": clusterNS + ":api"})
-		waitEvent[centrifuge.UnsubscribedEvent](t, sub.log, 5*time.Second, "unsubscribed by node A's API", nil)
-		a.MustAPI(t, "disconnect", map[string]any{"user": "remote", "disconnect": map[string]any{"code": 4500, "reason": "bye"}})
-		d := waitEvent[centrifuge.DisconnectedEvent](t, clog, 5*time.Second, "disconnected by node A's API", nil)
-		if d.Code != 4500 || d.Reason != "bye" {
-			t.Fatalf("disconnected with %d %q, want 4500 bye", d.Code, d.Reason)
-		}
-	})
+		t.Run(dir.name+"/ServerAPIToAnotherNode", func(t *testing.T) {
+			checkServerAPI(t, dir.one, dir.one, dir.other, clusterNS+":api-"+dir.name)
+		})
+	}
 }
 
 // TestClusterRedisCluster: fan-out, presence, history and info over a 3-master
