@@ -302,9 +302,11 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	return c
 }
 
-// RedisSentinel is a master redis-server watched by one redis-sentinel.
+// RedisSentinel is a master redis-server watched by one redis-sentinel, with
+// optional replicas.
 type RedisSentinel struct {
 	Master     *Redis
+	Replicas   []*Redis
 	Sentinel   *Redis
 	MasterName string
 }
@@ -313,26 +315,84 @@ type RedisSentinel struct {
 // masterName (quorum 1) and waits until the sentinel reports that master.
 func StartRedisSentinel(t testing.TB, masterName string) *RedisSentinel {
 	t.Helper()
-	master := StartRedis(t)
+	return StartRedisSentinelReplicas(t, masterName, 0)
+}
+
+// StartRedisSentinelReplicas is StartRedisSentinel with n replicas of the
+// master, in sync and known to the sentinel (so Failover can promote one).
+func StartRedisSentinelReplicas(t testing.TB, masterName string, n int) *RedisSentinel {
+	t.Helper()
+	master := StartRedis(t, "--repl-diskless-sync-delay", "0")
+	var replicas []*Redis
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < n; i++ {
+		r := StartRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))
+		for {
+			info, _ := r.Do("INFO", "replication")
+			if strings.Contains(info, "master_link_status:up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %s not in sync: %s", r.Addr(), info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		replicas = append(replicas, r)
+	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sentinel.conf")
-	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n",
-		masterName, master.Port(), masterName)
+	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\nsentinel failover-timeout %s 5000\n",
+		masterName, master.Port(), masterName, masterName)
+	for _, r := range replicas {
+		body += fmt.Sprintf("sentinel known-replica %s 127.0.0.1 %d\n", masterName, r.Port())
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s := startRedis(t, redisBin(t, "redis-sentinel"), []string{conf}, nil)
-	want := "127.0.0.1\n" + strconv.Itoa(master.Port())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		addr, err := s.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName)
-		if err == nil && addr == want {
+	st := &RedisSentinel{Master: master, Replicas: replicas, Sentinel: s, MasterName: masterName}
+	st.waitMaster(t, master, 10*time.Second)
+	for len(replicas) > 0 {
+		out, err := s.Do("SENTINEL", "REPLICAS", masterName)
+		if err == nil && strings.Count(out, "master-link-status\nok") == len(replicas) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sentinel does not report master %s: %q %v", masterName, addr, err)
+			t.Fatalf("sentinel does not list %d replicas in sync: %q %v", len(replicas), out, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &RedisSentinel{Master: master, Sentinel: s, MasterName: masterName}
+	return st
+}
+
+func (st *RedisSentinel) waitMaster(t testing.TB, m *Redis, d time.Duration) {
+	t.Helper()
+	want := "127.0.0.1\n" + strconv.Itoa(m.Port())
+	deadline := time.Now().Add(d)
+	for {
+		addr, err := st.Sentinel.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", st.MasterName)
+		if err == nil && addr == want {
+			if role, _ := m.Do("ROLE"); strings.HasPrefix(role, "master") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sentinel does not report master %s at %s: %q %v", st.MasterName, m.Addr(), addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Failover makes the sentinel promote the first replica (SENTINEL FAILOVER),
+// waits until it is the master the sentinel reports, and returns it.
+func (st *RedisSentinel) Failover(t testing.TB) *Redis {
+	t.Helper()
+	if len(st.Replicas) == 0 {
+		t.Fatal("failover without replicas")
+	}
+	next := st.Replicas[0]
+	st.Sentinel.MustDo("SENTINEL", "FAILOVER", st.MasterName)
+	st.waitMaster(t, next, 15*time.Second)
+	st.Replicas[0], st.Master = st.Master, next
+	return next
 }
