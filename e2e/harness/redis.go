@@ -136,6 +136,7 @@ func (r *Redis) Kill() {
 		return
 	}
 	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT) // a paused process dies too
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", r.Addr(), 100*time.Millisecond)
@@ -144,6 +145,21 @@ func (r *Redis) Kill() {
 		}
 		_ = c.Close()
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Pause stops the process (SIGSTOP): connections stay open and nothing
+// answers, as with a hung server or a black-holed network. Resume continues it.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = syscall.Kill(r.cmd.Process.Pid, sig)
 	}
 }
 
