@@ -2,10 +2,6 @@ package e2e_test
 
 import (
 	"encoding/json"
-	"net"
-	"os/exec"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,46 +9,6 @@ import (
 
 	"github.com/rotorhq/rotor/e2e/harness"
 )
-
-// controlRedis starts a throwaway redis-server on a free loopback port (no
-// persistence, killed by PID when the test ends) and returns its address. A missing
-// redis-server fails the test.
-func controlRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server not found (apt-get install redis-server): %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			_ = c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not come up", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // redisNodeConfig is the suite's default config on the Redis engine at addr.
 func redisNodeConfig(addr, name string) harness.Config {
@@ -96,7 +52,7 @@ func waitCond(t *testing.T, d time.Duration, what string, cond func() bool) {
 // subscribe, unsubscribe and disconnect sent to one node reach an SDK client
 // connected to the other. When a node stops, the other's info drops it.
 func TestClusterControl(t *testing.T) {
-	addr := controlRedis(t)
+	addr := harness.StartRedis(t).Addr()
 	a := harness.Start(t, redisNodeConfig(addr, "node-a"))
 	b := harness.Start(t, redisNodeConfig(addr, "node-b"))
 

@@ -16,9 +16,9 @@ import (
 // with its position: node B recovers 4–6 from the shared history. Both nodes'
 // history APIs answer the same stream.
 func TestRedisRecoveryOnAnotherNode(t *testing.T) {
-	r := newRestartableRedis(t)
-	a := harness.Start(t, historyRedisConfig(r.addr(), "node-a"))
-	b := harness.Start(t, historyRedisConfig(r.addr(), "node-b"))
+	r := harness.StartRedis(t)
+	a := harness.Start(t, historyRedisConfig(r.Addr(), "node-a"))
+	b := harness.Start(t, historyRedisConfig(r.Addr(), "node-b"))
 	const ch = "hist:move"
 
 	client, clog := newClient(t, a, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "u1")})

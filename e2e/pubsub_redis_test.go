@@ -2,10 +2,6 @@ package e2e_test
 
 import (
 	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,68 +9,6 @@ import (
 
 	"github.com/rotorhq/rotor/e2e/harness"
 )
-
-// restartableRedis is a redis-server on a fixed loopback port that a test can
-// kill (by PID) and start again on the same port, empty.
-type restartableRedis struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-func newRestartableRedis(t *testing.T) *restartableRedis {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &restartableRedis{t: t, port: l.Addr().(*net.TCPAddr).Port}
-	_ = l.Close()
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *restartableRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *restartableRedis) start() {
-	r.t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		r.t.Fatalf("redis-server not found (apt-get install redis-server): %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", r.t.TempDir())
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			r.t.Fatal(err)
-		}
-		for i := 0; i < 100; i++ {
-			if c, err := net.Dial("tcp", r.addr()); err == nil {
-				_ = c.Close()
-				r.cmd = cmd
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server did not come up on %s", r.addr())
-		}
-	}
-}
-
-func (r *restartableRedis) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(r.cmd.Process.Pid, syscall.SIGKILL)
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
 
 // historyRedisConfig is redisNodeConfig with a "hist" namespace keeping history
 // and forcing recovery.
@@ -93,9 +27,9 @@ func historyRedisConfig(addr, name string) harness.Config {
 // Redis is down, node B resubscribes and tells the client (insufficient state),
 // the SDK resubscribes, and publications after the restart reach it.
 func TestRedisPubSubAcrossNodesAndRestart(t *testing.T) {
-	r := newRestartableRedis(t)
-	a := harness.Start(t, historyRedisConfig(r.addr(), "node-a"))
-	b := harness.Start(t, historyRedisConfig(r.addr(), "node-b"))
+	r := harness.StartRedis(t)
+	a := harness.Start(t, historyRedisConfig(r.Addr(), "node-a"))
+	b := harness.Start(t, historyRedisConfig(r.Addr(), "node-b"))
 
 	client, clog := newClient(t, b, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "u1")})
 	connectAndWait(t, client, clog)
@@ -112,7 +46,7 @@ func TestRedisPubSubAcrossNodesAndRestart(t *testing.T) {
 		}
 	}
 
-	r.kill()
+	r.Kill()
 	start := time.Now()
 	if res := a.API(t, "publish", map[string]any{"channel": "hist:room", "data": map[string]int{"n": 0}}); res.Error == nil {
 		t.Fatalf("publish with Redis down succeeded: %+v", res)
@@ -120,7 +54,7 @@ func TestRedisPubSubAcrossNodesAndRestart(t *testing.T) {
 	if d := time.Since(start); d > 6*time.Second {
 		t.Fatalf("publish with Redis down took %v", d)
 	}
-	r.start()
+	r.Start()
 
 	// The subscription goes through subscribing (insufficient state) and is
 	// subscribed again.

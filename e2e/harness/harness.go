@@ -125,7 +125,13 @@ func Binary() string {
 // /health answers 200. The process is stopped when t ends.
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
-	bin := Binary()
+	return StartBinary(t, Binary(), cfg)
+}
+
+// StartBinary is Start with another server binary (a Centrifugo v6 binary for
+// a mixed cluster, say).
+func StartBinary(t testing.TB, bin string, cfg Config) *Server {
+	t.Helper()
 	if st, err := os.Stat(bin); err != nil || st.IsDir() {
 		t.Fatalf("server binary %q not found (set ROTOR_BIN): %v", bin, err)
 	}
