@@ -10,11 +10,12 @@
 // publications as fast as possible), fanout-rate (N subscribers, 3 publications/s for
 // RATE_SECONDS, so 3N deliveries/s), publish (HTTP API at concurrency PUBLISH_C, no
 // subscribers, for DURATION), churn (connect → subscribe → disconnect at concurrency
-// CHURN_C, for DURATION), floor (the machine, no server), and two scenarios on the
+// CHURN_C, for DURATION), floor (the machine, no server), and scenarios on the
 // Redis engine: redis-publish (HTTP API publish into a channel with history, through
 // Redis, at concurrency PUBLISH_C for DURATION) and redis-fanout (REDIS_N subscribers
 // on node B, REDIS_M publications through the API of node A, both nodes on one
-// Redis). A Redis scenario starts its own loopback redis-server (REDIS_SERVER,
+// Redis) and redis-fanout-rate (the same two nodes, 3 publications/s for
+// RATE_SECONDS, for latency at a steady rate). A Redis scenario starts its own loopback redis-server (REDIS_SERVER,
 // default redis-server on PATH) for each run, and stops it by its PID. Each run starts a fresh server on a free loopback port, runs
 // the load tool (`$ROTOR_BIN bench`, the same client for both servers) and stops the
 // server by its PID. Runs are interleaved: for each round, each scenario runs against
@@ -343,7 +344,7 @@ var matrix = []scenario{
 	{
 		name: "redis-fanout", mode: "fanout", redis: true, nodes: 2,
 		args: func(s *settings) []string {
-			return []string{"-n", itoa(s.redisN), "-m", itoa(s.redisM), "--concurrency", "4", "--conn-rate", connRate, "--channel", "redis-fanout", "--drain", "30s"}
+			return []string{"-n", itoa(s.redisN), "-m", itoa(s.redisM), "--concurrency", "4", "--conn-rate", connRate, "--channel", "redis-fanout", "--drain", "60s"}
 		},
 		timeout: func(s *settings) time.Duration {
 			return time.Duration(s.redisN)*time.Millisecond + time.Duration(s.redisN*s.redisM)*10*time.Microsecond + 120*time.Second
@@ -359,6 +360,27 @@ var matrix = []scenario{
 			{key: "latency_p50_ms", label: "latency p50", unit: "ms", prec: 2},
 			{key: "latency_p99_ms", label: "latency p99", unit: "ms", prec: 2},
 			{key: "latency_max_ms", label: "latency max", unit: "ms", prec: 2},
+			{key: "lost", label: "lost", unit: "msgs"},
+		},
+	},
+	{
+		name: "redis-fanout-rate", mode: "fanout", redis: true, nodes: 2,
+		args: func(s *settings) []string {
+			return []string{"-n", itoa(s.redisN), "-m", itoa(3 * s.rateSeconds), "--rate", "3", "--concurrency", "1", "--conn-rate", connRate, "--channel", "redis-fanout-rate", "--drain", "30s"}
+		},
+		timeout: func(s *settings) time.Duration {
+			return time.Duration(s.redisN)*time.Millisecond + time.Duration(s.rateSeconds)*time.Second + 120*time.Second
+		},
+		note: func(s *settings) string {
+			return fmt.Sprintf("Redis engine, two nodes: %d subscribers on node B, 3 publications/s through node A's API for %ds (%d deliveries/s across Redis Pub/Sub); server CPU is both nodes'", s.redisN, s.rateSeconds, 3*s.redisN)
+		},
+		metrics: []metric{
+			{key: "latency_p50_ms", label: "latency p50", unit: "ms", prec: 2},
+			{key: "latency_p90_ms", label: "latency p90", unit: "ms", prec: 2},
+			{key: "latency_p99_ms", label: "latency p99", unit: "ms", prec: 2},
+			{key: "latency_max_ms", label: "latency max", unit: "ms", prec: 2},
+			{key: "deliveries_per_server_cpu_s", label: "deliveries per server CPU second (A+B)", unit: "msg/CPU-s", higher: true},
+			{key: "servers_cpu_ns_per_delivery", label: "server CPU per delivery (A+B)", unit: "ns"},
 			{key: "lost", label: "lost", unit: "msgs"},
 		},
 	},
