@@ -454,3 +454,36 @@ func TestCentrifugoAndRotorNodes(t *testing.T) {
 		t.Fatalf("rotor client offsets %v", got)
 	}
 }
+
+// history_use_lists on both sides: the legacy list layout is shared too.
+func TestCentrifugoSharesListHistory(t *testing.T) {
+	centrifugoBin(t)
+	srv := redistest.Start(t)
+	cf := startCentrifugo(t, map[string]any{"address": []string{srv.URL()}, "history_use_lists": true})
+	b := newTestBroker(t, srv, Options{HistoryUseLists: true})
+
+	var p1 apiPosition
+	cf.call("publish", map[string]any{"channel": "lists", "data": map[string]int{"n": 1}}, &p1)
+	r, err := b.Publish(ctx, "lists", &codec.Publication{Data: []byte(`{"n":2}`)}, &engine.BrokerPublishOptions{HistorySize: 10, HistoryTTL: 300 * time.Second})
+	if err != nil || r.Position != (codec.StreamPosition{Offset: 2, Epoch: p1.Epoch}) {
+		t.Fatalf("rotor publish after centrifugo's %+v: %+v %v", p1, r, err)
+	}
+	pubs, pos, err := b.History(ctx, "lists", engine.HistoryOptions{Filter: engine.HistoryFilter{Limit: -1}})
+	if err != nil || pos.Offset != 2 || len(pubs) != 2 || string(pubs[0].Data) != `{"n":1}` || pubs[1].Offset != 2 {
+		t.Fatalf("rotor reads the list: %v %+v %v", pos, pubs, err)
+	}
+	var h struct {
+		Publications []struct {
+			Data   json.RawMessage `json:"data"`
+			Offset uint64          `json:"offset"`
+		} `json:"publications"`
+		Offset uint64 `json:"offset"`
+	}
+	cf.call("history", map[string]any{"channel": "lists", "limit": -1}, &h)
+	if h.Offset != 2 || len(h.Publications) != 2 || string(h.Publications[1].Data) != `{"n":2}` || h.Publications[1].Offset != 2 {
+		t.Fatalf("centrifugo reads the list: %+v", h)
+	}
+	if got := srv.MustDo("TYPE", "centrifugo.list.lists"); got != "list" {
+		t.Fatalf("centrifugo.list.lists is a %s", got)
+	}
+}

@@ -8,9 +8,19 @@ import (
 	"github.com/rotorhq/rotor/engine"
 )
 
-// The shared conformance suite on Redis Cluster without sharded PUB/SUB ({CH} hash
-// tags, PUBLISH over the cluster bus); TestBrokerConformance covers standalone and
-// sharded PUB/SUB.
+// The shared conformance suite against the Redis engine on one redis-server: a
+// fresh Broker (history, Pub/Sub and presence) per subtest.
+// TestConformanceShardedPubSub (pubsub_conformance_test.go) covers sharded PUB/SUB.
+func TestConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	brokertest.Run(t, func(t *testing.T) (engine.Broker, engine.PresenceManager) {
+		b := newTestBroker(t, srv, Options{})
+		return b, b
+	})
+}
+
+// The same on Redis Cluster without sharded PUB/SUB ({CH} hash tags, PUBLISH over
+// the cluster bus).
 func TestConformanceCluster(t *testing.T) {
 	c := redistest.SharedCluster(t)
 	brokertest.Run(t, func(t *testing.T) (engine.Broker, engine.PresenceManager) {
