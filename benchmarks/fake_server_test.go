@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +35,9 @@ type fakeServer struct {
 	// many publications, as Centrifugo has; a subscriber whose queue overflows gets
 	// the close frame 3008 after the write in progress (the rest is dropped).
 	queueMax int
+	// peer, when set, gets this server's publications instead of its own
+	// subscribers: two nodes of a cluster, publish on one, deliver on the other.
+	peer *fakeServer
 
 	ln    net.Listener
 	srv   *http.Server
@@ -264,9 +268,13 @@ func (f *fakeServer) servePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := f.pubs.Add(1)
-	f.mu.Lock()
-	subs := append([]*fakeConn(nil), f.subs[req.Channel]...)
-	f.mu.Unlock()
+	target := f
+	if f.peer != nil {
+		target = f.peer
+	}
+	target.mu.Lock()
+	subs := append([]*fakeConn(nil), target.subs[req.Channel]...)
+	target.mu.Unlock()
 	pub := &codec.Publication{Data: req.Data, Offset: uint64(k)}
 	var enc [2][]byte
 	for i, c := range subs {
@@ -377,6 +385,48 @@ func TestFakeFanout(t *testing.T) {
 				t.Errorf("rate or CPU missing: %v", m)
 			}
 		})
+	}
+}
+
+// TestFakeFanoutTwoNodes publishes through one node (--api) to subscribers of
+// another (--addr), the cross-node fan-out of a cluster, and counts both nodes' CPU
+// (--pid and --publish-pid) in the per-delivery figures.
+func TestFakeFanoutTwoNodes(t *testing.T) {
+	b := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Second}
+	addrB := startFakeServer(t, b)
+	a := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Second, peer: b}
+	addrA := startFakeServer(t, a)
+	pid := strconv.Itoa(os.Getpid())
+	m, code, stderr := runJSON(t, "fanout", "--addr", addrB, "--api", "http://"+addrA+"/api", "--secret", "s", "--api-key", "k",
+		"-n", "10", "-m", "40", "--timeout", "20s", "--pid", pid, "--publish-pid", pid)
+	if code != exitOK || m["ok"] != true {
+		t.Fatalf("exit %d, stderr %q, report %v", code, stderr, m)
+	}
+	if a.pubs.Load() != 40 || b.pubs.Load() != 0 {
+		t.Errorf("publications: node A %d, node B %d; want 40 and 0", a.pubs.Load(), b.pubs.Load())
+	}
+	if got := num(t, m, "received"); got != 400 {
+		t.Errorf("received %v, want 400", got)
+	}
+	if num(t, m, "publish_pid") != float64(os.Getpid()) || m["publish_server_cpu_s"] == nil {
+		t.Errorf("publishing node's CPU missing: %v", m)
+	}
+	// Both pids are this process, so both nodes' CPU is twice the server's.
+	srv, both := num(t, m, "server_cpu_s"), num(t, m, "servers_cpu_s")
+	if both < srv || num(t, m, "servers_cpu_ns_per_delivery") < num(t, m, "server_cpu_ns_per_delivery") {
+		t.Errorf("servers_cpu_s %v < server_cpu_s %v: %v", both, srv, m)
+	}
+	if both > 0 {
+		if got, want := num(t, m, "deliveries_per_server_cpu_s"), 400/both; got < want*0.9 || got > want*1.1 {
+			t.Errorf("deliveries_per_server_cpu_s %v, want about %v", got, want)
+		}
+	}
+
+	// A publishing pid that does not exist is a warning, not a figure.
+	m, code, _ = runJSON(t, "fanout", "--addr", addrB, "--api", "http://"+addrA+"/api", "--secret", "s", "--api-key", "k",
+		"-n", "2", "-m", "3", "--timeout", "20s", "--pid", pid, "--publish-pid", "999999999")
+	if code != exitOK || m["publish_server_cpu_s"] != nil || m["deliveries_per_server_cpu_s"] != nil || !strings.Contains(fmt.Sprint(m["warnings"]), "--publish-pid") {
+		t.Errorf("exit %d, report %v", code, m)
 	}
 }
 

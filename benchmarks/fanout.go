@@ -30,6 +30,8 @@ type fanoutOptions struct {
 
 	stalled      int
 	stalledEvery time.Duration
+
+	publishPID int
 }
 
 func (o *fanoutOptions) register(fs *flag.FlagSet) {
@@ -42,6 +44,7 @@ func (o *fanoutOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.size, "size", 0, "pad each payload to at least this many bytes (the bare payload is about 45)")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last publish")
 	fs.IntVar(&o.stalled, "stalled", 0, "extra subscribers that stop reading after their subscribe reply (small receive buffer, capped MSS); they read again only after the run, to report how the server closed them")
+	fs.IntVar(&o.publishPID, "publish-pid", 0, "process id of the server that takes the publications when --api names another node than --addr (a cluster); its CPU is reported and counted in the per-delivery figures")
 	fs.DurationVar(&o.stalledEvery, "stalled-every", 500*time.Millisecond, "interval between stalled subscribers, the first one interval after publishing starts")
 }
 
@@ -65,6 +68,8 @@ func (o *fanoutOptions) validate() error {
 		return errors.New("--stalled must not be negative")
 	case o.stalledEvery <= 0:
 		return errors.New("--stalled-every must be positive")
+	case o.publishPID < 0:
+		return errors.New("--publish-pid must not be negative")
 	}
 	return nil
 }
@@ -119,6 +124,14 @@ type fanoutReport struct {
 	ServerCPUS     *float64 `json:"server_cpu_s"`
 	ServerCPUPerNs *float64 `json:"server_cpu_ns_per_delivery"`
 	ServerRSSAfter *int64   `json:"server_rss_after_bytes"`
+
+	// With --publish-pid: the publishing node's CPU, and the figures over both
+	// nodes (the subscribers' node of --pid plus the publishing node).
+	PublishPID        int      `json:"publish_pid,omitempty"`
+	PublishServerCPUS *float64 `json:"publish_server_cpu_s"`
+	ServersCPUS       *float64 `json:"servers_cpu_s"`
+	ServersCPUPerNs   *float64 `json:"servers_cpu_ns_per_delivery"`
+	DeliveredPerCPUS  *float64 `json:"deliveries_per_server_cpu_s"`
 
 	// Stalled subscribers (--stalled): not part of the figures above, which are the
 	// normal subscribers' alone.
@@ -300,9 +313,12 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	var pubDur, deliverDur time.Duration
 	pubHist := newHistogram()
 	var before, after sample
+	var pubBefore, pubAfter procSample
+	var pubBeforeOK, pubAfterOK bool
 	if settled && subscribers > 0 {
 		phase.Store("publishing")
 		before = takeSample(ctx, cm, warn)
+		pubBefore, pubBeforeOK = readPublishProc(o.publishPID, warn)
 		stalled.start(ctx, channel)
 		var wg sync.WaitGroup
 		sch := newSchedule(o.m, o.rate, 0)
@@ -345,6 +361,7 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 		}
 		rep.DrainTimedOut = received.Load() < expected.Load()
 		after = takeSample(context.Background(), cm, warn)
+		pubAfter, pubAfterOK = readPublishProc(o.publishPID, warn)
 		var last int64
 		p.each(func(c *benchConn) { last = max(last, c.lastRecv.Load()) })
 		if last > 0 {
@@ -403,6 +420,26 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	if v, ok := after.rss(); ok {
 		rep.ServerRSSAfter = ptr(v)
 	}
+	rep.PublishPID = o.publishPID
+	if before.procOK && after.procOK {
+		// Server CPU of every node involved: the subscribers' node, plus the
+		// publishing node when it is another process.
+		cpu := (after.proc.cpu - before.proc.cpu).Seconds()
+		if o.publishPID > 0 && pubBeforeOK && pubAfterOK {
+			pcpu := (pubAfter.cpu - pubBefore.cpu).Seconds()
+			rep.PublishServerCPUS = ptr(round(pcpu))
+			cpu += pcpu
+		}
+		if o.publishPID == 0 || (pubBeforeOK && pubAfterOK) {
+			rep.ServersCPUS = ptr(round(cpu))
+			if rep.Received > 0 {
+				rep.ServersCPUPerNs = ptr(round(cpu * 1e9 / float64(rep.Received)))
+			}
+			if cpu > 0 {
+				rep.DeliveredPerCPUS = ptr(round(float64(rep.Received) / cpu))
+			}
+		}
+	}
 	rep.ClientCPUS = round((selfCPU() - cpu0).Seconds())
 	rep.DurationS = round(time.Since(start).Seconds())
 	rep.OK = !rep.TimedOut && rep.Established == int64(o.n) && rep.Published == int64(o.m) &&
@@ -437,10 +474,16 @@ func (r *fanoutReport) rows() []row {
 		{"latency min / mean", fmt.Sprintf("%.3f / %.3f ms", r.LatMinMs, r.LatMeanMs)},
 		{"server CPU", fmt.Sprintf("%s s (%s ns per delivery)", optFloat(r.ServerCPUS, "%.2f"), optFloat(r.ServerCPUPerNs, "%.0f"))},
 		{"server RSS after", optBytes(i64f(r.ServerRSSAfter))},
+		{"deliveries per server CPU second", optFloat(r.DeliveredPerCPUS, "%.0f")},
 		{"pings answered", fmt.Sprint(r.Pings)},
 		{"unsubscribe pushes", fmt.Sprint(r.Unsubscribed)},
 		{"protocol errors", fmt.Sprint(r.ProtocolErrors)},
 		{"close codes", fmtCodes(r.CloseCodes)},
+	}
+	if r.PublishPID > 0 {
+		rows = append(rows,
+			row{"publishing node CPU", fmt.Sprintf("%s s (pid %d)", optFloat(r.PublishServerCPUS, "%.2f"), r.PublishPID)},
+			row{"both nodes' CPU", fmt.Sprintf("%s s (%s ns per delivery)", optFloat(r.ServersCPUS, "%.2f"), optFloat(r.ServersCPUPerNs, "%.0f"))})
 	}
 	if r.Stalled > 0 {
 		rows = append(rows,
@@ -459,4 +502,18 @@ func (r *fanoutReport) rows() []row {
 		rows = append(rows, row{"warning", w})
 	}
 	return rows
+}
+
+// readPublishProc samples the publishing node's /proc (--publish-pid); false when
+// there is none or it cannot be read (with a warning).
+func readPublishProc(pid int, warn func(string)) (procSample, bool) {
+	if pid <= 0 {
+		return procSample{}, false
+	}
+	p, err := readProc(pid)
+	if err != nil {
+		warn(fmt.Sprintf("reading /proc/%d (--publish-pid): %v", pid, err))
+		return procSample{}, false
+	}
+	return p, true
 }

@@ -43,7 +43,7 @@ func TestFakePublish(t *testing.T) {
 				t.Errorf("server saw %d publications", f.pubs.Load())
 			}
 			checkOrdered(t, m, "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms")
-			if num(t, m, "requests_per_s") <= 0 || m["server_cpu_us_per_request"] == nil {
+			if num(t, m, "requests_per_s") <= 0 || m["server_cpu_us_per_request"] == nil || m["requests_per_server_cpu_s"] == nil {
 				t.Errorf("rate or CPU missing: %v", m)
 			}
 
@@ -219,6 +219,7 @@ func TestModeUsage(t *testing.T) {
 		{[]string{"publish", "--api", "http://10.0.0.1/api"}, exitUsage, "not a loopback"},
 		{[]string{"conns", "--sample-interval", "10ms"}, exitUsage, "sample-interval"},
 		{[]string{"fanout", "--sample-interval", "5s"}, exitUsage, "sample-interval"},
+		{[]string{"fanout", "--publish-pid", "-1"}, exitUsage, "publish-pid"},
 	}
 	for _, tc := range tests {
 		var out, errOut bytes.Buffer

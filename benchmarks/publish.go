@@ -115,6 +115,7 @@ type publishReport struct {
 
 	ServerCPUS       *float64 `json:"server_cpu_s"`
 	ServerCPUPerReqU *float64 `json:"server_cpu_us_per_request"`
+	ReqPerCPUS       *float64 `json:"requests_per_server_cpu_s"`
 	ServerRSSAfter   *int64   `json:"server_rss_after_bytes"`
 
 	ClientCPUS float64  `json:"client_cpu_s"`
@@ -342,6 +343,9 @@ func runPublish(ctx context.Context, cm *common, o *publishOptions, progress io.
 		if rep.Succeeded > 0 {
 			rep.ServerCPUPerReqU = ptr(round(cpu * 1e6 / float64(rep.Succeeded)))
 		}
+		if cpu > 0 {
+			rep.ReqPerCPUS = ptr(round(float64(rep.Succeeded) / cpu))
+		}
 	}
 	if v, ok := after.rss(); ok {
 		rep.ServerRSSAfter = ptr(v)
@@ -385,6 +389,7 @@ func (r *publishReport) rows() []row {
 		{"latency p99.9 / max", fmt.Sprintf("%.3f / %.3f ms", r.LatP999Ms, r.LatMaxMs)},
 		{"latency min / mean", fmt.Sprintf("%.3f / %.3f ms", r.LatMinMs, r.LatMeanMs)},
 		{"server CPU", fmt.Sprintf("%s s (%s µs per request)", optFloat(r.ServerCPUS, "%.2f"), optFloat(r.ServerCPUPerReqU, "%.1f"))},
+		{"requests per server CPU second", optFloat(r.ReqPerCPUS, "%.0f")},
 		{"server RSS after", optBytes(i64f(r.ServerRSSAfter))},
 	}
 	if r.Subscribers > 0 {

@@ -10,7 +10,13 @@
 // publications as fast as possible), fanout-rate (N subscribers, 3 publications/s for
 // RATE_SECONDS, so 3N deliveries/s), publish (HTTP API at concurrency PUBLISH_C, no
 // subscribers, for DURATION), churn (connect → subscribe → disconnect at concurrency
-// CHURN_C, for DURATION). Each run starts a fresh server on a free loopback port, runs
+// CHURN_C, for DURATION), floor (the machine, no server), and scenarios on the
+// Redis engine: redis-publish (HTTP API publish into a channel with history, through
+// Redis, at concurrency PUBLISH_C for DURATION) and redis-fanout (REDIS_N subscribers
+// on node B, REDIS_M publications through the API of node A, both nodes on one
+// Redis) and redis-fanout-rate (the same two nodes, 3 publications/s for
+// RATE_SECONDS, for latency at a steady rate). A Redis scenario starts its own loopback redis-server (REDIS_SERVER,
+// default redis-server on PATH) for each run, and stops it by its PID. Each run starts a fresh server on a free loopback port, runs
 // the load tool (`$ROTOR_BIN bench`, the same client for both servers) and stops the
 // server by its PID. Runs are interleaved: for each round, each scenario runs against
 // Rotor, then the other server.
@@ -20,7 +26,8 @@
 //
 // Environment: ROTOR_BIN, CENTRIFUGO_BIN, LOADGEN (load tool command, default
 // "$ROTOR_BIN bench"), N (10000), HOLD (20s), RUNS (3), M (200), RATE_SECONDS (20),
-// DURATION (10s), PUBLISH_C (16), CHURN_C (16), PROTOCOL (json), SCENARIOS (comma
+// DURATION (10s), PUBLISH_C (16), CHURN_C (16), REDIS_N (N), REDIS_M (M),
+// REDIS_SERVER (redis-server), PROTOCOL (json), SCENARIOS (comma
 // list, default all), OUT (bench-results.md; raw JSON lines go next to it with the
 // extension .jsonl), REPORTS (a directory for the HTML report of every run; none by
 // default), KEEP_LOGS (1: keep server logs of successful runs too), FROM_JSONL (rebuild
@@ -66,6 +73,8 @@ type settings struct {
 	out, raw, reports  string
 	keepLogs           bool
 	fromJSONL          string
+	redisN, redisM     int
+	redisServer        string
 }
 
 func getenv(env []string, key string) string {
@@ -121,6 +130,9 @@ func parseSettings(env []string) (*settings, error) {
 	s.rateSeconds = integer("RATE_SECONDS", 20, 1)
 	s.publishC = integer("PUBLISH_C", 16, 1)
 	s.churnC = integer("CHURN_C", 16, 1)
+	s.redisN = integer("REDIS_N", s.n, 1)
+	s.redisM = integer("REDIS_M", s.m, 1)
+	s.redisServer = str("REDIS_SERVER", "redis-server")
 	s.hold = dur("HOLD", 20*time.Second)
 	s.duration = dur("DURATION", 10*time.Second)
 	s.protocol = str("PROTOCOL", "json")
@@ -186,6 +198,11 @@ type scenario struct {
 	// machine: the scenario measures the machine, not a server; it runs once per
 	// round with no server started and gets its own section.
 	machine bool
+	// redis: the servers run with engine.type redis on a redis-server started for
+	// the run; nodes is how many server processes (2: the load tool subscribes on
+	// the second and publishes through the first's API, --publish-pid).
+	redis bool
+	nodes int
 }
 
 // machineLabel is the server label of machine scenarios in the raw results.
@@ -307,6 +324,67 @@ var matrix = []scenario{
 		},
 	},
 	{
+		name: "redis-publish", mode: "publish", redis: true, nodes: 1,
+		args: func(s *settings) []string {
+			return []string{"-n", "0", "--duration", s.duration.String(), "-c", itoa(s.publishC), "--channel", "history:publish"}
+		},
+		timeout: func(s *settings) time.Duration { return s.duration + 90*time.Second },
+		note: func(s *settings) string {
+			return fmt.Sprintf("Redis engine: HTTP API publish into a channel with history (size %d, TTL %s) through Redis, %d in flight, no subscribers, for %s", historySize, historyTTL, s.publishC, s.duration)
+		},
+		metrics: []metric{
+			{key: "requests_per_s", label: "requests", unit: "req/s", higher: true},
+			{key: "requests_per_server_cpu_s", label: "requests per server CPU second", unit: "req/CPU-s", higher: true},
+			{key: "server_cpu_us_per_request", label: "server CPU per request", unit: "µs", prec: 1},
+			{key: "latency_p50_ms", label: "latency p50", unit: "ms", prec: 3},
+			{key: "latency_p99_ms", label: "latency p99", unit: "ms", prec: 3},
+			{key: "errors", label: "errors", unit: ""},
+		},
+	},
+	{
+		name: "redis-fanout", mode: "fanout", redis: true, nodes: 2,
+		args: func(s *settings) []string {
+			return []string{"-n", itoa(s.redisN), "-m", itoa(s.redisM), "--concurrency", "4", "--conn-rate", connRate, "--channel", "redis-fanout", "--drain", "60s"}
+		},
+		timeout: func(s *settings) time.Duration {
+			return time.Duration(s.redisN)*time.Millisecond + time.Duration(s.redisN*s.redisM)*10*time.Microsecond + 120*time.Second
+		},
+		note: func(s *settings) string {
+			return fmt.Sprintf("Redis engine, two nodes: %d subscribers of one channel on node B, %d publications through node A's HTTP API from 4 publishers as fast as possible (%d deliveries, each crossing Redis Pub/Sub); server CPU is both nodes'", s.redisN, s.redisM, s.redisN*s.redisM)
+		},
+		metrics: []metric{
+			{key: "delivered_per_s", label: "deliveries", unit: "msg/s", higher: true},
+			{key: "deliveries_per_server_cpu_s", label: "deliveries per server CPU second (A+B)", unit: "msg/CPU-s", higher: true},
+			{key: "servers_cpu_ns_per_delivery", label: "server CPU per delivery (A+B)", unit: "ns"},
+			{key: "server_cpu_ns_per_delivery", label: "node B CPU per delivery", unit: "ns"},
+			{key: "latency_p50_ms", label: "latency p50", unit: "ms", prec: 2},
+			{key: "latency_p99_ms", label: "latency p99", unit: "ms", prec: 2},
+			{key: "latency_max_ms", label: "latency max", unit: "ms", prec: 2},
+			{key: "lost", label: "lost", unit: "msgs"},
+		},
+	},
+	{
+		name: "redis-fanout-rate", mode: "fanout", redis: true, nodes: 2,
+		args: func(s *settings) []string {
+			return []string{"-n", itoa(s.redisN), "-m", itoa(3 * s.rateSeconds), "--rate", "3", "--concurrency", "1", "--conn-rate", connRate, "--channel", "redis-fanout-rate", "--drain", "30s"}
+		},
+		timeout: func(s *settings) time.Duration {
+			return time.Duration(s.redisN)*time.Millisecond + time.Duration(s.rateSeconds)*time.Second + 120*time.Second
+		},
+		note: func(s *settings) string {
+			return fmt.Sprintf("Redis engine, two nodes: %d subscribers on node B, 3 publications/s through node A's API for %ds (%d deliveries/s across Redis Pub/Sub); server CPU is both nodes'", s.redisN, s.rateSeconds, 3*s.redisN)
+		},
+		metrics: []metric{
+			{key: "latency_p50_ms", label: "latency p50", unit: "ms", prec: 2},
+			{key: "latency_p90_ms", label: "latency p90", unit: "ms", prec: 2},
+			{key: "latency_p99_ms", label: "latency p99", unit: "ms", prec: 2},
+			{key: "latency_max_ms", label: "latency max", unit: "ms", prec: 2},
+			{key: "deliveries_per_server_cpu_s", label: "deliveries per server CPU second (A+B)", unit: "msg/CPU-s", higher: true},
+			{key: "servers_cpu_ns_per_delivery", label: "server CPU per delivery (A+B)", unit: "ns"},
+			{key: "lost", label: "lost", unit: "msgs"},
+		},
+	},
+	{
 		name: "churn", mode: "churn",
 		args: func(s *settings) []string {
 			return []string{"--duration", s.duration.String(), "-c", itoa(s.churnC), "--channels", "100"}
@@ -357,10 +435,22 @@ const (
 	secret = "bench-secret"
 )
 
+// History of the channels of the Redis scenarios (namespace "history").
+const (
+	historySize = 100
+	historyTTL  = "300s"
+)
+
 // serverConfig is the config both servers get, with Centrifugo v6 key names: Rotor
 // needs health and prometheus for /health and /metrics, Centrifugo health and no usage
 // stats; each ignores (or warns about) the keys it does not need.
 func serverConfig(port int) []byte {
+	return clusterConfig(port, "")
+}
+
+// clusterConfig is serverConfig with, when redisAddr is set, the Redis engine on
+// that address and a namespace "history" whose channels keep history.
+func clusterConfig(port int, redisAddr string) []byte {
 	cfg := map[string]any{
 		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
 		"client":      map[string]any{"token": map[string]any{"hmac_secret_key": secret}},
@@ -370,6 +460,12 @@ func serverConfig(port int) []byte {
 		"prometheus":  map[string]any{"enabled": true},
 		"usage_stats": map[string]any{"disabled": true},
 		"log":         map[string]any{"level": "error"},
+	}
+	if redisAddr != "" {
+		cfg["engine"] = map[string]any{"type": "redis", "redis": map[string]any{"address": "redis://" + redisAddr}}
+		ch := cfg["channel"].(map[string]any)
+		ch["namespaces"] = []any{map[string]any{"name": "history", "allow_subscribe_for_client": true,
+			"history_size": historySize, "history_ttl": historyTTL}}
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	return b
@@ -524,61 +620,168 @@ func runOne(s *settings, sc *scenario, srv server, round int, work string) (resu
 			os.RemoveAll(dir)
 		}
 	}()
-	port, err := freePort()
-	if err != nil {
-		res.Err = err.Error()
-		return res, false
+	redisAddr := ""
+	if sc.redis {
+		ra, stopRedis, err := startRedis(s.redisServer, dir)
+		if err != nil {
+			res.Err = err.Error()
+			keep = true
+			return res, true
+		}
+		defer stopRedis()
+		redisAddr = ra
 	}
-	cfgPath := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(cfgPath, serverConfig(port), 0o600); err != nil {
-		res.Err = err.Error()
-		return res, false
+	nodes := max(sc.nodes, 1)
+	procs := make([]*node, 0, nodes)
+	for i := range nodes {
+		nd, err := startNode(srv.bin, dir, fmt.Sprintf("node%d", i+1), redisAddr)
+		if nd != nil {
+			defer nd.stop()
+			procs = append(procs, nd)
+		}
+		if err != nil {
+			res.Err = err.Error()
+			keep = true
+			return res, true
+		}
 	}
-	logPath := filepath.Join(dir, "server.log")
-	logF, err := os.Create(logPath)
-	if err != nil {
-		res.Err = err.Error()
-		return res, false
-	}
-	defer logF.Close()
-	cmd := exec.Command(srv.bin, "--config", cfgPath)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logF, logF
-	if err := cmd.Start(); err != nil {
-		res.Err = "start: " + err.Error()
-		return res, false
-	}
-	pid := cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer stopServer(cmd, exited)
-
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := waitHealthy(addr, exited, 30*time.Second); err != nil {
-		res.Err = err.Error()
-		keep = true
-		return res, true
-	}
+	// The load tool subscribes on the last node; with two nodes it publishes
+	// through the first one's API.
+	sub := procs[len(procs)-1]
+	addr, pid := sub.addr, sub.pid
 
 	timeout := sc.timeout(s)
 	args := append([]string{sc.mode}, sc.args(s)...)
 	args = append(args, "--addr", addr, "--secret", secret, "--api-key", apiKey, "--protocol", s.protocol,
 		"--pid", strconv.Itoa(pid), "--metrics-url", "http://"+addr+"/metrics",
 		"--timeout", timeout.String(), "--json")
+	if len(procs) > 1 {
+		args = append(args, "--api", "http://"+procs[0].addr+"/api", "--publish-pid", strconv.Itoa(procs[0].pid))
+	}
 	if s.reports != "" {
 		args = append(args, "--report", filepath.Join(s.reports, tag+".html"))
 	}
 	runLoadTool(s, &res, args, timeout)
 	// A server that died during the run fails it, whatever the figures say.
-	select {
-	case err := <-exited:
-		exited <- err
-		res.OK = false
-		res.Err = fmt.Sprintf("server exited during the run: %v", err)
-	default:
+	for _, nd := range procs {
+		select {
+		case err := <-nd.exited:
+			nd.exited <- err
+			res.OK = false
+			res.Err = fmt.Sprintf("server %s exited during the run: %v", nd.name, err)
+		default:
+		}
 	}
 	keep = !res.OK || s.keepLogs
 	return res, keep
+}
+
+// node is one server process of a run.
+type node struct {
+	name   string
+	addr   string
+	pid    int
+	cmd    *exec.Cmd
+	exited chan error
+	log    *os.File
+}
+
+// startNode starts bin with its own config (Redis engine when redisAddr is set) on a
+// free loopback port and waits until /health answers. On error after the process
+// started, the node is returned too, for the caller to stop.
+func startNode(bin, dir, name, redisAddr string) (*node, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, name+".json")
+	if err := os.WriteFile(cfgPath, clusterConfig(port, redisAddr), 0o600); err != nil {
+		return nil, err
+	}
+	logF, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logF, logF
+	if err := cmd.Start(); err != nil {
+		logF.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	nd := &node{name: name, addr: "127.0.0.1:" + strconv.Itoa(port), pid: cmd.Process.Pid, cmd: cmd, exited: make(chan error, 1), log: logF}
+	go func() { nd.exited <- cmd.Wait() }()
+	if err := waitHealthy(nd.addr, nd.exited, 30*time.Second); err != nil {
+		return nd, fmt.Errorf("%s: %w", name, err)
+	}
+	return nd, nil
+}
+
+func (nd *node) stop() {
+	stopServer(nd.cmd, nd.exited)
+	nd.log.Close()
+}
+
+// startRedis starts a loopback redis-server with no persistence on a free port in
+// dir and returns its address and a function that stops it (by its PID).
+func startRedis(bin, dir string) (string, func(), error) {
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	logF, err := os.Create(filepath.Join(dir, "redis.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+		"--dir", dir, "--protected-mode", "yes", "--maxclients", "10000")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logF, logF
+	if err := cmd.Start(); err != nil {
+		logF.Close()
+		return "", nil, fmt.Errorf("start redis-server (REDIS_SERVER=%s): %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		stopServer(cmd, exited)
+		logF.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if redisPing(addr) {
+			return addr, stop, nil
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			logF.Close()
+			return "", nil, fmt.Errorf("redis-server exited at start: %v (see redis.log)", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("redis-server not answering PING on %s within 10s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// redisPing reports whether a Redis server answers PING on addr.
+func redisPing(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	n, _ := io.ReadAtLeast(c, buf, 7)
+	return string(buf[:n]) == "+PONG\r\n"
 }
 
 // runMachine runs a machine scenario: the load tool alone, no server.
@@ -882,10 +1085,10 @@ func renderMarkdown(s *settings, servers []server, results []result, started tim
 	for _, srv := range servers {
 		fmt.Fprintf(&b, "- **%s**: `%s` (%s)\n", srv.label, srv.bin, binVersion(srv.bin))
 	}
-	fmt.Fprintf(&b, "\nKnobs: N=%d HOLD=%s RUNS=%d M=%d RATE_SECONDS=%d DURATION=%s PUBLISH_C=%d CHURN_C=%d. "+
+	fmt.Fprintf(&b, "\nKnobs: N=%d HOLD=%s RUNS=%d M=%d RATE_SECONDS=%d DURATION=%s PUBLISH_C=%d CHURN_C=%d REDIS_N=%d REDIS_M=%d. "+
 		"Each run starts a fresh server; runs are interleaved (each scenario against %s in turn, round after round). "+
 		"Cells show the median over the runs, with the spread (min–max) in parentheses.",
-		s.n, s.hold, s.runs, s.m, s.rateSeconds, s.duration, s.publishC, s.churnC, joinLabels(servers))
+		s.n, s.hold, s.runs, s.m, s.rateSeconds, s.duration, s.publishC, s.churnC, s.redisN, s.redisM, joinLabels(servers))
 	if len(servers) > 1 {
 		fmt.Fprintf(&b, " The ratio is %s's median divided by %s's; the arrow says whether higher (↑) or lower (↓) is better.", servers[0].label, servers[1].label)
 	}
@@ -959,8 +1162,16 @@ func renderMarkdown(s *settings, servers []server, results []result, started tim
 				sc.name, sc.note(s), strings.Join(s.loadgen, " "), sc.mode, strings.Join(sc.args(s), " "), sc.timeout(s))
 			continue
 		}
-		fmt.Fprintf(&b, "- **%s**: %s.\n  `%s %s %s --addr 127.0.0.1:PORT --secret %s --api-key %s --protocol %s --pid PID --metrics-url http://127.0.0.1:PORT/metrics --timeout %s --json`\n",
-			sc.name, sc.note(s), strings.Join(s.loadgen, " "), sc.mode, strings.Join(sc.args(s), " "), secret, apiKey, s.protocol, sc.timeout(s))
+		extra := ""
+		if sc.nodes > 1 {
+			extra = " --api http://127.0.0.1:PORT_A/api --publish-pid PID_A"
+		}
+		fmt.Fprintf(&b, "- **%s**: %s.\n  `%s %s %s --addr 127.0.0.1:PORT --secret %s --api-key %s --protocol %s --pid PID --metrics-url http://127.0.0.1:PORT/metrics --timeout %s --json%s`\n",
+			sc.name, sc.note(s), strings.Join(s.loadgen, " "), sc.mode, strings.Join(sc.args(s), " "), secret, apiKey, s.protocol, sc.timeout(s), extra)
+	}
+	redis := false
+	for _, name := range s.scenarios {
+		redis = redis || findScenario(name).redis
 	}
 	var failed []string
 	for _, r := range results {
@@ -973,7 +1184,15 @@ func renderMarkdown(s *settings, servers []server, results []result, started tim
 	}
 	b.WriteString("\nServer config (Centrifugo v6 key names, the same file for every server):\n\n```json\n")
 	b.Write(serverConfig(8000))
-	b.WriteString("\n```\n\n(The port differs per run: a free loopback port.) Raw figures: `" + filepath.Base(s.raw) + "`, one JSON line per run.\n")
+	b.WriteString("\n```\n\n(The port differs per run: a free loopback port.)")
+	if redis {
+		fmt.Fprintf(&b, " The Redis scenarios start `%s --bind 127.0.0.1 --port PORT --save '' --appendonly no` for each run and give every node this config instead, with the node's own port:\n\n```json\n", s.redisServer)
+		b.Write(clusterConfig(8000, "127.0.0.1:6379"))
+		b.WriteString("\n```\n\n")
+	} else {
+		b.WriteString(" ")
+	}
+	b.WriteString("Raw figures: `" + filepath.Base(s.raw) + "`, one JSON line per run.\n")
 	return b.String()
 }
 

@@ -71,7 +71,8 @@ func TestParseSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.n != 200 || s.runs != 1 || s.hold != 2*time.Second || s.duration != 10*time.Second || s.otherBin != "" {
+	if s.n != 200 || s.runs != 1 || s.hold != 2*time.Second || s.duration != 10*time.Second || s.otherBin != "" ||
+		s.redisN != 200 || s.redisM != 200 || s.redisServer != "redis-server" {
 		t.Errorf("settings %+v", s)
 	}
 	if strings.Join(s.scenarios, ",") != "churn,conns" || s.raw != filepath.Join(dir, "r.jsonl") {
@@ -200,5 +201,81 @@ func TestRenderMachineFloor(t *testing.T) {
 	// The floor is not a server's row in the comparison table.
 	if strings.Contains(md, "| **floor** |") {
 		t.Errorf("floor appears in the server table:\n%s", md)
+	}
+}
+
+func TestClusterConfig(t *testing.T) {
+	var m map[string]any
+	if err := json.Unmarshal(clusterConfig(1234, "127.0.0.1:6390"), &m); err != nil {
+		t.Fatal(err)
+	}
+	eng := m["engine"].(map[string]any)
+	if eng["type"] != "redis" || eng["redis"].(map[string]any)["address"] != "redis://127.0.0.1:6390" {
+		t.Errorf("engine %v", eng)
+	}
+	ns := m["channel"].(map[string]any)["namespaces"].([]any)[0].(map[string]any)
+	if ns["name"] != "history" || ns["history_size"] != float64(historySize) || ns["history_ttl"] != historyTTL {
+		t.Errorf("namespace %v", ns)
+	}
+	// The plain config has no engine section: the in-memory engine.
+	m = nil
+	if err := json.Unmarshal(serverConfig(1234), &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["engine"]; ok {
+		t.Errorf("serverConfig names an engine: %v", m)
+	}
+}
+
+func TestRenderRedisScenarios(t *testing.T) {
+	s := &settings{loadgen: []string{"bin/rotor", "bench"}, n: 200, runs: 1, m: 10, redisN: 10000, redisM: 50, hold: 2 * time.Second, duration: time.Second,
+		rateSeconds: 2, publishC: 16, churnC: 16, protocol: "json", scenarios: []string{"redis-publish", "redis-fanout"}, raw: "bench-results.jsonl", redisServer: "redis-server"}
+	servers := []server{{"Rotor", "/nonexistent/rotor"}, {"Centrifugo", "/nonexistent/centrifugo"}}
+	results := []result{
+		{Scenario: "redis-publish", Server: "Rotor", Run: 1, OK: true, Report: map[string]any{"ok": true, "requests_per_s": 20000.0, "requests_per_server_cpu_s": 40000.0}},
+		{Scenario: "redis-publish", Server: "Centrifugo", Run: 1, OK: true, Report: map[string]any{"ok": true, "requests_per_s": 15000.0, "requests_per_server_cpu_s": 16000.0}},
+		{Scenario: "redis-fanout", Server: "Rotor", Run: 1, OK: true, Report: map[string]any{"ok": true, "deliveries_per_server_cpu_s": 900000.0, "latency_p99_ms": 30.0}},
+		{Scenario: "redis-fanout", Server: "Centrifugo", Run: 1, OK: true, Report: map[string]any{"ok": true, "deliveries_per_server_cpu_s": 300000.0, "latency_p99_ms": 60.0}},
+	}
+	md := renderMarkdown(s, servers, results, time.Now(), time.Minute)
+	for _, want := range []string{
+		"| | requests per server CPU second ↑ | req/CPU-s | 40\u2009000 | 16\u2009000 | 2.50× |",
+		"| | deliveries per server CPU second (A+B) ↑ | msg/CPU-s | 900\u2009000 | 300\u2009000 | 3.00× |",
+		"| | latency p99 ↓ | ms | 30.00 | 60.00 | 0.50× |",
+		"REDIS_N=10000 REDIS_M=50",
+		"10000 subscribers of one channel on node B, 50 publications through node A's HTTP API",
+		"--channel history:publish",
+		"--api http://127.0.0.1:PORT_A/api --publish-pid PID_A`",
+		"redis-server --bind 127.0.0.1",
+		`"type": "redis"`,
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Without a Redis scenario, no Redis config is shown.
+	s.scenarios = []string{"publish"}
+	if md := renderMarkdown(s, servers, results, time.Now(), time.Minute); strings.Contains(md, "redis") {
+		t.Errorf("Redis config shown without a Redis scenario:\n%s", md)
+	}
+}
+
+// TestStartRedis starts a real loopback redis-server as the Redis scenarios do and
+// stops it by its PID.
+func TestStartRedis(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop, err := startRedis("redis-server", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(addr, "127.0.0.1:") || !redisPing(addr) {
+		t.Fatalf("redis-server on %s does not answer PING", addr)
+	}
+	stop()
+	if redisPing(addr) {
+		t.Errorf("redis-server on %s still answers after stop", addr)
+	}
+	if _, _, err := startRedis(filepath.Join(dir, "no-such-redis"), dir); err == nil || !strings.Contains(err.Error(), "REDIS_SERVER") {
+		t.Errorf("missing binary: err %v", err)
 	}
 }
