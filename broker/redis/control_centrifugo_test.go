@@ -1,15 +1,9 @@
 package redis
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,48 +13,12 @@ import (
 	"github.com/rotorhq/rotor/engine"
 )
 
-// startCentrifugoInsecure runs $CENTRIFUGO_BIN on srv with client.insecure, so a bare
-// WebSocket client connects anonymously and subscribes anywhere. It returns the API
-// and the WebSocket URL.
+// startCentrifugoInsecure runs $CENTRIFUGO_BIN on srv (startCentrifugo: client.insecure,
+// so a bare WebSocket client connects anonymously and subscribes anywhere). It returns
+// the API and the WebSocket URL.
 func startCentrifugoInsecure(t *testing.T, srv *redistest.Server) (*centrifugo, string) {
-	bin := centrifugoBin(t)
-	port := redistest.FreePort(t)
-	dir := t.TempDir()
-	cfg := map[string]any{
-		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
-		"http_api":    map[string]any{"key": "api-key"},
-		"log":         map[string]any{"level": "error"},
-		"engine":      map[string]any{"type": "redis", "redis": map[string]any{"address": []string{srv.URL()}}},
-		"client":      map[string]any{"insecure": true},
-	}
-	data, _ := json.Marshal(cfg)
-	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config", path)
-	cmd.Dir = dir
-	var logBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	c := &centrifugo{t: t, base: "http://127.0.0.1:" + strconv.Itoa(port), key: "api-key"}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := c.tryCall("info", map[string]any{}); err == nil {
-			return c, "ws://127.0.0.1:" + strconv.Itoa(port) + "/connection/websocket"
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("centrifugo did not answer: %s", logBuf.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c := startCentrifugo(t, map[string]any{"address": []string{srv.URL()}})
+	return c, c.ws
 }
 
 // wsClient is a bare JSON-protocol client of the Centrifugo node.
