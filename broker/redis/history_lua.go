@@ -172,17 +172,11 @@ end
 return reply
 `
 
-// luaReadStream reads a stream's position and, optionally, entries.
-//
-// KEYS: stream, meta. ARGV: 1 include entries ("0"/"1"), 2 start offset (forward:
-// first offset wanted; reverse: last offset wanted, "0" = from the top), 3 COUNT
-// ("0" = no limit), 4 reverse ("0"/"1"), 5 meta TTL s ("0" = none), 6 epoch for a
-// stream without metadata. Reply: {top offset, epoch, entries or nil}.
-const luaReadStream = `
-local stream, meta = KEYS[1], KEYS[2]
-local include, from, count, reverse = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local meta_ttl, fresh_epoch = ARGV[5], ARGV[6]
-
+// luaReadMeta is the start both read scripts share: it reads the position from the
+// meta hash (locals meta, meta_ttl, fresh_epoch), gives a stream or list without
+// metadata the fresh epoch at offset 0, and refreshes the meta TTL (0 = none). It
+// leaves the locals epoch and top.
+const luaReadMeta = `
 local m = redis.call("hmget", meta, "e", "s")
 local epoch, top = m[1], m[2]
 if not epoch then
@@ -195,7 +189,19 @@ end
 if meta_ttl ~= "0" then
   redis.call("expire", meta, meta_ttl)
 end
+`
 
+// luaReadStream reads a stream's position and, optionally, entries.
+//
+// KEYS: stream, meta. ARGV: 1 include entries ("0"/"1"), 2 start offset (forward:
+// first offset wanted; reverse: last offset wanted, "0" = from the top), 3 COUNT
+// ("0" = no limit), 4 reverse ("0"/"1"), 5 meta TTL s ("0" = none), 6 epoch for a
+// stream without metadata. Reply: {top offset, epoch, entries or nil}.
+const luaReadStream = `
+local stream, meta = KEYS[1], KEYS[2]
+local include, from, count, reverse = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local meta_ttl, fresh_epoch = ARGV[5], ARGV[6]
+` + luaReadMeta + `
 local entries = nil
 if include ~= "0" then
   local args
@@ -225,20 +231,7 @@ return {top, epoch, entries}
 const luaReadList = `
 local list, meta = KEYS[1], KEYS[2]
 local include, right, meta_ttl, fresh_epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-
-local m = redis.call("hmget", meta, "e", "s")
-local epoch, top = m[1], m[2]
-if not epoch then
-  epoch, top = fresh_epoch, 0
-  redis.call("hset", meta, "e", epoch)
-end
-if not top then
-  top = 0
-end
-if meta_ttl ~= "0" then
-  redis.call("expire", meta, meta_ttl)
-end
-
+` + luaReadMeta + `
 local entries = nil
 if include ~= "0" then
   entries = redis.call("lrange", list, 0, right)
