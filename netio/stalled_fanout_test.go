@@ -143,12 +143,13 @@ func TestStalledSubscribersDoNotHurtOthers(t *testing.T) {
 	}
 
 	pad := bytes.Repeat([]byte{'x'}, size)
-	publish := func(ph int, d time.Duration) {
+	// publish runs for d, and then for as long as more says (nil: no longer).
+	publish := func(ph int, d time.Duration, more func() bool) {
 		tick := time.NewTicker(time.Second / rate)
 		defer tick.Stop()
 		end := time.Now().Add(d)
 		buf := make([]byte, 0, size+64)
-		for time.Now().Before(end) {
+		for time.Now().Before(end) || (more != nil && more()) {
 			<-tick.C
 			buf = fmt.Appendf(buf[:0], `{"ph":%d,"ts":%d,"pad":"%s"}`, ph, time.Now().UnixNano(), pad)
 			if _, err := ns.node.Publish("feed", buf, engine.PublishOptions{}); err != nil {
@@ -176,10 +177,10 @@ func TestStalledSubscribersDoNotHurtOthers(t *testing.T) {
 		}
 	}
 
-	publish(2, time.Second)
+	publish(2, time.Second, nil)
 	waitDelivered(2)
 	// Run 1: no stalled subscribers.
-	publish(0, baseline)
+	publish(0, baseline, nil)
 	waitDelivered(0)
 
 	// Run 2: stalled subscribers arrive while publishing.
@@ -189,6 +190,15 @@ func TestStalledSubscribersDoNotHurtOthers(t *testing.T) {
 	}
 	results := make([]stalledResult, stalledN)
 	var stalled sync.WaitGroup
+	stalled.Add(stalledN)
+	// On a slow machine the publisher falls behind its rate, and the last stalled
+	// subscribers may not have had a full queue's worth when the run's time is up:
+	// it goes on publishing until every stalled one is done (bounded below).
+	stalledDone := make(chan struct{})
+	go func() {
+		stalled.Wait()
+		close(stalledDone)
+	}()
 	go func() {
 		for k := 0; k < stalledN; k++ {
 			time.Sleep(every)
@@ -196,7 +206,6 @@ func TestStalledSubscribersDoNotHurtOthers(t *testing.T) {
 			omu.Lock()
 			o := observed[wc.c.LocalAddr().String()]
 			omu.Unlock()
-			stalled.Add(1)
 			go func() {
 				defer stalled.Done()
 				r := &results[k]
@@ -207,7 +216,7 @@ func TestStalledSubscribersDoNotHurtOthers(t *testing.T) {
 				// Not a byte is read until the server gives up on this client.
 				select {
 				case <-o.closed:
-				case <-time.After(15 * time.Second):
+				case <-time.After(60 * time.Second):
 					r.err = errors.New("never disconnected")
 					return
 				}
@@ -229,12 +238,27 @@ func TestStalledSubscribersDoNotHurtOthers(t *testing.T) {
 			}()
 		}
 	}()
-	publish(1, withStall)
+	giveUp := time.Now().Add(withStall + time.Minute)
+	publish(1, withStall, func() bool {
+		if time.Now().After(giveUp) {
+			return false
+		}
+		select {
+		case <-stalledDone:
+			return false
+		default:
+			return true
+		}
+	})
 	waitDelivered(1)
-	stalled.Wait()
+	select {
+	case <-stalledDone:
+	case <-time.After(time.Minute):
+		t.Error("stalled subscribers' checks never finished")
+	}
 	// Run 1 again: the baseline brackets the stalled run, so a change in the
 	// machine's load during the test shows in both.
-	publish(0, baseline)
+	publish(0, baseline, nil)
 	waitDelivered(0)
 
 	for i := range clients {
