@@ -82,6 +82,8 @@ type ServerConfig struct {
 	// "channel.namespaces[0].delta_publish") and variable names for environment
 	// variables ("CENTRIFUGO_ENGINE_TYPE"). main prints them once at start.
 	Ignored []string
+	// Report sorts Ignored by what the operator should hear of it (report.go).
+	Report Report
 
 	// ext holds the registered topics' structs (topics.go), by type.
 	ext map[reflect.Type]any
@@ -289,9 +291,12 @@ func Load(path string, env []string) (*ServerConfig, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cfg.Ignored = append(s.unknownKeys(), envs.unknown()...)
+	ignoredKeys, unknownEnv := s.unknownKeys(), envs.unknown()
+	cfg.Ignored = append(slices.Clone(ignoredKeys), unknownEnv...)
 	slices.Sort(cfg.Ignored)
 	cfg.Ignored = slices.Compact(cfg.Ignored)
+	cfg.Report = s.report(ignoredKeys, envs, unknownEnv) // report.go
+	cfg.Report.sort()
 	return cfg, nil
 }
 
@@ -937,6 +942,9 @@ func toInt(v any) (int, error) {
 		}
 		return toInt(f)
 	case string:
+		if strings.TrimSpace(x) == "" {
+			return 0, nil // viper's weak typing: http_server.internal_port is "" by default
+		}
 		n, err := strconv.ParseInt(strings.TrimSpace(x), 0, 0)
 		if err != nil {
 			return 0, fmt.Errorf("invalid integer %q", x)

@@ -429,7 +429,7 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"rpc": {"namespaces": [{"name": "admin", "extra": 1}], "namespace_boundary": ":"},
 		"proxies": [{"name": "p1", "endpoint": "http://127.0.0.1/p", "http": {"tls": {"enabled": false}}}],
 		"uni_sse": {},
-		"pid_file": "/tmp/rotor.pid"
+		"swagger": {"enabled": true}
 	}`)
 	got, err := Load(path, nil)
 	if err != nil {
@@ -442,10 +442,10 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"channel.proxy.subscribe.grpc_metadata",
 		"channel.proxy.subscribe_stream.endpoint",
 		"channel.without_namespace.name",
-		"pid_file",
 		"proxies[0].http.tls.enabled",
 		"rpc.namespace_boundary",
 		"rpc.namespaces[0].extra",
+		"swagger.enabled",
 	}
 	if !reflect.DeepEqual(got.Ignored, want) {
 		t.Fatalf("ignored\n got  %q\n want %q", got.Ignored, want)
@@ -529,5 +529,6 @@ func TestEveryNamespaceOptionIsMapped(t *testing.T) {
 func sameCore(a, b *ServerConfig) bool {
 	x, y := *a, *b
 	x.ext, y.ext = nil, nil
+	x.Report, y.Report = Report{}, Report{}
 	return reflect.DeepEqual(x, y)
 }
