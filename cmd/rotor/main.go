@@ -108,8 +108,14 @@ func serve(o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	// Closed when serve returns: after the node's shutdown, or on a failed start.
-	defer bk.close()
+	// Closed when serve returns: after the node's shutdown, or on a failed start;
+	// not past shutdown.timeout (closing may wait on the very backend that hung).
+	closeBackends := true
+	defer func() {
+		if closeBackends {
+			bk.close()
+		}
+	}()
 	sc.Engine.Broker, sc.Engine.PresenceManager, sc.Engine.Controller = bk.broker, bk.presence, bk.control
 	node, err := engine.New(sc.Engine, logger)
 	if err != nil {
@@ -193,7 +199,9 @@ wait:
 			}
 		}
 	}
-	return shutdown(ops.ShutdownTimeout, node, srv, internal, logger)
+	err = shutdown(ops.ShutdownTimeout, node, srv, internal, logger)
+	closeBackends = err == nil
+	return err
 }
 
 // reload applies what Centrifugo reloads on SIGHUP: channel options and token keys.
