@@ -38,8 +38,9 @@ type AdminConfig struct {
 	// with it to the client WebSocket endpoint. nil when the server cannot mint
 	// tokens (no client.token.hmac_secret_key): the live tail is unavailable.
 	LiveToken func(channel string) (string, error)
-	// WebSocketPort is the client port the live tail connects to.
-	WebSocketPort int
+	// WebSocketPort reports the client port the live tail connects to; called per
+	// request, after the listener is up.
+	WebSocketPort func() int
 	// Logger; nil → discard.
 	Logger *slog.Logger
 }
@@ -219,7 +220,7 @@ func (a *Admin) live(ctx *fasthttp.RequestCtx) {
 		textError(ctx, fasthttp.StatusBadRequest, "Bad Request\n")
 		return
 	}
-	if a.cfg.LiveToken == nil {
+	if a.cfg.LiveToken == nil || a.cfg.WebSocketPort == nil {
 		writeAdminJSON(ctx, fasthttp.StatusNotFound, map[string]string{
 			"error": "live tail needs client.token.hmac_secret_key to mint a connection token",
 		})
@@ -231,7 +232,7 @@ func (a *Admin) live(ctx *fasthttp.RequestCtx) {
 		internalServerError(ctx)
 		return
 	}
-	writeAdminJSON(ctx, fasthttp.StatusOK, map[string]any{"token": token, "port": a.cfg.WebSocketPort})
+	writeAdminJSON(ctx, fasthttp.StatusOK, map[string]any{"token": token, "port": a.cfg.WebSocketPort()})
 }
 
 // adminConnection is one entry of /admin/rotor/user's answer.
