@@ -41,6 +41,9 @@ type AdminConfig struct {
 	// WebSocketPort reports the client port the live tail connects to; called per
 	// request, after the listener is up.
 	WebSocketPort func() int
+	// Stats reports this node's counters (Prometheus series name → value summed
+	// over labels) for the dashboard's per-second rates; nil → none.
+	Stats func() map[string]float64
 	// Logger; nil → discard.
 	Logger *slog.Logger
 }
@@ -99,6 +102,11 @@ func (a *Admin) Match(p []byte) bool {
 // ServeHTTP serves one request whose path Match accepted.
 func (a *Admin) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	p := string(ctx.Path())
+	if a.prefix != "" && p == a.prefix {
+		// As net/http's ServeMux does for the subtree pattern prefix+"/".
+		ctx.Redirect(p+"/", fasthttp.StatusMovedPermanently)
+		return
+	}
 	if !a.Match(ctx.Path()) {
 		textError(ctx, fasthttp.StatusNotFound, "404 page not found\n")
 		return
@@ -133,6 +141,14 @@ func (a *Admin) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		}
 		if a.admit(ctx) {
 			a.live(ctx)
+		}
+	case "/admin/rotor/stats":
+		if !ctx.IsPost() {
+			emptyStatus(ctx, fasthttp.StatusMethodNotAllowed)
+			return
+		}
+		if a.admit(ctx) {
+			a.stats(ctx)
 		}
 	case "/admin/rotor/user":
 		if !ctx.IsPost() {
@@ -272,6 +288,19 @@ func (a *Admin) user(ctx *fasthttp.RequestCtx) {
 		name = nodes[0].Name
 	}
 	writeAdminJSON(ctx, fasthttp.StatusOK, map[string]any{"node": name, "connections": out})
+}
+
+// stats answers {"uid":…,"node":…,"metrics":{name:value}} for this node.
+func (a *Admin) stats(ctx *fasthttp.RequestCtx) {
+	var uid, name string
+	if nodes := a.api.node.Info(); len(nodes) > 0 {
+		uid, name = nodes[0].UID, nodes[0].Name
+	}
+	m := map[string]float64{}
+	if a.cfg.Stats != nil {
+		m = a.cfg.Stats()
+	}
+	writeAdminJSON(ctx, fasthttp.StatusOK, map[string]any{"uid": uid, "node": name, "metrics": m})
 }
 
 func writeAdminJSON(ctx *fasthttp.RequestCtx, status int, v any) {

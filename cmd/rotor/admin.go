@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"log/slog"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -32,6 +35,7 @@ func newAdmin(sc *config.ServerConfig, apiHandler *api.Handler, clientPort func(
 		WebPath:       ac.WebPath,
 		UI:            adminui.FS(),
 		WebSocketPort: clientPort,
+		Stats:         localStats,
 		Logger:        logger,
 	}
 	if secret := sc.Engine.TokenHMACSecretKey; secret != "" {
@@ -109,4 +113,31 @@ func adminOn(adm *api.Admin, sc *config.ServerConfig, external bool) *api.Admin 
 		return adm
 	}
 	return nil
+}
+
+// localStats sums this process's Prometheus series by name (labels dropped), read
+// from the same exposition /metrics serves, for the admin dashboard's rates.
+func localStats() map[string]float64 {
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, false)
+	out := map[string]float64{}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err != nil {
+			continue
+		}
+		name := line[:sp]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		out[name] += v
+	}
+	return out
 }
