@@ -42,7 +42,9 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// The token is re-read on every request, so logging out in one tab logs out all.
 function authHeaders() {
+  token = localStorage.getItem(TOKEN_KEY) || '';
   return token ? { Authorization: `token ${token}` } : {};
 }
 
@@ -172,7 +174,7 @@ function dashboard(main) {
   const table = h('tbody');
   const charts = h('div.charts');
   main.append(h('h2', 'Nodes'),
-    h('table.nodes', h('thead', h('tr', ['Name', 'Version', 'Uptime', 'Clients', 'Users', 'Subscriptions', 'Channels', 'Msgs in/s', 'Msgs out/s'].map((t) => h('th', t))), table)),
+    h('table.nodes', h('thead', h('tr', ['Name', 'Version', 'Uptime', 'Clients', 'Users', 'Subscriptions', 'Channels', 'Msgs in/s', 'Msgs out/s'].map((t) => h('th', t)))), table),
     charts);
   const nodes = new Map(); // uid → {data, plots, prev}
   let timer = null, stopped = false;
@@ -284,7 +286,8 @@ function channel(main, name) {
     const p = await api('presence', { channel: name });
     const pres = p.json?.result?.presence || {};
     presence.replaceChildren(...Object.values(pres).map((c) => h('tr',
-      h('td', c.client), h('td', h('a', { href: `#/user/${encodeURIComponent(c.user)}` }, c.user || '(anonymous)')),
+      h('td', c.client), h('td', h('a', { href: `#/user/${encodeURIComponent(c.user)}` }, c.user || '(anonymous)'),
+        c.user === 'rotor-admin' ? h('span.muted', ' (this live tail)') : null),
       h('td', c.conn_info ? JSON.stringify(c.conn_info) : ''))));
     if (p.json?.error) presence.replaceChildren(h('tr', h('td', { colspan: 3 }, p.json.error.message)));
   };
