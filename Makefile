@@ -4,8 +4,6 @@ ROTOR_BIN := $(abspath $(BIN))
 FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-ADMIN_UI_SRC := $(wildcard admin-ui/src/*) admin-ui/build.mjs admin-ui/package.json admin-ui/package-lock.json
-
 .PHONY: admin-ui admin-ui-check build run test test-unit test-alloc test-stalled test-e2e test-js fuzz fuzz-smoke bench vet fmt-check test-bench-tool
 
 build:
