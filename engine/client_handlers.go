@@ -259,6 +259,7 @@ func (c *Client) handlePresence(id uint32, ch string) error {
 	if _, ok, err := c.checkReadable(id, ch, false); !ok {
 		return err
 	}
+	c.node.countAction(actPresence)
 	m, err := c.node.presence.Presence(c.node.ctx, ch)
 	if err != nil {
 		return c.replyError(id, c.node.brokerError("presence", ch, err))
@@ -270,6 +271,7 @@ func (c *Client) handlePresenceStats(id uint32, ch string) error {
 	if _, ok, err := c.checkReadable(id, ch, false); !ok {
 		return err
 	}
+	c.node.countAction(actPresenceStats)
 	st, err := c.node.presence.PresenceStats(c.node.ctx, ch)
 	if err != nil {
 		return c.replyError(id, c.node.brokerError("presence stats", ch, err))

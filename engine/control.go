@@ -170,6 +170,7 @@ func (n *Node) publishControl(ctx context.Context, cmd *codec.ControlCommand, to
 	}
 	b := getBuf()
 	*b = codec.AppendControlCommand((*b)[:0], cmd)
+	n.metrics.msgSent[msgControl].Inc()
 	err := n.control.ctl.PublishControl(ctx, *b, to)
 	putBuf(b)
 	return err
@@ -250,6 +251,7 @@ func (n *Node) forgetSilentNodes(now time.Time) {
 // while holding a lock its PublishControl takes. An error is a message that cannot
 // be decoded.
 func (n *Node) HandleControl(data []byte) error {
+	n.metrics.msgReceived[msgControl].Inc()
 	var cmd codec.ControlCommand
 	if err := codec.DecodeControlCommand(data, &cmd); err != nil {
 		n.log.Warn("control: undecodable message", "err", err, "len", len(data))
@@ -470,7 +472,10 @@ func (n *Node) surveyAnswer(op string, data []byte) surveyReply {
 func (n *Node) clusterChannels(pattern string) (map[string]ChannelInfo, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.control.surveyWait)
 	defer cancel()
+	started := time.Now()
 	replies, err := n.survey(ctx, surveyChannelsOp, codec.AppendChannelsSurveyRequest(nil, pattern))
+	n.countAction(actSurvey)
+	observeDuration(n.metrics.surveySummary, n.metrics.surveyHistogram, time.Since(started))
 	if err != nil {
 		return nil, err
 	}
@@ -566,6 +571,7 @@ func (n *Node) unsubscribeLocal(u *codec.ControlUnsubscribe) {
 			b := getBuf()
 			*b = codec.AppendUnsubscribePush(c.proto, (*b)[:0], u.Channel, u.Code, u.Reason)
 			c.enqueue(*b)
+			c.countServerUnsubscribe(u.Code, len(*b))
 			putBuf(b)
 		}
 	}
