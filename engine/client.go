@@ -63,9 +63,9 @@ type Client struct {
 	// pingSent is when the last ping was queued (unix nanos), for the ping/pong
 	// duration.
 	pingSent int64
-	id      string
-	user    string
-	info    []byte
+	id       string
+	user     string
+	info     []byte
 	// expireAt is the unix second the connection expires at; 0 never.
 	expireAt int64
 	// subs holds the subscribed channels; nil until the first subscribe.
