@@ -112,7 +112,7 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 
 // finishSubscribe attaches a granted client-side subscription and writes its reply.
 func (c *Client) finishSubscribe(id uint32, ch string, p *subParams) error {
-	err := c.attach(ch, p, func(res *codec.SubscribeResult) ([]byte, error) {
+	err := c.attach(ch, p, ftSubscribe, func(res *codec.SubscribeResult) ([]byte, error) {
 		b := getBuf()
 		defer putBuf(b)
 		out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{ID: id, Subscribe: res})

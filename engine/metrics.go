@@ -169,6 +169,9 @@ type nodeMetrics struct {
 	// codes caches series keyed by an open set of codes: reply errors, server
 	// disconnects and unsubscribes.
 	codes map[codeKey]*metrics.Counter
+
+	// snap is the node info snapshot (metricsnap.go).
+	snap snapshotter
 }
 
 // transportMetrics are the series of one transport (websocket, sse, …).

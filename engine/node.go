@@ -169,6 +169,7 @@ func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
 // Run starts the node's timer wheel. Call once.
 func (n *Node) Run() {
 	n.wheel.start()
+	n.runSnapshots(n.control.stop)
 	n.runControl()
 }
 
@@ -360,6 +361,7 @@ func (n *Node) ShuttingDown() bool { return n.shuttingDown.Load() }
 // localInfo reports this node's counters (Info lists every node).
 func (n *Node) localInfo() NodeInfo {
 	clients, users, channels, subs := n.hub.counts()
+	metrics, _ := n.latestSnapshot(false)
 	return NodeInfo{
 		UID:         n.uid,
 		Name:        n.cfg.Name,
@@ -369,6 +371,7 @@ func (n *Node) localInfo() NodeInfo {
 		NumChannels: uint32(channels),
 		NumSubs:     uint32(subs),
 		Uptime:      uint32(time.Since(n.started).Seconds()),
+		Metrics:     metrics,
 	}
 }
 

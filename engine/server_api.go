@@ -169,7 +169,7 @@ func (c *Client) serverSubscribe(ch string, p *subParams) error {
 		c.Disconnect(DisconnectChannelLimit)
 		return nil
 	}
-	err := c.attach(ch, p, func(res *codec.SubscribeResult) ([]byte, error) {
+	err := c.attach(ch, p, ftPushSubscribe, func(res *codec.SubscribeResult) ([]byte, error) {
 		push := codec.Push{Channel: ch, Subscribe: &codec.Subscribe{
 			Recoverable: res.Recoverable, Epoch: res.Epoch, Offset: res.Offset,
 			Positioned: res.Positioned, Data: res.Data,

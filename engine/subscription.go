@@ -151,9 +151,9 @@ func namespaceFlags(ns *NamespaceOptions, o *SubscribeOverride) subFlags {
 
 // attach subscribes c to ch with p and queues the message built by encode (the
 // subscribe reply or push) before any publication of ch. It returns an *Error (112)
-// when recovery must fail, and encode's error unchanged, with nothing attached.
-// Must not hold c.mu.
-func (c *Client) attach(ch string, p *subParams, encode func(res *codec.SubscribeResult) ([]byte, error)) error {
+// when recovery must fail, and encode's error unchanged, with nothing attached. ft
+// is the frame type the message is counted as. Must not hold c.mu.
+func (c *Client) attach(ch string, p *subParams, ft frameType, encode func(res *codec.SubscribeResult) ([]byte, error)) error {
 	res, pos, err := c.prepareSub(ch, p)
 	if err != nil {
 		return err
@@ -164,6 +164,7 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 		return err
 	}
 	c.enqueue(out)
+	c.countSent(ft, len(out))
 	c.joinSub(ch, p, pos)
 	return nil
 }
