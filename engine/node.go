@@ -54,7 +54,7 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	metrics      *metrics.Set
+	metrics      *nodeMetrics
 	shuttingDown atomic.Bool
 	// sessions counts live sessions (NewClient to OnClose), for connection_limit and
 	// for a drained shutdown.
@@ -136,6 +136,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			n.regexps[ns] = regexp.MustCompile(ns.ChannelRegex) // validated above
 		}
 	}
+	n.registerMetrics()
+	n.hub.m = n.metrics
 	// Registered last but for the wheel: messages may arrive from now on.
 	if err := n.initControl(); err != nil {
 		return nil, err
@@ -166,8 +168,8 @@ func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
 
 // Run starts the node's timer wheel. Call once.
 func (n *Node) Run() {
-	n.registerMetrics()
 	n.wheel.start()
+	n.runSnapshots(n.control.stop)
 	n.runControl()
 }
 
@@ -198,9 +200,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.stopOnce.Do(func() {
 		n.wheel.close()
-		if n.metrics != nil {
-			metrics.UnregisterSet(n.metrics, true)
-		}
+		metrics.UnregisterSet(n.metrics.set, true)
 		n.closeBrokers(ctx)
 	})
 	return err
@@ -233,6 +233,7 @@ func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (Publis
 	if !checkPublicationData(ns, data) {
 		return PublishResult{}, ErrorBadRequest
 	}
+	n.metrics.msgSent[msgPublication].Inc()
 	if !n.local {
 		return n.publishRemote(channel, ns, data, &opts)
 	}
@@ -347,7 +348,11 @@ func (n *Node) Admit() bool {
 	if n.cfg.ConnectionLimit <= 0 {
 		return true
 	}
-	return n.sessions.Load() < int64(n.cfg.ConnectionLimit)
+	if n.sessions.Load() < int64(n.cfg.ConnectionLimit) {
+		return true
+	}
+	n.metrics.connectionLimit.Inc()
+	return false
 }
 
 // ShuttingDown reports whether Shutdown has started (the legacy API answers 503).
@@ -356,6 +361,7 @@ func (n *Node) ShuttingDown() bool { return n.shuttingDown.Load() }
 // localInfo reports this node's counters (Info lists every node).
 func (n *Node) localInfo() NodeInfo {
 	clients, users, channels, subs := n.hub.counts()
+	metrics, _ := n.latestSnapshot(false)
 	return NodeInfo{
 		UID:         n.uid,
 		Name:        n.cfg.Name,
@@ -365,6 +371,7 @@ func (n *Node) localInfo() NodeInfo {
 		NumChannels: uint32(channels),
 		NumSubs:     uint32(subs),
 		Uptime:      uint32(time.Since(n.started).Seconds()),
+		Metrics:     metrics,
 	}
 }
 
