@@ -149,15 +149,16 @@ function fmtUptime(s) {
   return d ? `${d}d ${hr}h` : hr ? `${hr}h ${m}m` : `${m}m ${s % 60}s`;
 }
 
-// sumMetric adds up a node's info metrics (or this node's local counters) whose name
-// starts with prefix.
-function sumMetric(items, prefix) {
+// sumDotted adds up a node's info metrics items (Centrifugo's flattened snapshot:
+// "centrifugo.node.messages_sent_count.type.publication" → increase over the
+// interval) of one family; undefined when the node sent none.
+function sumDotted(items, family) {
   if (!items) return undefined;
-  let sum, found = false;
+  let sum;
   for (const [k, v] of Object.entries(items)) {
-    if (k.startsWith(prefix)) { sum = (sum || 0) + v; found = true; }
+    if (k === family || k.startsWith(`${family}.`)) sum = (sum || 0) + v;
   }
-  return found ? sum : undefined;
+  return sum;
 }
 
 function chart(el, title, series) {
@@ -200,16 +201,20 @@ function dashboard(main) {
           };
           nodes.set(n.uid, s);
         }
-        // Counters: this node's live ones from admin/rotor/stats; for other nodes,
-        // whatever their info metrics carry.
-        const items = n.uid === local.uid ? local.metrics : n.metrics?.items;
-        const inCount = sumMetric(items, 'centrifugo_node_messages_received_count') ?? sumMetric(items, 'centrifugo.node.messages_received_count');
-        const outCount = sumMetric(items, 'centrifugo_transport_messages_sent') ?? sumMetric(items, 'centrifugo.transport.messages_sent');
-        let inRate = 0, outRate = 0;
-        if (s.prev && now > s.prev.t) {
-          const dt = now - s.prev.t;
-          if (inCount !== undefined && s.prev.in !== undefined) inRate = Math.max(0, (inCount - s.prev.in) / dt);
-          if (outCount !== undefined && s.prev.out !== undefined) outRate = Math.max(0, (outCount - s.prev.out) / dt);
+        // Rates: this node's from its live counters (admin/rotor/stats, sampled each
+        // poll); other nodes' from their info metrics (increases per interval).
+        let inRate = 0, outRate = 0, inCount, outCount;
+        if (n.uid === local.uid && local.metrics) {
+          inCount = local.metrics.centrifugo_node_messages_received_count;
+          outCount = local.metrics.centrifugo_transport_messages_sent;
+          if (s.prev && now > s.prev.t) {
+            const dt = now - s.prev.t;
+            if (inCount !== undefined && s.prev.in !== undefined) inRate = Math.max(0, (inCount - s.prev.in) / dt);
+            if (outCount !== undefined && s.prev.out !== undefined) outRate = Math.max(0, (outCount - s.prev.out) / dt);
+          }
+        } else if (n.metrics?.interval > 0) {
+          inRate = (sumDotted(n.metrics.items, 'centrifugo.node.messages_received_count') || 0) / n.metrics.interval;
+          outRate = (sumDotted(n.metrics.items, 'centrifugo.transport.messages_sent') || 0) / n.metrics.interval;
         }
         s.prev = { t: now, in: inCount, out: outCount };
         const push = (arr, v) => { arr.push(v); if (arr.length > KEEP_POINTS) arr.shift(); };
