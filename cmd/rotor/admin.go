@@ -120,13 +120,20 @@ func adminOn(adm *api.Admin, sc *config.ServerConfig, external bool) *api.Admin 
 func localStats() map[string]float64 {
 	var buf bytes.Buffer
 	metrics.WritePrometheus(&buf, false)
+	return sumExposition(buf.String())
+}
+
+// sumExposition parses Prometheus text exposition lines "name{labels} value" (or
+// "name value") and sums the values by name; comments and malformed lines are
+// skipped.
+func sumExposition(text string) map[string]float64 {
 	out := map[string]float64{}
-	for _, line := range strings.Split(buf.String(), "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		if line == "" || line[0] == '#' {
 			continue
 		}
 		sp := strings.LastIndexByte(line, ' ')
-		if sp < 0 {
+		if sp <= 0 {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[sp+1:], 64)
@@ -136,6 +143,9 @@ func localStats() map[string]float64 {
 		name := line[:sp]
 		if i := strings.IndexByte(name, '{'); i >= 0 {
 			name = name[:i]
+		}
+		if name == "" || strings.ContainsAny(name, " }") {
+			continue
 		}
 		out[name] += v
 	}
