@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
+	"net/url"
 	"os"
 	"path"
 	"strconv"
@@ -31,6 +32,10 @@ type AdminConfig struct {
 	// WebPath is admin.web_path: serve the UI files from this directory instead of
 	// UI (e.g. Centrifugo's own admin web app).
 	WebPath string
+	// WebProxyAddress is admin.web_proxy_address: reverse-proxy every UI request to
+	// this URL (a UI development server) instead of serving files. Takes precedence
+	// over WebPath, as in Centrifugo. Must parse as a URL (validated by the config).
+	WebProxyAddress string
 	// UI holds the embedded UI files (index.html at its root); used without WebPath.
 	UI fs.FS
 	// LiveToken mints a short-lived client connection token whose channels claim
@@ -66,6 +71,8 @@ type Admin struct {
 	log    *slog.Logger
 	users  UserConnectionsLister
 	now    func() time.Time
+	// proxy serves the UI files when WebProxyAddress is set.
+	proxy fasthttp.RequestHandler
 }
 
 // adminAuthMaxBody is /admin/auth's body limit, as Centrifugo's.
@@ -88,6 +95,11 @@ func NewAdmin(cfg AdminConfig, h *Handler) *Admin {
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.WebProxyAddress != "" {
+		if u, err := url.Parse(cfg.WebProxyAddress); err == nil {
+			a.proxy = webProxy(u, a.log)
+		}
 	}
 	a.users, _ = h.node.(UserConnectionsLister)
 	return a
@@ -317,6 +329,10 @@ func writeAdminJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 // static serves a UI file as http.FileServer does for the cases a single-page app
 // needs: "/" and directories serve their index.html, a missing file is a plain 404.
 func (a *Admin) static(ctx *fasthttp.RequestCtx, rel string) {
+	if a.proxy != nil {
+		a.proxy(ctx)
+		return
+	}
 	if a.files == nil {
 		textError(ctx, fasthttp.StatusNotFound, "404 page not found\n")
 		return
@@ -348,4 +364,40 @@ func (a *Admin) static(ctx *fasthttp.RequestCtx, rel string) {
 		return
 	}
 	ctx.Response.SetBody(b)
+}
+
+// webProxy forwards a request to the UI development server at u as Go's
+// httputil.NewSingleHostReverseProxy does for Centrifugo: same method, headers and
+// body, u's path joined in front of the request path, the query kept; an upstream
+// error is logged and answered with an empty 200, as Centrifugo's error handler
+// leaves it.
+func webProxy(u *url.URL, log *slog.Logger) fasthttp.RequestHandler {
+	hc := &fasthttp.HostClient{
+		Addr:                     u.Host,
+		IsTLS:                    u.Scheme == "https",
+		DisablePathNormalizing:   true,
+		NoDefaultUserAgentHeader: true,
+	}
+	if u.Port() == "" {
+		if hc.IsTLS {
+			hc.Addr += ":443"
+		} else {
+			hc.Addr += ":80"
+		}
+	}
+	base := strings.TrimSuffix(u.Path, "/")
+	return func(ctx *fasthttp.RequestCtx) {
+		req := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		ctx.Request.CopyTo(req)
+		req.URI().SetScheme(u.Scheme)
+		req.URI().SetHost(u.Host)
+		req.URI().SetPath(base + string(ctx.Path()))
+		req.Header.Del(fasthttp.HeaderConnection)
+		if err := hc.Do(req, &ctx.Response); err != nil {
+			log.Error("admin web proxy error", "error", err)
+			ctx.Response.Reset()
+			ctx.SetStatusCode(fasthttp.StatusOK)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -296,3 +297,21 @@ func TestAdminTokenFormat(t *testing.T) {
 func base64Decode(s string) ([]byte, error) { return base64.URLEncoding.DecodeString(s) }
 
 func writeTestFile(name, content string) error { return os.WriteFile(name, []byte(content), 0o644) }
+
+func TestAdminWebProxy(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "upstream "+r.URL.Path)
+	}))
+	defer up.Close()
+	a, _ := newTestAdmin(AdminConfig{Password: "p", Secret: "s", WebProxyAddress: up.URL, WebPath: t.TempDir()})
+	c := adminServer(t, a)
+	if r := do(t, c, "GET", "/assets/x.js", "", "", nil); r.status != 200 || r.body != "upstream /assets/x.js" {
+		t.Fatalf("proxied: %+v", r)
+	}
+	// The admin endpoints are not proxied.
+	if r := do(t, c, "GET", "/admin/init", "", "", nil); r.status != 200 || !strings.Contains(r.body, `"edition":"oss"`) {
+		t.Fatalf("init: %+v", r)
+	}
+}

@@ -28,15 +28,16 @@ func newAdmin(sc *config.ServerConfig, apiHandler *api.Handler, clientPort func(
 		logger.Warn("INSECURE admin mode enabled, make sure you understand risks")
 	}
 	cfg := api.AdminConfig{
-		Password:      ac.Password,
-		Secret:        ac.Secret,
-		Insecure:      ac.Insecure,
-		HandlerPrefix: ac.HandlerPrefix,
-		WebPath:       ac.WebPath,
-		UI:            adminui.FS(),
-		WebSocketPort: clientPort,
-		Stats:         localStats,
-		Logger:        logger,
+		Password:        ac.Password,
+		Secret:          ac.Secret,
+		Insecure:        ac.Insecure,
+		HandlerPrefix:   ac.HandlerPrefix,
+		WebPath:         ac.WebPath,
+		WebProxyAddress: ac.WebProxyAddress,
+		UI:              adminui.FS(),
+		WebSocketPort:   clientPort,
+		Stats:           localStats,
+		Logger:          logger,
 	}
 	if secret := sc.Engine.TokenHMACSecretKey; secret != "" {
 		cfg.LiveToken = func(channel string) (string, error) {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -14,6 +16,8 @@ type Admin struct {
 	HandlerPrefix string
 	External      bool
 	WebPath       string
+	// WebProxyAddress is admin.web_proxy_address (UI development server to proxy to).
+	WebProxyAddress string
 }
 
 // Debug is the debug.* section: pprof on the internal port.
@@ -36,6 +40,7 @@ func init() {
 				{"admin.handler_prefix", &a.HandlerPrefix},
 				{"admin.external", &a.External},
 				{"admin.web_path", &a.WebPath},
+				{"admin.web_proxy_address", &a.WebProxyAddress},
 				{"debug.enabled", &d.Enabled},
 				{"debug.handler_prefix", &d.HandlerPrefix},
 			}
@@ -43,6 +48,11 @@ func init() {
 		Validate: func(c *ServerConfig) error {
 			if p := Ext[Admin](c).HandlerPrefix; p != "" && !strings.HasPrefix(p, "/") {
 				return errors.New(`admin.handler_prefix: must start with "/"`)
+			}
+			if addr := Ext[Admin](c).WebProxyAddress; addr != "" {
+				if _, err := url.Parse(addr); err != nil {
+					return fmt.Errorf("admin.web_proxy_address: %w", err)
+				}
 			}
 			if p := Ext[Debug](c).HandlerPrefix; p != "" && !strings.HasPrefix(p, "/") {
 				return errors.New(`debug.handler_prefix: must start with "/"`)
