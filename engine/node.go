@@ -53,7 +53,7 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	metrics      *metrics.Set
+	metrics      *nodeMetrics
 	shuttingDown atomic.Bool
 	// sessions counts live sessions (NewClient to OnClose), for connection_limit and
 	// for a drained shutdown.
@@ -126,6 +126,8 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	v.bind(n.ctx)
 	n.verifier.Store(v)
 	n.chanOpts.Store(newChannelOptions(n.cfg.WithoutNamespace, n.cfg.Namespaces))
+	n.registerMetrics()
+	n.hub.m = n.metrics
 	// Registered last but for the wheel: messages may arrive from now on.
 	if err := n.initControl(); err != nil {
 		return nil, err
@@ -148,8 +150,8 @@ func durOr(d, def time.Duration) time.Duration {
 
 // Run starts the node's timer wheel. Call once.
 func (n *Node) Run() {
-	n.registerMetrics()
 	n.wheel.start()
+	n.runSnapshots(n.control.stop)
 	n.runControl()
 }
 
@@ -180,9 +182,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.stopOnce.Do(func() {
 		n.wheel.close()
-		if n.metrics != nil {
-			metrics.UnregisterSet(n.metrics, true)
-		}
+		metrics.UnregisterSet(n.metrics.set, true)
 		n.closeBrokers(ctx)
 	})
 	return err
@@ -215,6 +215,7 @@ func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (Publis
 	if !checkPublicationData(ns, data) {
 		return PublishResult{}, ErrorBadRequest
 	}
+	n.metrics.msgSent[msgPublication].Inc()
 	if !n.local {
 		return n.publishRemote(channel, ns, data, &opts)
 	}
@@ -329,7 +330,11 @@ func (n *Node) Admit() bool {
 	if n.cfg.ConnectionLimit <= 0 {
 		return true
 	}
-	return n.sessions.Load() < int64(n.cfg.ConnectionLimit)
+	if n.sessions.Load() < int64(n.cfg.ConnectionLimit) {
+		return true
+	}
+	n.metrics.connectionLimit.Inc()
+	return false
 }
 
 // ShuttingDown reports whether Shutdown has started (the legacy API answers 503).
@@ -338,6 +343,7 @@ func (n *Node) ShuttingDown() bool { return n.shuttingDown.Load() }
 // localInfo reports this node's counters (Info lists every node).
 func (n *Node) localInfo() NodeInfo {
 	clients, users, channels, subs := n.hub.counts()
+	metrics, _ := n.latestSnapshot(false)
 	return NodeInfo{
 		UID:         n.uid,
 		Name:        n.cfg.Name,
@@ -347,6 +353,7 @@ func (n *Node) localInfo() NodeInfo {
 		NumChannels: uint32(channels),
 		NumSubs:     uint32(subs),
 		Uptime:      uint32(time.Since(n.started).Seconds()),
+		Metrics:     metrics,
 	}
 }
 

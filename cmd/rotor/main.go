@@ -124,6 +124,8 @@ func serve(o serveOptions) error {
 	node.Run()
 	sc.API.Logger = logger
 	apiHandler := api.New(sc.API, node)
+	var clientPort int // set once the listener is up, before any request
+	adm := newAdmin(sc, apiHandler, func() int { return clientPort }, logger)
 
 	netio.Init()
 	addr := net.JoinHostPort(sc.Address, strconv.Itoa(sc.Port))
@@ -135,7 +137,7 @@ func serve(o serveOptions) error {
 		MaxHeaderBytes:   sc.MaxHeaderBytes,
 		WriteTimeout:     sc.WriteTimeout,
 		HTTPServer: &fasthttp.Server{
-			Handler:               externalHandler(apiHandler, sc),
+			Handler:               withAdmin(externalHandler(apiHandler, sc), sc, adminOn(adm, sc, true), sc.InternalPort == 0),
 			ReadTimeout:           30 * time.Second,
 			IdleTimeout:           60 * time.Second,
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
@@ -150,6 +152,7 @@ func serve(o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	clientPort = srv.Addr().(*net.TCPAddr).Port
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve() }()
 	var internal *fasthttp.Server
@@ -159,7 +162,7 @@ func serve(o serveOptions) error {
 			return fmt.Errorf("http_server.internal_port: %w", err)
 		}
 		internal = &fasthttp.Server{
-			Handler:               internalHandler(apiHandler, sc),
+			Handler:               withAdmin(internalHandler(apiHandler, sc), sc, adminOn(adm, sc, false), true),
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
 			ReadBufferSize:        sc.MaxHeaderBytes, // bounds the request head
 			NoDefaultServerHeader: true,

@@ -93,7 +93,6 @@ func wantTestdata() *ServerConfig {
 		}},
 		Backend: defaultBackend(),
 		Ignored: []string{
-			"admin.enabled", "admin.password", "admin.secret",
 			"http_server.tls.enabled",
 			"websocket.compression",
 		},
@@ -435,7 +434,6 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"admin.enabled",
 		"channel.namespaces[0].proxy_name",
 		"channel.namespaces[1].map.client_key",
 		"channel.proxy.subscribe.grpc_metadata",
