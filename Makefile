@@ -9,7 +9,8 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rotor
 
-## run: a development server on 127.0.0.1:8000 (in-memory engine, generated secrets)
+## run: a development server on 127.0.0.1:8000 (in-memory engine, generated secrets;
+## prints the admin UI URL with a generated password, and a demo token)
 run: build
 	./$(BIN)
 

@@ -197,3 +197,48 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return string(l.b)
 }
+
+// TestDevServerPrintsAdminLogin: `make run` (the binary without a config file)
+// prints the admin UI's URL and a generated password that logs in, and a demo
+// token; a wrong password does not log in.
+func TestDevServerPrintsAdminLogin(t *testing.T) {
+	t.Parallel()
+	port := freeTCPPort(t)
+	_, out := startCmd(t, t.TempDir(), port, "-p", fmt.Sprint(port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var password string
+	deadline := time.Now().Add(5 * time.Second)
+	for password == "" {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "Admin UI:"); ok {
+				fields := strings.Fields(rest)
+				if len(fields) != 3 || fields[0] != base+"/" || fields[1] != "(password:" {
+					t.Fatalf("admin line %q", line)
+				}
+				password = strings.TrimSuffix(fields[2], ")")
+			}
+		}
+		if password == "" && time.Now().After(deadline) {
+			t.Fatalf("no admin line in:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, token := adminLogin(t, base, password); code != 200 || token == "" {
+		t.Fatalf("login with the printed password: %d", code)
+	}
+	if code, _ := adminLogin(t, base, password+"x"); code == 200 {
+		t.Fatal("a wrong password logged in")
+	}
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(body)), "<html") {
+		t.Fatalf("GET / at the printed URL: %d %.200s", resp.StatusCode, body)
+	}
+	if !strings.Contains(out.String(), "Demo token (user \"demo\", valid 24h)") {
+		t.Fatalf("no demo token:\n%s", out.String())
+	}
+}
