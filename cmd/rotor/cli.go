@@ -261,7 +261,11 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	if code, done := f.parse(args, 0, stdout, stderr); done {
 		return code
 	}
-	fmt.Fprintf(stdout, "Rotor v%s (Go version: %s)\n", strings.TrimPrefix(version, "v"), runtime.Version())
+	v := version
+	if v != "" && v[0] >= '0' && v[0] <= '9' {
+		v = "v" + v // a release number, as Centrifugo prints it; a git hash stays as is
+	}
+	fmt.Fprintf(stdout, "Rotor %s (Go version: %s)\n", v, runtime.Version())
 	return 0
 }
 
