@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,7 +41,9 @@ type serveOptions struct {
 	configPath     string
 	explicitConfig bool
 	// env is the environment with the changed flags appended as ROTOR_* entries.
-	env            []string
+	env []string
+	// flagNames renames the ROTOR_* variables of flags to the flags in messages.
+	flagNames      *strings.Replacer
 	stdout, stderr io.Writer
 }
 
@@ -91,6 +94,9 @@ func serve(o serveOptions) error {
 	defer closeLog()
 	if missing {
 		logger.Warn("config file not found, using defaults", "path", path)
+	}
+	if o.flagNames != nil {
+		sc.Report.Rename(o.flagNames.Replace)
 	}
 	if err := reportConfig(sc, logger); err != nil {
 		return err
