@@ -125,7 +125,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	v := newTokenVerifier(&cfg)
 	v.bind(n.ctx)
 	n.verifier.Store(v)
-	n.chanOpts.Store(newChannelOptions(n.cfg.WithoutNamespace, n.cfg.Namespaces))
+	n.chanOpts.Store(newChannelOptions(&n.cfg))
 	n.registerMetrics()
 	n.hub.m = n.metrics
 	// Registered last but for the wheel: messages may arrive from now on.
