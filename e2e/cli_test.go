@@ -96,11 +96,11 @@ func TestCentrifugoDefaultConfigStarts(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("not a JSON log line (stderr is not a terminal): %q", line)
 		}
-		if l["level"] != "INFO" && l["level"] != "DEBUG" {
+		if l["level"] != "info" && l["level"] != "debug" {
 			t.Errorf("unexpected %s: %s", l["level"], line)
 		}
 	}
-	if !strings.Contains(out.String(), `"msg":"rotor started"`) {
+	if !strings.Contains(out.String(), `"message":"rotor started"`) {
 		t.Fatalf("output: %s", out.String())
 	}
 }
@@ -122,7 +122,7 @@ func TestServeFlagsAndLogFile(t *testing.T) {
 	for {
 		b, _ := os.ReadFile(logFile)
 		if strings.Contains(string(b), "shutdown complete") {
-			if !strings.Contains(string(b), `"level":"WARN","msg":"unknown log level loud, defaulting to INFO"`) || !strings.Contains(string(b), `"msg":"rotor started"`) {
+			if !strings.Contains(string(b), `"level":"warn","message":"unknown log level loud, defaulting to INFO"`) || !strings.Contains(string(b), `"message":"rotor started"`) {
 				t.Fatalf("log file:\n%s", b)
 			}
 			break
