@@ -387,3 +387,25 @@ func FuzzParseSample(f *testing.F) {
 		}
 	})
 }
+
+// TestProxyMetrics: proxy calls are timed by type and name; the client's name and
+// version make its connection "unregistered" in the connection series.
+func TestProxyMetrics(t *testing.T) {
+	p := &fakeProxy{resp: map[ProxyKind]*ProxyResponse{
+		ProxyConnect: {Result: &ProxyResult{User: "77"}},
+	}}
+	n := newTestNode(t, proxyConfig(p))
+	c, _ := newTestClient(n)
+	c.HandleFrame([]byte(`{"id":1,"connect":{"name":"js","version":"5"}}`))
+	for series, want := range map[string]float64{
+		`centrifugo_proxy_duration_seconds_count{name="default",protocol="http",type="connect"}`:                                                    1,
+		`centrifugo_proxy_duration_seconds_histogram_count{name="default",protocol="http",type="connect"}`:                                          1,
+		`centrifugo_proxy_inflight_requests{name="default",protocol="http",type="connect"}`:                                                         0,
+		`centrifugo_proxy_errors{name="default",protocol="http",type="connect"}`:                                                                    0,
+		`centrifugo_client_connections_accepted{accept_protocol="",client_name="unregistered",client_version="unregistered",transport="websocket"}`: 1,
+	} {
+		if v, ok := seriesValue(t, n, series); !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
+		}
+	}
+}

@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 
@@ -225,6 +224,7 @@ func isAPIPath(p []byte) bool {
 // httpHandler serves everything that is not a WebSocket upgrade. /health and
 // /metrics exist only with health.enabled and prometheus.enabled, as in Centrifugo.
 func httpHandler(apiHandler *api.Handler, sc *config.ServerConfig) fasthttp.RequestHandler {
+	metricsPath := config.Ext[config.Metrics](sc).HandlerPrefix
 	return func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/health":
@@ -232,10 +232,9 @@ func httpHandler(apiHandler *api.Handler, sc *config.ServerConfig) fasthttp.Requ
 				ctx.Error("404 page not found", fasthttp.StatusNotFound)
 				return
 			}
-		case "/metrics":
+		case metricsPath:
 			if sc.PrometheusEnabled {
-				ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-				metrics.WritePrometheus(ctx, true)
+				serveMetrics(ctx)
 				return
 			}
 		}
