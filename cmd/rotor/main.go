@@ -94,6 +94,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		proxyHeaders = append(proxyHeaders, h)
 	}
 	sc.Engine.Version = version + " Rotor"
+	sc.Engine.NodeInfoMetricsAggregateInterval = config.Ext[config.Metrics](sc).InfoMetricsAggregateInterval
 	bk, err := buildBackends(sc, logger)
 	if err != nil {
 		return err

@@ -6,11 +6,14 @@ import (
 	"time"
 )
 
-// Metrics holds prometheus.handler_prefix; prometheus.enabled is
-// ServerConfig.PrometheusEnabled and node.info_metrics_aggregate_interval (how often
-// the node snapshots its metrics for the info API and the node-control
-// announcement, default 60 s) is engine.Config.NodeInfoMetricsAggregateInterval.
+// Metrics holds the metrics keys beyond prometheus.enabled
+// (ServerConfig.PrometheusEnabled), with Centrifugo v6's defaults.
 type Metrics struct {
+	// InfoMetricsAggregateInterval is node.info_metrics_aggregate_interval: how
+	// often the node snapshots its metrics for the info API and the node-control
+	// announcement (default 60 s); the wiring copies it into
+	// engine.Config.NodeInfoMetricsAggregateInterval.
+	InfoMetricsAggregateInterval time.Duration
 	// HandlerPrefix is the path /metrics is served at (default "/metrics").
 	HandlerPrefix string
 }
@@ -19,16 +22,16 @@ func init() {
 	Register(Topic{
 		Keys: func(c *ServerConfig) []Key {
 			m := Ext[Metrics](c)
-			c.Engine.NodeInfoMetricsAggregateInterval = 60 * time.Second
+			m.InfoMetricsAggregateInterval = 60 * time.Second
 			m.HandlerPrefix = "/metrics"
 			return []Key{
-				{"node.info_metrics_aggregate_interval", &c.Engine.NodeInfoMetricsAggregateInterval},
+				{"node.info_metrics_aggregate_interval", &m.InfoMetricsAggregateInterval},
 				{"prometheus.handler_prefix", &m.HandlerPrefix},
 			}
 		},
 		Validate: func(c *ServerConfig) error {
 			m := Ext[Metrics](c)
-			if c.Engine.NodeInfoMetricsAggregateInterval <= 0 {
+			if m.InfoMetricsAggregateInterval <= 0 {
 				return errors.New("node.info_metrics_aggregate_interval: must be positive")
 			}
 			if !strings.HasPrefix(m.HandlerPrefix, "/") {

@@ -11,7 +11,7 @@ func TestMetricsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := Ext[Metrics](c); c.Engine.NodeInfoMetricsAggregateInterval != time.Minute || m.HandlerPrefix != "/metrics" {
+	if m := Ext[Metrics](c); m.InfoMetricsAggregateInterval != time.Minute || m.HandlerPrefix != "/metrics" {
 		t.Fatalf("defaults: %+v", m)
 	}
 	path := writeFile(t, "c.json", `{"node":{"info_metrics_aggregate_interval":"5s"},"prometheus":{"enabled":true,"handler_prefix":"/prom"}}`)
@@ -19,14 +19,14 @@ func TestMetricsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := Ext[Metrics](c); c.Engine.NodeInfoMetricsAggregateInterval != 5*time.Second || m.HandlerPrefix != "/prom" {
+	if m := Ext[Metrics](c); m.InfoMetricsAggregateInterval != 5*time.Second || m.HandlerPrefix != "/prom" {
 		t.Fatalf("loaded: %+v", m)
 	}
 	c, err = Load("", []string{"CENTRIFUGO_NODE_INFO_METRICS_AGGREGATE_INTERVAL=2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := Ext[Metrics](c); c.Engine.NodeInfoMetricsAggregateInterval != 2*time.Second {
+	if m := Ext[Metrics](c); m.InfoMetricsAggregateInterval != 2*time.Second {
 		t.Fatalf("env: %+v", m)
 	}
 	if _, err := Load(writeFile(t, "bad.json", `{"node":{"info_metrics_aggregate_interval":"0s"}}`), nil); err == nil {
