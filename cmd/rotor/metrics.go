@@ -62,6 +62,7 @@ func writeMetrics(w io.Writer) {
 	}
 	bb.Reset()
 	metrics.WritePrometheus(bb, true)
+	metrics.WriteFDMetrics(bb) // process_open_fds, process_max_fds, as Centrifugo has
 	out := make([]byte, 0, bb.Len()+8<<10)
 	text := bb.Bytes()
 	for len(text) > 0 {
