@@ -156,7 +156,7 @@ func (c *Client) cancelCalls() {
 // subscription token: a JWKS fetch may block, so then it is a call context (end it
 // with endCall); static keys never block and cost no context.
 func (c *Client) tokenCall(sub bool) (context.Context, *callScope) {
-	if !c.node.verifier.fetches(sub) {
+	if !c.node.verifier.Load().fetches(sub) {
 		return context.Background(), nil
 	}
 	return c.beginCall()
@@ -414,7 +414,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	case req.Token != "":
 		ctx, cs := c.tokenCall(false)
 		var err error
-		vt, err = n.verifier.verifyConnection(ctx, req.Token)
+		vt, err = n.verifier.Load().verifyConnection(ctx, req.Token)
 		c.endCall(cs)
 		if err == errTokenExpired {
 			c.failConnect(id, ErrorTokenExpired)

@@ -56,7 +56,7 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 	switch {
 	case req.Token != "":
 		ctx, cs := c.tokenCall(true)
-		vt, err := n.verifier.verifySubscription(ctx, req.Token)
+		vt, err := n.verifier.Load().verifySubscription(ctx, req.Token)
 		c.endCall(cs)
 		if err == errTokenExpired {
 			c.writeError(id, ErrorTokenExpired)
@@ -305,7 +305,7 @@ func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
 		return DisconnectBadRequest
 	}
 	ctx, cs := c.tokenCall(false)
-	vt, err := n.verifier.verifyConnection(ctx, req.Token)
+	vt, err := n.verifier.Load().verifyConnection(ctx, req.Token)
 	c.endCall(cs)
 	if err == errTokenExpired {
 		return DisconnectExpired
@@ -361,7 +361,7 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		return nil
 	}
 	ctx, cs := c.tokenCall(true)
-	vt, err := n.verifier.verifySubscription(ctx, req.Token)
+	vt, err := n.verifier.Load().verifySubscription(ctx, req.Token)
 	c.endCall(cs)
 	if err == errTokenExpired {
 		c.writeError(id, ErrorTokenExpired)

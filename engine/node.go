@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,12 +38,12 @@ type Node struct {
 	local bool
 	// pending counts, per channel, subscriptions that hold a remote broker's
 	// subscription but have not joined the hub yet (broker_node.go).
-	pendMu     sync.Mutex
-	pending    map[string]int
-	verifier   *tokenVerifier
-	namespaces map[string]*NamespaceOptions
-	regexps    map[*NamespaceOptions]*regexp.Regexp
-	log        *slog.Logger
+	pendMu  sync.Mutex
+	pending map[string]int
+	// verifier and chanOpts are replaced as a whole by Reload (reload.go).
+	verifier atomic.Pointer[tokenVerifier]
+	chanOpts atomic.Pointer[channelOptions]
+	log      *slog.Logger
 
 	pingInterval, pongTimeout, staleDelay, expiredDelay, expiredSubDelay time.Duration
 	presenceInterval                                                     time.Duration
@@ -114,9 +113,6 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		local:            cfg.Broker.Local(),
 		pending:          make(map[string]int),
 		drained:          make(chan struct{}),
-		verifier:         newTokenVerifier(&cfg),
-		namespaces:       make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
-		regexps:          make(map[*NamespaceOptions]*regexp.Regexp),
 		log:              log,
 		pingInterval:     cfg.pingInterval(),
 		pongTimeout:      cfg.pongTimeout(),
@@ -126,16 +122,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		presenceInterval: durOr(cfg.PresenceUpdateInterval, 27*time.Second),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.verifier.bind(n.ctx)
-	for i := range n.cfg.Namespaces {
-		ns := &n.cfg.Namespaces[i]
-		n.namespaces[ns.Name] = ns
-	}
-	for _, ns := range append([]*NamespaceOptions{&n.cfg.WithoutNamespace}, mapValues(n.namespaces)...) {
-		if ns.ChannelRegex != "" {
-			n.regexps[ns] = regexp.MustCompile(ns.ChannelRegex) // validated above
-		}
-	}
+	v := newTokenVerifier(&cfg)
+	v.bind(n.ctx)
+	n.verifier.Store(v)
+	n.chanOpts.Store(newChannelOptions(n.cfg.WithoutNamespace, n.cfg.Namespaces))
 	n.registerMetrics()
 	n.hub.m = n.metrics
 	// Registered last but for the wheel: messages may arrive from now on.
@@ -156,14 +146,6 @@ func durOr(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
-	out := make([]*NamespaceOptions, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 // Run starts the node's timer wheel. Call once.
