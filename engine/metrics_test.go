@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/codec"
 )
 
 // seriesValue returns the value of the series (exact name with labels) in the
@@ -407,5 +409,24 @@ func TestProxyMetrics(t *testing.T) {
 		if v, ok := seriesValue(t, n, series); !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
 		}
+	}
+}
+
+// TestPubSubLag: a publication stamped by the publishing node (Redis broker) is
+// timed from its stamp to its arrival here.
+func TestPubSubLag(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	pub := codec.Publication{Data: []byte(`{}`), Time: time.Now().Add(-300 * time.Millisecond).UnixMilli()}
+	if err := n.HandlePublication("news", &pub, codec.StreamPosition{}, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_pub_sub_lag_seconds_count{channel_namespace=""}`); v != 1 {
+		t.Fatalf("lag observations %v, want 1", v)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_pub_sub_lag_seconds_bucket{channel_namespace="",le="0.2"}`); v != 0 {
+		t.Fatalf("a 300 ms lag counted under 0.2 s")
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_pub_sub_lag_seconds_bucket{channel_namespace="",le="0.5"}`); v != 1 {
+		t.Fatalf("a 300 ms lag not counted under 0.5 s")
 	}
 }
