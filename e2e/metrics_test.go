@@ -385,3 +385,58 @@ func TestSlowConsumerMetricAndLog(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterNodeMetrics: two nodes on one Redis (the second a Centrifugo v6 node
+// when CENTRIFUGO_BIN is set) see each other's aggregated metrics in info: the
+// node-control announcement carries them every node.info_metrics_aggregate_interval.
+func TestClusterNodeMetrics(t *testing.T) {
+	addr := harness.StartRedis(t).Addr()
+	cfg := func(name string) harness.Config {
+		return redisNodeConfig(addr, name).Set("node.info_metrics_aggregate_interval", "1s")
+	}
+	a := harness.Start(t, cfg("rotor-a"))
+	var b *harness.Server
+	if bin := os.Getenv("CENTRIFUGO_BIN"); bin != "" {
+		b = harness.StartBinary(t, bin, cfg("other-b"))
+	} else {
+		b = harness.Start(t, cfg("other-b"))
+	}
+	subscribedClient(t, a, "m1", "chat:cluster")
+
+	type nodeMetrics struct {
+		Name    string `json:"name"`
+		Metrics *struct {
+			Interval float64            `json:"interval"`
+			Items    map[string]float64 `json:"items"`
+		} `json:"metrics"`
+	}
+	metricsOf := func(srv *harness.Server, name string) map[string]float64 {
+		var r struct {
+			Nodes []nodeMetrics `json:"nodes"`
+		}
+		if err := json.Unmarshal(srv.MustAPI(t, "info", map[string]any{}), &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range r.Nodes {
+			if n.Name == name && n.Metrics != nil {
+				return n.Metrics.Items
+			}
+		}
+		return nil
+	}
+	waitCond(t, 15*time.Second, "rotor-a's metrics, with its client, in other-b's info", func() bool {
+		m := metricsOf(b, "rotor-a")
+		return m != nil && m["centrifugo.node.num_clients"] == 1 && m["centrifugo.node.num_subscriptions"] == 1
+	})
+	m := metricsOf(b, "rotor-a")
+	for _, key := range []string{"centrifugo.client.command_duration_seconds.count.method.subscribe", "centrifugo.node.num_nodes"} {
+		if _, ok := m[key]; !ok {
+			t.Errorf("rotor-a's metrics in other-b's info lack %s: %v", key, m)
+		}
+	}
+	waitCond(t, 15*time.Second, "other-b's metrics in rotor-a's info", func() bool {
+		m := metricsOf(a, "other-b")
+		_, ok := m["centrifugo.node.num_clients"]
+		return ok
+	})
+}
