@@ -9,6 +9,8 @@
 package api
 
 import (
+	"time"
+
 	"crypto/subtle"
 	"log/slog"
 	"unicode"
@@ -82,6 +84,7 @@ type Handler struct {
 	log       *slog.Logger
 	// shutdown is the Node's ShutdownReporter, or nil.
 	shutdown ShutdownReporter
+	m        *apiMetrics
 }
 
 // New builds a Handler. It does not validate cfg (call cfg.Validate first): an
@@ -94,6 +97,7 @@ func New(cfg Config, node Node) *Handler {
 		transport: cfg.ErrorMode == ErrorModeTransport,
 		maxBody:   cfg.MaxBodySize,
 		log:       cfg.Logger,
+		m:         newAPIMetrics(),
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodySize
@@ -120,17 +124,23 @@ func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	case "/api/publish": // the hot path: pooled, no per-request allocation
 		if h.admit(ctx) {
+			started := time.Now()
 			h.publish(ctx)
+			h.m.observe(methodPublish, started)
 		}
 		return
 	case "/api/broadcast":
 		if h.admit(ctx) {
+			started := time.Now()
 			h.broadcast(ctx)
+			h.m.observe(methodBroadcast, started)
 		}
 		return
 	case "/api/batch":
 		if h.admit(ctx) {
+			started := time.Now()
 			h.batch(ctx)
+			h.m.observe(methodBatch, started)
 		}
 		return
 	case "/health":
@@ -141,7 +151,9 @@ func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	if m, ok := pathMethods[string(path)]; ok {
 		if h.admit(ctx) {
+			started := time.Now()
 			h.serveCommand(ctx, m, newCommand(m))
+			h.m.observe(m, started)
 		}
 		return
 	}
@@ -184,7 +196,7 @@ func (h *Handler) serveCommand(ctx *fasthttp.RequestCtx, m method, cmd command) 
 	}
 	if apiErr != nil {
 		b.b = b.b[:mark]
-		h.writeError(ctx, apiErr.Code, apiErr.Message)
+		h.writeError(ctx, m, apiErr.Code, apiErr.Message)
 		return
 	}
 	b.b = append(b.b, '}')
@@ -295,7 +307,8 @@ func (h *Handler) transportMode(ctx *fasthttp.RequestCtx) bool {
 
 // writeError answers a method-level error: inside a 200 {"error":…} response, or in
 // transport error mode as the bare error object with the mapped HTTP status.
-func (h *Handler) writeError(ctx *fasthttp.RequestCtx, code uint32, message string) {
+func (h *Handler) writeError(ctx *fasthttp.RequestCtx, m method, code uint32, message string) {
+	h.m.countError(m, code)
 	b := getBuffer()
 	if h.transportMode(ctx) {
 		b.b = appendError(b.b, code, message)

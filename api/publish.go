@@ -27,7 +27,7 @@ func (h *Handler) publish(ctx *fasthttp.RequestCtx) {
 	res, scratch, apiErr := h.doPublish(&s.req, s.b64)
 	s.b64 = scratch
 	if apiErr != nil {
-		h.writeError(ctx, apiErr.Code, apiErr.Message)
+		h.writeError(ctx, methodPublish, apiErr.Code, apiErr.Message)
 		return
 	}
 	b := getBuffer()
@@ -96,7 +96,7 @@ func (h *Handler) broadcast(ctx *fasthttp.RequestCtx) {
 	}
 	apiErr := h.doBroadcast(s)
 	if apiErr != nil {
-		h.writeError(ctx, apiErr.Code, apiErr.Message)
+		h.writeError(ctx, methodBroadcast, apiErr.Code, apiErr.Message)
 		return
 	}
 	b := getBuffer()

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"context"
 
 	"github.com/rotorhq/rotor/codec"
@@ -23,6 +25,14 @@ var _ BrokerEventHandler = (*Node)(nil)
 // HandlePublication implements BrokerEventHandler: it fans pub out to ch's local
 // subscribers under the channel lock. It allocates nothing.
 func (n *Node) HandlePublication(ch string, pub *codec.Publication, sp codec.StreamPosition, useDelta bool, prevPub *codec.Publication) error {
+	if pub.Time > 0 {
+		// Stamped by the publishing node (Redis broker): the Pub/Sub lag.
+		lag := time.Now().UnixMilli() - pub.Time
+		if lag < 0 {
+			lag = -lag
+		}
+		n.metrics.pubSubLag.Update(float64(lag) / 1000)
+	}
 	mu := n.chans.get(ch)
 	mu.Lock()
 	if sp.Offset > 0 {

@@ -428,7 +428,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 			return DisconnectPermissionDenied
 		}
 	case n.cfg.ConnectProxy != nil:
-		resp, err := c.callProxy(n.cfg.ConnectProxy, &ProxyRequest{
+		resp, err := c.callProxy(n.cfg.ConnectProxy, defaultProxy, &ProxyRequest{
 			Kind: ProxyConnect, Name: req.Name, Version: req.Version, Data: req.Data, Channels: sortedKeys(req.Subs),
 			EmulatedHeaders: req.Headers,
 		})

@@ -135,7 +135,7 @@ func (c *Client) subscribeViaProxy(id uint32, req *codec.SubscribeRequest, p *su
 		c.writeError(id, ErrorNotAvailable)
 		return nil
 	}
-	resp, err := c.callProxy(proxy, &ProxyRequest{Kind: ProxySubscribe, Channel: req.Channel, Token: req.Token, Data: req.Data})
+	resp, err := c.callProxy(proxy, proxyName(p.ns.SubscribeProxyName), &ProxyRequest{Kind: ProxySubscribe, Channel: req.Channel, Token: req.Token, Data: req.Data})
 	if d, ok := proxyOutcome(c, id, resp, err); !ok {
 		return d
 	}
@@ -398,7 +398,7 @@ func (c *Client) publishViaProxy(id uint32, req *codec.PublishRequest, ns *Names
 		c.writeError(id, ErrorNotAvailable)
 		return nil
 	}
-	resp, err := c.callProxy(proxy, &ProxyRequest{Kind: ProxyPublish, Channel: req.Channel, Data: req.Data})
+	resp, err := c.callProxy(proxy, proxyName(ns.PublishProxyName), &ProxyRequest{Kind: ProxyPublish, Channel: req.Channel, Data: req.Data})
 	if d, ok := proxyOutcome(c, id, resp, err); !ok {
 		return d
 	}

@@ -169,6 +169,8 @@ type nodeMetrics struct {
 	// codes caches series keyed by an open set of codes: reply errors, server
 	// disconnects and unsubscribes.
 	codes map[codeKey]*metrics.Counter
+	// proxies caches the series of each proxy (type, name); guarded by mu.
+	proxies map[proxyKey]*proxyMetrics
 
 	// snap is the node info snapshot (metricsnap.go).
 	snap snapshotter
@@ -445,4 +447,58 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultProxy is the name label of the connect and refresh proxies (and of the
+// unnamed channel proxies), as Centrifugo names them.
+const defaultProxy = "default"
+
+var proxyKindNames = [...]string{
+	ProxyConnect:    "connect",
+	ProxyRefresh:    "refresh",
+	ProxySubscribe:  "subscribe",
+	ProxyPublish:    "publish",
+	ProxyRPC:        "rpc",
+	ProxySubRefresh: "sub_refresh",
+}
+
+// proxyMetrics are the series of one proxy (type, name).
+type proxyMetrics struct {
+	summary   *metrics.Summary
+	histogram *metrics.PrometheusHistogram
+	errors    *metrics.Counter
+	inflight  *metrics.Gauge
+}
+
+type proxyKey struct {
+	kind ProxyKind
+	name string
+}
+
+// proxy returns the series of proxy calls of kind to the proxy called name,
+// creating them on the first call. Per proxy call (an HTTP round trip), not per
+// message.
+func (m *nodeMetrics) proxy(kind ProxyKind, name string) *proxyMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := proxyKey{kind, name}
+	if p := m.proxies[k]; p != nil {
+		return p
+	}
+	typ := "unknown"
+	if int(kind) < len(proxyKindNames) {
+		typ = proxyKindNames[kind]
+	}
+	l := `{name=` + strconv.Quote(name) + `,protocol="http",type="` + typ + `"}`
+	p := &proxyMetrics{
+		summary:   m.set.NewSummaryExt(`centrifugo_proxy_duration_seconds`+l, summaryWindow, summaryQuantiles),
+		histogram: m.set.NewPrometheusHistogramExt(`centrifugo_proxy_duration_seconds_histogram`+l, DefaultBuckets),
+		errors:    m.set.NewCounter(`centrifugo_proxy_errors` + l),
+		inflight:  m.set.NewGauge(`centrifugo_proxy_inflight_requests`+l, nil),
+	}
+	if m.proxies == nil {
+		m.proxies = make(map[proxyKey]*proxyMetrics)
+	}
+	m.proxies[k] = p
+	return p
 }

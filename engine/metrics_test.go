@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/codec"
 )
 
 // seriesValue returns the value of the series (exact name with labels) in the
@@ -386,4 +388,45 @@ func FuzzParseSample(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestProxyMetrics: proxy calls are timed by type and name; the client's name and
+// version make its connection "unregistered" in the connection series.
+func TestProxyMetrics(t *testing.T) {
+	p := &fakeProxy{resp: map[ProxyKind]*ProxyResponse{
+		ProxyConnect: {Result: &ProxyResult{User: "77"}},
+	}}
+	n := newTestNode(t, proxyConfig(p))
+	c, _ := newTestClient(n)
+	c.HandleFrame([]byte(`{"id":1,"connect":{"name":"js","version":"5"}}`))
+	for series, want := range map[string]float64{
+		`centrifugo_proxy_duration_seconds_count{name="default",protocol="http",type="connect"}`:                                                    1,
+		`centrifugo_proxy_duration_seconds_histogram_count{name="default",protocol="http",type="connect"}`:                                          1,
+		`centrifugo_proxy_inflight_requests{name="default",protocol="http",type="connect"}`:                                                         0,
+		`centrifugo_proxy_errors{name="default",protocol="http",type="connect"}`:                                                                    0,
+		`centrifugo_client_connections_accepted{accept_protocol="",client_name="unregistered",client_version="unregistered",transport="websocket"}`: 1,
+	} {
+		if v, ok := seriesValue(t, n, series); !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
+		}
+	}
+}
+
+// TestPubSubLag: a publication stamped by the publishing node (Redis broker) is
+// timed from its stamp to its arrival here.
+func TestPubSubLag(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	pub := codec.Publication{Data: []byte(`{}`), Time: time.Now().Add(-300 * time.Millisecond).UnixMilli()}
+	if err := n.HandlePublication("news", &pub, codec.StreamPosition{}, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_pub_sub_lag_seconds_count{channel_namespace=""}`); v != 1 {
+		t.Fatalf("lag observations %v, want 1", v)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_pub_sub_lag_seconds_bucket{channel_namespace="",le="0.2"}`); v != 0 {
+		t.Fatalf("a 300 ms lag counted under 0.2 s")
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_pub_sub_lag_seconds_bucket{channel_namespace="",le="0.5"}`); v != 1 {
+		t.Fatalf("a 300 ms lag not counted under 0.5 s")
+	}
 }

@@ -19,7 +19,7 @@ const proxyRetryAfter = 60 * time.Second
 // callProxy fills the fields common to every proxy request and calls p under the
 // session's call context, so that a disconnect or shutdown cancels it. It holds no
 // lock while the call is in flight. Must not hold c.mu.
-func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, error) {
+func (c *Client) callProxy(p ProxyCaller, name string, req *ProxyRequest) (*ProxyResponse, error) {
 	c.mu.Lock()
 	req.Client = c.id
 	req.User = c.user
@@ -37,7 +37,15 @@ func (c *Client) callProxy(p ProxyCaller, req *ProxyRequest) (*ProxyResponse, er
 	defer c.endCall(cs)
 	ctx, cancel := context.WithTimeout(cctx, proxyCallBound)
 	defer cancel()
+	pm := c.node.metrics.proxy(req.Kind, name)
+	pm.inflight.Inc()
+	started := time.Now()
 	resp, err := p.CallProxy(ctx, req)
+	observeDuration(pm.summary, pm.histogram, time.Since(started))
+	pm.inflight.Dec()
+	if err != nil {
+		pm.errors.Inc()
+	}
 	if err == nil && resp == nil {
 		resp = &ProxyResponse{}
 	}
@@ -100,7 +108,7 @@ func proxyName(name string) string {
 // Runs on its own short-lived goroutine.
 func (c *Client) proxyRefreshConnection() {
 	n := c.node
-	resp, err := c.callProxy(n.cfg.RefreshProxy, &ProxyRequest{Kind: ProxyRefresh})
+	resp, err := c.callProxy(n.cfg.RefreshProxy, defaultProxy, &ProxyRequest{Kind: ProxyRefresh})
 	c.mu.Lock()
 	c.refreshing = false
 	if c.state != stateConnected {
@@ -146,7 +154,7 @@ func (c *Client) proxyRefreshSubscription(ch string, sub *subscription) {
 	if p == nil {
 		err = errNoProxy
 	} else {
-		resp, err = c.callProxy(p, &ProxyRequest{Kind: ProxySubRefresh, Channel: ch})
+		resp, err = c.callProxy(p, proxyName(sub.ns.SubRefreshProxyName), &ProxyRequest{Kind: ProxySubRefresh, Channel: ch})
 	}
 	c.mu.Lock()
 	sub.refreshing = false
@@ -208,7 +216,7 @@ func (c *Client) handleRPC(id uint32, req *codec.RPCRequest) error {
 		c.writeError(id, ErrorNotAvailable)
 		return nil
 	}
-	resp, err := c.callProxy(p, &ProxyRequest{Kind: ProxyRPC, Method: req.Method, Data: req.Data})
+	resp, err := c.callProxy(p, proxyName(ns.ProxyName), &ProxyRequest{Kind: ProxyRPC, Method: req.Method, Data: req.Data})
 	if d, ok := proxyOutcome(c, id, resp, err); !ok {
 		return d
 	}

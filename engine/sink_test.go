@@ -31,7 +31,9 @@ func subscribeSinks(tb testing.TB, node *Node, channel string, n int) []*sinkTra
 	sinks := make([]*sinkTransport, n)
 	for i := range sinks {
 		tr := &sinkTransport{proto: codec.Protocol(i % 2)}
-		c := &Client{node: node, t: tr, proto: tr.proto, state: stateConnected, id: strconv.Itoa(i)}
+		// With its transport's series, so that benchmarks and alloc tests count
+		// deliveries as production does.
+		c := &Client{node: node, t: tr, proto: tr.proto, state: stateConnected, id: strconv.Itoa(i), tm: node.metrics.transport("websocket")}
 		c.tslot = -1
 		node.hub.addSub(channel, subEntry{c: c})
 		sinks[i] = tr

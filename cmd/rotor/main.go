@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"github.com/rotorhq/rotor/api"
@@ -110,6 +109,7 @@ func serve(o serveOptions) error {
 		proxyHeaders = append(proxyHeaders, h)
 	}
 	sc.Engine.Version = version + " Rotor"
+	sc.Engine.NodeInfoMetricsAggregateInterval = config.Ext[config.Metrics](sc).InfoMetricsAggregateInterval
 	bk, err := buildBackends(sc, logger)
 	if err != nil {
 		return err
@@ -307,6 +307,7 @@ func isAPIPath(p []byte) bool {
 // httpHandler serves everything that is not a WebSocket upgrade. /health and
 // /metrics exist only with health.enabled and prometheus.enabled, as in Centrifugo.
 func httpHandler(apiHandler *api.Handler, sc *config.ServerConfig) fasthttp.RequestHandler {
+	metricsPath := config.Ext[config.Metrics](sc).HandlerPrefix
 	return func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/health":
@@ -314,10 +315,9 @@ func httpHandler(apiHandler *api.Handler, sc *config.ServerConfig) fasthttp.Requ
 				ctx.Error("404 page not found", fasthttp.StatusNotFound)
 				return
 			}
-		case "/metrics":
+		case metricsPath:
 			if sc.PrometheusEnabled {
-				ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-				metrics.WritePrometheus(ctx, true)
+				serveMetrics(ctx)
 				return
 			}
 		}
