@@ -2,7 +2,7 @@
 // against Rotor's admin endpoints: it logs in (posting the password as
 // multipart/form-data), shows the node and its live client count, and a 401 from
 // admin/api logs it out. The app is extracted from the Centrifugo Go module
-// (tools/cfwebui.go). Screenshots go to test-output/admin-centrifugo-webapp/.
+// (tools/cfwebui.go). Screenshots go to screenshots/admin-centrifugo-webapp/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

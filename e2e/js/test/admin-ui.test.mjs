@@ -3,7 +3,7 @@
 // publishes through the API, find the channel, see a publication arrive in the live
 // tail, publish from the UI, disconnect the user from the user page (the SDK client
 // must see the disconnect), and get logged out by a 401. Screenshots go to
-// test-output/admin-ui/.
+// screenshots/admin-ui/.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
