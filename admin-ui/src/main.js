@@ -48,10 +48,10 @@ function authHeaders() {
   return token ? { Authorization: `token ${token}` } : {};
 }
 
-function logout() {
+function logout(message) {
   token = '';
   localStorage.removeItem(TOKEN_KEY);
-  showLogin();
+  showLogin(message);
 }
 
 class Unauthorized extends Error {}
@@ -61,7 +61,7 @@ async function post(path, body, type) {
   if (type) headers['Content-Type'] = type;
   const r = await fetch(path, { method: 'POST', headers, body });
   if (r.status === 401) {
-    logout();
+    logout('Session expired or invalid: log in again');
     throw new Unauthorized('unauthorized');
   }
   const text = await r.text();

@@ -150,6 +150,7 @@ test('admin UI: login, live dashboard, channel live tail, actions, disconnect a 
       await page.locator('tr.node').first().waitFor();
       await page.evaluate(() => localStorage.setItem('rotor-admin-token', 'garbage'));
       await page.locator('#password').waitFor({ timeout: 10000 }); // the next info poll got 401
+      assert.match(await page.locator('#login-error').textContent(), /log in again/);
       assert.equal(await page.evaluate(() => localStorage.getItem('rotor-admin-token')), null);
       await shot('08-logged-out');
 
