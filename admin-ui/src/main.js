@@ -328,15 +328,19 @@ function channel(main, name) {
       h('h4', 'Reply'), raw));
   loadPresence();
   loadHistory();
-  const stopTail = liveTail(name, tail, status);
+  let reload = null;
+  const stopTail = liveTail(name, tail, status, () => {
+    // A publication arrived: refresh the history shortly (once per burst).
+    if (!reload) reload = setTimeout(() => { reload = null; loadHistory(); }, 500);
+  });
   const t = setInterval(loadPresence, 3000);
-  return () => { clearInterval(t); stopTail(); };
+  return () => { clearInterval(t); clearTimeout(reload); stopTail(); };
 }
 
 // liveTail subscribes to channel through the client WebSocket endpoint with a
 // token from admin/rotor/live (its channels claim makes a server-side
 // subscription) and prepends every publication to tbody.
-function liveTail(channelName, tbody, status) {
+function liveTail(channelName, tbody, status, onPub) {
   let ws = null, closed = false, retry = null;
   const connect = async () => {
     let r;
@@ -366,6 +370,7 @@ function liveTail(channelName, tbody, status) {
         if (pub && m.push.channel === channelName) {
           tbody.prepend(h('tr.pub', h('td', new Date().toLocaleTimeString()), h('td', pub.offset ?? ''), h('td.data', dataText(pub))));
           while (tbody.children.length > 200) tbody.lastChild.remove();
+          onPub();
         }
       }
     };

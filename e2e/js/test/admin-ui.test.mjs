@@ -161,3 +161,32 @@ test('admin UI: login, live dashboard, channel live tail, actions, disconnect a 
     }
   });
 });
+
+test('admin UI under admin.handler_prefix in insecure mode: no login, every request relative to the prefix', async () => {
+  const cfg = adminConfig();
+  cfg.admin = { enabled: true, insecure: true, handler_prefix: '/ops' };
+  await withServer(cfg, async (srv) => {
+    const { browser, page, shot } = await launch('admin-ui');
+    try {
+      const outside = [];
+      page.on('request', (r) => {
+        const p = new URL(r.url()).pathname;
+        if (r.url().startsWith(srv.baseURL) && !p.startsWith('/ops/') && p !== '/ops' && p !== '/connection/websocket') outside.push(p);
+      });
+      await page.goto(`${srv.baseURL}/ops`); // redirected to /ops/
+      assert.equal(new URL(page.url()).pathname, '/ops/');
+      await page.locator('tr.node').first().waitFor();
+      assert.equal(await page.locator('#password').count(), 0, 'no login in insecure mode');
+      await page.locator('text=insecure mode').waitFor();
+      await page.goto(`${srv.baseURL}/ops/#/channel/${encodeURIComponent('room:x')}`);
+      await page.waitForFunction(() => document.querySelector('#tail-status')?.dataset.state === 'live');
+      await srv.mustApi('publish', { channel: 'room:x', data: { via: 'prefix' } });
+      await page.locator('#tail tr.pub', { hasText: 'prefix' }).waitFor({ timeout: 10000 });
+      await page.locator('td.data', { hasText: '{"via":"prefix"}' }).nth(1).waitFor(); // history refreshed too
+      await shot('09-prefix-insecure');
+      assert.deepEqual(outside, [], 'requests outside the prefix');
+    } finally {
+      await browser.close();
+    }
+  });
+});
