@@ -190,3 +190,70 @@ test('admin UI under admin.handler_prefix in insecure mode: no login, every requ
     }
   });
 });
+
+// startRedis runs a throwaway redis-server on a free port; returns {url, stop}.
+async function startRedis() {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  const port = await new Promise((res, rej) => {
+    const s = net.createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => { const { port: p } = s.address(); s.close(() => res(p)); });
+  });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise((res) => child.on('exit', res));
+  const ping = () => new Promise((res) => {
+    const c = net.connect(port, '127.0.0.1');
+    let got = '';
+    c.on('connect', () => c.write('PING\r\n'));
+    c.on('data', (d) => { got += d; if (got.includes('\r\n')) { c.destroy(); res(got.startsWith('+PONG')); } });
+    c.on('error', () => res(false));
+  });
+  const deadline = Date.now() + 10000;
+  while (!(await ping())) {
+    if (Date.now() > deadline) throw new Error('redis-server did not answer PING');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => { try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ } await exited; },
+  };
+}
+
+test('admin UI dashboard lists every node of a Redis cluster with its own numbers', async () => {
+  const redis = await startRedis();
+  try {
+    const cfg = adminConfig();
+    cfg.engine = { type: 'redis', redis: { address: [redis.url] } };
+    await withServer(cfg, async (a) => {
+      await withServer(cfg, async (b) => {
+        const nameOf = async (srv) => (await srv.mustApi('info', {})).nodes[0].name;
+        const [nameA, nameB] = [await nameOf(a), await nameOf(b)];
+        assert.notEqual(nameA, nameB);
+        const { browser, page, shot } = await launch('admin-ui');
+        const { client, log } = newClient(b, { token: userToken('carol') });
+        try {
+          await page.goto(`${a.baseURL}/`);
+          await page.fill('#password', PASSWORD);
+          await page.click('#login-submit');
+          const row = (name, k) => page.locator(`tr.node[data-node="${name}"] td[data-k="${k}"]`);
+          await row(nameB, 'num_clients').waitFor({ timeout: 15000 });
+          await row(nameA, 'num_clients').waitFor();
+          client.connect();
+          await log.wait('connected');
+          await page.waitForFunction(({ nameA, nameB }) => {
+            const v = (n) => document.querySelector(`tr.node[data-node="${n}"] td[data-k="num_clients"]`)?.textContent;
+            return v(nameB) === '1' && v(nameA) === '0';
+          }, { nameA, nameB }, { timeout: 15000 });
+          assert.equal(await page.locator('.node-charts').count(), 2, 'graphs per node');
+          await shot('10-cluster');
+        } finally {
+          client.disconnect();
+          await browser.close();
+        }
+      });
+    });
+  } finally {
+    await redis.stop();
+  }
+});
