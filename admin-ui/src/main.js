@@ -11,7 +11,7 @@ import './style.css';
 
 const TOKEN_KEY = 'rotor-admin-token';
 const POLL_MS = 1000;
-const KEEP_POINTS = 180;
+const KEEP_POINTS = 120; // seconds of history the graphs show (one point per poll)
 
 const app = document.getElementById('app');
 let token = localStorage.getItem(TOKEN_KEY) || '';
@@ -164,7 +164,7 @@ function sumDotted(items, family) {
 function chart(el, title, series) {
   const opts = {
     title, width: Math.max(320, Math.min(560, el.clientWidth || 520)), height: 200,
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    scales: { x: { time: true, range: (u, min, max) => [max - KEEP_POINTS * POLL_MS / 1000, max] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2 }))],
     axes: [{}, { size: 50 }],
   };
