@@ -89,7 +89,9 @@ test('admin UI: login, live dashboard, channel live tail, actions, disconnect a 
       const lastN = n - 1;
       // The graphs got points: uPlot draws into canvases, one per chart.
       assert.ok(await page.locator('.node-charts canvas').count() >= 2, 'two graphs per node');
-      await page.waitForTimeout(1500); // let a few polls land so the graphs have a line
+      // One more poll after the rates showed, so the graphs have a few points.
+      const up = await cell(page, 'uptime');
+      await page.waitForFunction((u) => document.querySelector('tr.node td[data-k="uptime"]')?.textContent !== u, up, { timeout: 10000 });
       await shot('02-dashboard-live');
 
       // Channels: searchable, with subscriber counts.
