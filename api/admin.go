@@ -106,21 +106,26 @@ func NewAdmin(cfg AdminConfig, h *Handler) *Admin {
 }
 
 // Match reports whether path is under the admin prefix (the whole URL space when
-// the prefix is empty): the paths Centrifugo's mux gives the admin handler.
+// the prefix is empty), or is the prefix itself (redirected to prefix+"/"): the
+// paths Centrifugo's mux gives the admin handler.
 func (a *Admin) Match(p []byte) bool {
+	if a.prefix != "" && string(p) == a.prefix {
+		return true
+	}
 	return len(p) > len(a.prefix) && strings.HasPrefix(string(p), a.prefix) && p[len(a.prefix)] == '/'
 }
 
 // ServeHTTP serves one request whose path Match accepted.
 func (a *Admin) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	p := string(ctx.Path())
-	if a.prefix != "" && p == a.prefix {
-		// As net/http's ServeMux does for the subtree pattern prefix+"/".
-		ctx.Redirect(p+"/", fasthttp.StatusMovedPermanently)
-		return
-	}
 	if !a.Match(ctx.Path()) {
 		textError(ctx, fasthttp.StatusNotFound, "404 page not found\n")
+		return
+	}
+	if p == a.prefix {
+		// As net/http's ServeMux does for the subtree pattern prefix+"/".
+		ctx.Response.Header.Set(fasthttp.HeaderLocation, p+"/")
+		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
 		return
 	}
 	rel := p[len(a.prefix):]

@@ -231,10 +231,15 @@ func TestAdminStaticAndPrefix(t *testing.T) {
 			t.Fatalf("%s: %+v", p, r)
 		}
 	}
+	// The prefix itself redirects to prefix+"/", as net/http's ServeMux does.
+	noRedirect := &http.Client{Transport: c.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noRedirect.Get("http://admin/ui"); err != nil || resp.StatusCode != 301 || resp.Header.Get("Location") != "/ui/" {
+		t.Fatalf("/ui: %v %v", resp, err)
+	}
 	if r := login(t, c, "/ui", "p"); r.status != 200 {
 		t.Fatalf("login under prefix: %+v", r)
 	}
-	if !a.Match([]byte("/ui/x")) || a.Match([]byte("/uix")) || a.Match([]byte("/ui")) {
+	if !a.Match([]byte("/ui/x")) || a.Match([]byte("/uix")) || !a.Match([]byte("/ui")) || a.Match([]byte("/u")) {
 		t.Fatal("Match")
 	}
 	root, _ := newTestAdmin(AdminConfig{})

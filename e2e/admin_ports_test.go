@@ -8,12 +8,15 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/centrifugal/centrifuge-go"
 
 	"github.com/rotorhq/rotor/e2e/harness"
 )
@@ -148,5 +151,60 @@ func TestAdminExternalWithPrefix(t *testing.T) {
 	}
 	if st, _ := adminGet(t, s.internalURL+"/debug/pprof/"); st != 404 {
 		t.Errorf("pprof without debug.enabled: %d, want 404", st)
+	}
+}
+
+// TestAdminLiveToken: the token /admin/rotor/live mints connects a real SDK client
+// (centrifuge-go) that is subscribed server-side to the channel, on a server that
+// checks audience, issuer and a custom user ID claim, and to a namespace clients may
+// not subscribe to; it then receives the channel's publications.
+func TestAdminLiveToken(t *testing.T) {
+	t.Parallel()
+	cfg := adminConfig()
+	cfg.Set("client.token.audience", "rotor-aud")
+	cfg.Set("client.token.issuer", "rotor-iss")
+	cfg.Set("client.token.user_id_claim", "uid")
+	srv := harness.Start(t, cfg)
+	st, token := adminLogin(t, srv.BaseURL, "pw")
+	if st != 200 {
+		t.Fatalf("login: %d", st)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.BaseURL+"/admin/rotor/live", strings.NewReader("channel=locked%3Aroom"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "token "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var live struct {
+		Token string
+		Port  int
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(body, &live) != nil || live.Token == "" {
+		t.Fatalf("live: %d %s", resp.StatusCode, body)
+	}
+	if !strings.HasSuffix(srv.BaseURL, fmt.Sprintf(":%d", live.Port)) {
+		t.Fatalf("live port %d, server %s", live.Port, srv.BaseURL)
+	}
+	c, clog := newClient(t, srv, protoJSON, centrifuge.Config{Token: live.Token})
+	ss := watchServerSide(c)
+	if err := c.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent[centrifuge.ConnectedEvent](t, clog, 5*time.Second, "connected", nil); ev.ClientID == "" {
+		t.Fatalf("connected: %+v", ev)
+	}
+	waitEvent[centrifuge.ServerSubscribedEvent](t, ss.log, 5*time.Second, "locked:room", func(e centrifuge.ServerSubscribedEvent) bool { return e.Channel == "locked:room" })
+	srv.MustAPI(t, "publish", map[string]any{"channel": "locked:room", "data": map[string]any{"tail": 1}})
+	if p := ss.next(t, 5*time.Second); p.Channel != "locked:room" || string(p.Data) != `{"tail":1}` {
+		t.Fatalf("publication: %s %s", p.Channel, p.Data)
+	}
+	// Without the admin token there is no live token.
+	req, _ = http.NewRequest(http.MethodPost, srv.BaseURL+"/admin/rotor/live", strings.NewReader("channel=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("live without admin token: %v %v", resp, err)
 	}
 }

@@ -11,7 +11,7 @@ import './style.css';
 
 const TOKEN_KEY = 'rotor-admin-token';
 const POLL_MS = 1000;
-const KEEP_POINTS = 180;
+const KEEP_POINTS = 120; // seconds of history the graphs show (one point per poll)
 
 const app = document.getElementById('app');
 let token = localStorage.getItem(TOKEN_KEY) || '';
@@ -48,10 +48,10 @@ function authHeaders() {
   return token ? { Authorization: `token ${token}` } : {};
 }
 
-function logout() {
+function logout(message) {
   token = '';
   localStorage.removeItem(TOKEN_KEY);
-  showLogin();
+  showLogin(message);
 }
 
 class Unauthorized extends Error {}
@@ -61,7 +61,7 @@ async function post(path, body, type) {
   if (type) headers['Content-Type'] = type;
   const r = await fetch(path, { method: 'POST', headers, body });
   if (r.status === 401) {
-    logout();
+    logout('Session expired or invalid: log in again');
     throw new Unauthorized('unauthorized');
   }
   const text = await r.text();
@@ -164,7 +164,7 @@ function sumDotted(items, family) {
 function chart(el, title, series) {
   const opts = {
     title, width: Math.max(320, Math.min(560, el.clientWidth || 520)), height: 200,
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    scales: { x: { time: true, range: (u, min, max) => [max - KEEP_POINTS * POLL_MS / 1000, max] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2 }))],
     axes: [{}, { size: 50 }],
   };
@@ -328,15 +328,19 @@ function channel(main, name) {
       h('h4', 'Reply'), raw));
   loadPresence();
   loadHistory();
-  const stopTail = liveTail(name, tail, status);
+  let reload = null;
+  const stopTail = liveTail(name, tail, status, () => {
+    // A publication arrived: refresh the history shortly (once per burst).
+    if (!reload) reload = setTimeout(() => { reload = null; loadHistory(); }, 500);
+  });
   const t = setInterval(loadPresence, 3000);
-  return () => { clearInterval(t); stopTail(); };
+  return () => { clearInterval(t); clearTimeout(reload); stopTail(); };
 }
 
 // liveTail subscribes to channel through the client WebSocket endpoint with a
 // token from admin/rotor/live (its channels claim makes a server-side
 // subscription) and prepends every publication to tbody.
-function liveTail(channelName, tbody, status) {
+function liveTail(channelName, tbody, status, onPub) {
   let ws = null, closed = false, retry = null;
   const connect = async () => {
     let r;
@@ -366,6 +370,7 @@ function liveTail(channelName, tbody, status) {
         if (pub && m.push.channel === channelName) {
           tbody.prepend(h('tr.pub', h('td', new Date().toLocaleTimeString()), h('td', pub.offset ?? ''), h('td.data', dataText(pub))));
           while (tbody.children.length > 200) tbody.lastChild.remove();
+          onPub();
         }
       }
     };

@@ -16,6 +16,7 @@ import (
 	adminui "github.com/rotorhq/rotor/admin-ui"
 	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/cmd/rotor/config"
+	"github.com/rotorhq/rotor/engine"
 )
 
 // newAdmin builds the admin handler when admin.enabled, else nil.
@@ -39,9 +40,13 @@ func newAdmin(sc *config.ServerConfig, apiHandler *api.Handler, clientPort func(
 		Stats:           localStats,
 		Logger:          logger,
 	}
-	if secret := sc.Engine.TokenHMACSecretKey; secret != "" {
+	tc := sc.Engine.Token
+	if tc.HMACSecretKey == "" {
+		tc.HMACSecretKey = sc.Engine.TokenHMACSecretKey
+	}
+	if tc.HMACSecretKey != "" {
 		cfg.LiveToken = func(channel string) (string, error) {
-			return liveToken(secret, channel)
+			return liveToken(tc, channel)
 		}
 	}
 	return api.NewAdmin(cfg, apiHandler)
@@ -50,7 +55,10 @@ func newAdmin(sc *config.ServerConfig, apiHandler *api.Handler, clientPort func(
 // liveToken is the admin UI's live tail credential: a one-hour connection token of
 // user "rotor-admin" whose channels claim subscribes it to channel server-side,
 // whatever the namespace lets clients do, as the admin is allowed to see everything.
-func liveToken(secret, channel string) (string, error) {
+// It carries the audience, issuer and user ID claim the server checks
+// (client.token.audience, issuer, user_id_claim); the regex variants cannot be
+// satisfied by construction, and the tail then shows the connect error.
+func liveToken(tc engine.TokenConfig, channel string) (string, error) {
 	now := time.Now()
 	claims := jwt.MapClaims{
 		"sub":      "rotor-admin",
@@ -58,7 +66,16 @@ func liveToken(secret, channel string) (string, error) {
 		"exp":      now.Add(time.Hour).Unix(),
 		"channels": []string{channel},
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if tc.UserIDClaim != "" {
+		claims[tc.UserIDClaim] = "rotor-admin"
+	}
+	if tc.Audience != "" {
+		claims["aud"] = tc.Audience
+	}
+	if tc.Issuer != "" {
+		claims["iss"] = tc.Issuer
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(tc.HMACSecretKey))
 }
 
 // pprof handlers as Centrifugo registers them under debug.handler_prefix.

@@ -1,8 +1,9 @@
 // Centrifugo v6.9.1's own admin web app, served by Rotor from admin.web_path, works
 // against Rotor's admin endpoints: it logs in (posting the password as
-// multipart/form-data), shows the node and its live client count, and a 401 from
+// multipart/form-data), shows the node and its live client count, publishes from its
+// Actions page to a real SDK subscriber, and a 401 from
 // admin/api logs it out. The app is extracted from the Centrifugo Go module
-// (tools/cfwebui.go). Screenshots go to test-output/admin-centrifugo-webapp/.
+// (tools/cfwebui.go). Screenshots go to screenshots/admin-centrifugo-webapp/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { launch } from '../browser.mjs';
-import { defaultConfig, newClient, userToken, withServer } from '../harness.mjs';
+import { defaultConfig, newClient, newSub, userToken, withServer } from '../harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -38,17 +39,35 @@ test('Centrifugo admin web app served with admin.web_path works against Rotor', 
         await shot('01-status');
 
         // The status page polls info every 5 s: the SDK client shows up.
+        const { sub, log: sublog } = newSub(client.client, 'news');
+        const received = [];
+        sub.on('publication', (ctx) => received.push(ctx.data));
+        sub.subscribe();
         client.client.connect();
         await client.log.wait('connected');
+        await sublog.wait('subscribed');
         await page.waitForFunction(() => /TOTAL CLIENTS:\s*1\b/.test(document.body.innerText), null, { timeout: 15000 });
         await shot('02-status-with-client');
 
+        // The Actions page publishes through admin/api; the SDK subscriber gets it.
+        await page.click('text=Actions');
+        await page.getByLabel('Channel').fill('news');
+        await page.locator('.ace_editor, .cm-editor, .monaco-editor, textarea').first().click();
+        await page.keyboard.type('{"via":"cf-app"'); // the editor closes the brace
+        await page.click('button:has-text("PUBLISH")');
+        const deadline = Date.now() + 10000;
+        while (!received.some((d) => d.via === 'cf-app') && Date.now() < deadline) await page.waitForTimeout(50);
+        assert.deepEqual(received, [{ via: 'cf-app' }]);
+        await shot('03-actions-publish');
+
         // A token the server rejects: the app's admin/api call gets 401 and it logs out.
+        // (The app routes with the History API, so reload from the root: /actions is
+        // no file, for Centrifugo's file server as for Rotor's.)
         await page.evaluate(() => localStorage.setItem('token', 'garbage'));
-        await page.reload();
+        await page.goto(`${srv.baseURL}/`);
         await page.locator('input[type=password]').waitFor({ timeout: 10000 });
         assert.ok(statuses.includes('401 /admin/api'), statuses.join(', '));
-        await shot('03-logged-out');
+        await shot('04-logged-out');
       } finally {
         client.client.disconnect();
         await browser.close();

@@ -3,7 +3,7 @@
 // publishes through the API, find the channel, see a publication arrive in the live
 // tail, publish from the UI, disconnect the user from the user page (the SDK client
 // must see the disconnect), and get logged out by a 401. Screenshots go to
-// test-output/admin-ui/.
+// screenshots/admin-ui/.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -89,7 +89,9 @@ test('admin UI: login, live dashboard, channel live tail, actions, disconnect a 
       const lastN = n - 1;
       // The graphs got points: uPlot draws into canvases, one per chart.
       assert.ok(await page.locator('.node-charts canvas').count() >= 2, 'two graphs per node');
-      await page.waitForTimeout(1500); // let a few polls land so the graphs have a line
+      // One more poll after the rates showed, so the graphs have a few points.
+      const up = await cell(page, 'uptime');
+      await page.waitForFunction((u) => document.querySelector('tr.node td[data-k="uptime"]')?.textContent !== u, up, { timeout: 10000 });
       await shot('02-dashboard-live');
 
       // Channels: searchable, with subscriber counts.
@@ -150,6 +152,7 @@ test('admin UI: login, live dashboard, channel live tail, actions, disconnect a 
       await page.locator('tr.node').first().waitFor();
       await page.evaluate(() => localStorage.setItem('rotor-admin-token', 'garbage'));
       await page.locator('#password').waitFor({ timeout: 10000 }); // the next info poll got 401
+      assert.match(await page.locator('#login-error').textContent(), /log in again/);
       assert.equal(await page.evaluate(() => localStorage.getItem('rotor-admin-token')), null);
       await shot('08-logged-out');
 
@@ -159,4 +162,100 @@ test('admin UI: login, live dashboard, channel live tail, actions, disconnect a 
       await browser.close();
     }
   });
+});
+
+test('admin UI under admin.handler_prefix in insecure mode: no login, every request relative to the prefix', async () => {
+  const cfg = adminConfig();
+  cfg.admin = { enabled: true, insecure: true, handler_prefix: '/ops' };
+  await withServer(cfg, async (srv) => {
+    const { browser, page, shot } = await launch('admin-ui');
+    try {
+      const outside = [];
+      page.on('request', (r) => {
+        const p = new URL(r.url()).pathname;
+        if (r.url().startsWith(srv.baseURL) && !p.startsWith('/ops/') && p !== '/ops' && p !== '/connection/websocket') outside.push(p);
+      });
+      await page.goto(`${srv.baseURL}/ops`); // redirected to /ops/
+      assert.equal(new URL(page.url()).pathname, '/ops/');
+      await page.locator('tr.node').first().waitFor();
+      assert.equal(await page.locator('#password').count(), 0, 'no login in insecure mode');
+      await page.locator('text=insecure mode').waitFor();
+      await page.goto(`${srv.baseURL}/ops/#/channel/${encodeURIComponent('room:x')}`);
+      await page.waitForFunction(() => document.querySelector('#tail-status')?.dataset.state === 'live');
+      await srv.mustApi('publish', { channel: 'room:x', data: { via: 'prefix' } });
+      await page.locator('#tail tr.pub', { hasText: 'prefix' }).waitFor({ timeout: 10000 });
+      await page.locator('td.data', { hasText: '{"via":"prefix"}' }).nth(1).waitFor(); // history refreshed too
+      await shot('09-prefix-insecure');
+      assert.deepEqual(outside, [], 'requests outside the prefix');
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+// startRedis runs a throwaway redis-server on a free port; returns {url, stop}.
+async function startRedis() {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  const port = await new Promise((res, rej) => {
+    const s = net.createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => { const { port: p } = s.address(); s.close(() => res(p)); });
+  });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise((res) => child.on('exit', res));
+  const ping = () => new Promise((res) => {
+    const c = net.connect(port, '127.0.0.1');
+    let got = '';
+    c.on('connect', () => c.write('PING\r\n'));
+    c.on('data', (d) => { got += d; if (got.includes('\r\n')) { c.destroy(); res(got.startsWith('+PONG')); } });
+    c.on('error', () => res(false));
+  });
+  const deadline = Date.now() + 10000;
+  while (!(await ping())) {
+    if (Date.now() > deadline) throw new Error('redis-server did not answer PING');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => { try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ } await exited; },
+  };
+}
+
+test('admin UI dashboard lists every node of a Redis cluster with its own numbers', async () => {
+  const redis = await startRedis();
+  try {
+    const cfg = adminConfig();
+    cfg.engine = { type: 'redis', redis: { address: [redis.url] } };
+    await withServer(cfg, async (a) => {
+      await withServer(cfg, async (b) => {
+        const nameOf = async (srv) => (await srv.mustApi('info', {})).nodes[0].name;
+        const [nameA, nameB] = [await nameOf(a), await nameOf(b)];
+        assert.notEqual(nameA, nameB);
+        const { browser, page, shot } = await launch('admin-ui');
+        const { client, log } = newClient(b, { token: userToken('carol') });
+        try {
+          await page.goto(`${a.baseURL}/`);
+          await page.fill('#password', PASSWORD);
+          await page.click('#login-submit');
+          const row = (name, k) => page.locator(`tr.node[data-node="${name}"] td[data-k="${k}"]`);
+          await row(nameB, 'num_clients').waitFor({ timeout: 15000 });
+          await row(nameA, 'num_clients').waitFor();
+          client.connect();
+          await log.wait('connected');
+          await page.waitForFunction(({ nameA, nameB }) => {
+            const v = (n) => document.querySelector(`tr.node[data-node="${n}"] td[data-k="num_clients"]`)?.textContent;
+            return v(nameB) === '1' && v(nameA) === '0';
+          }, { nameA, nameB }, { timeout: 15000 });
+          assert.equal(await page.locator('.node-charts').count(), 2, 'graphs per node');
+          await shot('10-cluster');
+        } finally {
+          client.disconnect();
+          await browser.close();
+        }
+      });
+    });
+  } finally {
+    await redis.stop();
+  }
 });
