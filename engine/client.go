@@ -42,6 +42,13 @@ type Client struct {
 	node  *Node
 	t     Transport
 	proto codec.Protocol
+	// tname, emulation, uni and session describe transports other than the
+	// WebSocket (stream.go); fixed in NewClient.
+	tname          string
+	emulation, uni bool
+	session        string
+	// frameMu serialises frames arriving over HTTP (HandleEmulated, ConnectUni).
+	frameMu sync.Mutex
 	// closing is set by the first Disconnect; frames after it are ignored.
 	closing atomic.Bool
 
@@ -163,6 +170,7 @@ func (c *Client) PeerGone() {
 func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
 	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers}
 	c.tslot = -1
+	c.initTransport()
 	n.sessions.Add(1)
 	if n.shuttingDown.Load() {
 		c.Disconnect(DisconnectShutdown)
@@ -492,6 +500,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	if n.cfg.ConnectIncludeServerTime {
 		res.Time = time.Now().UnixMilli()
 	}
+	c.streamConnectResult(&res)
 	if len(pending) > 0 {
 		res.Subs = make(map[string]*codec.SubscribeResult, len(pending))
 		for i := range pending {
@@ -501,7 +510,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 			res.Subs[ps.ch] = &sr
 		}
 	}
-	if err := c.writeReply(&codec.Reply{ID: id, Connect: &res}); err != nil {
+	if err := c.writeReply(c.connectReply(id, &res)); err != nil {
 		for i := range pending {
 			n.brokerRelease(pending[i].ch, &pending[i].p)
 		}
@@ -646,6 +655,10 @@ func (n *Node) personalPresent(ch string) bool {
 // failConnect answers a connect with an error; the connection is unusable after it
 // (the next command gets 3501) and the stale timer still closes it.
 func (c *Client) failConnect(id uint32, e *Error) {
+	if c.uni {
+		c.Disconnect(uniConnectError(e))
+		return
+	}
 	c.mu.Lock()
 	c.state = stateFailed
 	c.mu.Unlock()
@@ -706,7 +719,7 @@ func (c *Client) onTimer() {
 	if now >= c.pingDue {
 		switch c.tkind {
 		case timerPing:
-			c.pingOut = true
+			c.pingOut = !c.uni // unidirectional clients never answer
 			c.tkind = timerPong
 			c.pingDue = now + int64(n.pongTimeout)
 			sendPing = true
@@ -804,5 +817,6 @@ func (c *Client) OnClose() {
 	if wasConnected {
 		n.hub.removeConn(c)
 	}
+	c.streamClosed()
 	n.sessionEnded()
 }

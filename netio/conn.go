@@ -81,6 +81,9 @@ type conn struct {
 	// httpIdle is set by fasthttp's ConnState hook while a keep-alive connection
 	// waits for its next request.
 	httpIdle atomic.Bool
+	// httpGone is called when the peer hangs up while fasthttp serves a streaming
+	// response on the connection (stream.go); nil otherwise.
+	httpGone atomic.Pointer[func()]
 
 	// Server lists; guarded by srv.mu.
 	prev, next           *conn

@@ -407,6 +407,9 @@ func (s *Server) onDisconnect(ctx context.Context, _ netpoll.Connection) {
 	if !ok {
 		return
 	}
+	if f := c.httpGone.Load(); f != nil {
+		(*f)()
+	}
 	c.mu.Lock()
 	sess := c.sess
 	c.mu.Unlock()

@@ -1,0 +1,508 @@
+package netio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/rotorhq/rotor/codec"
+	"github.com/rotorhq/rotor/engine"
+)
+
+// The HTTP transports (spec transports.md §5, §6): HTTP-streaming and SSE with
+// /emulation, uni_sse and uni_http_stream. They are fasthttp RequestHandlers, so
+// whatever serves fasthttp (netio's own router, a TLS listener) serves them. Each
+// streaming response holds the goroutine fasthttp serves the connection on; the
+// session's outbound bytes wait in a queue bounded by QueueMaxSize, which that
+// goroutine drains, so a slow client blocks nothing but its own connection.
+
+// StreamConfig configures the HTTP transports. Zero values mean Centrifugo's defaults.
+type StreamConfig struct {
+	// Node creates the sessions and routes /emulation. Required.
+	Node *engine.Node
+	// AllowedOrigins are client.allowed_origins; they decide the CORS headers.
+	AllowedOrigins []string
+	// QueueMaxSize is client.queue_max_size in bytes; 0 → 1048576.
+	QueueMaxSize int
+	// WriteTimeout bounds the write of one batch; 0 → 1s.
+	WriteTimeout time.Duration
+	// HTTPStream, SSE, UniSSE and UniHTTPStream are the endpoints; each is served
+	// only when Enabled.
+	HTTPStream, SSE, UniSSE, UniHTTPStream StreamEndpoint
+	// EmulationPath is /emulation's path ("" → "/emulation"), served when
+	// HTTPStream or SSE is enabled; EmulationMaxBodySize is
+	// emulation.max_request_body_size (0 → 65536).
+	EmulationPath        string
+	EmulationMaxBodySize int
+	// Admit, when set, is asked before a stream starts; false answers 503
+	// (client.connection_limit).
+	Admit func() bool
+	// Headers returns the request headers proxies forward (nil when none).
+	Headers func(h *fasthttp.RequestHeader) map[string]string
+	// Logger; nil → slog.Default().
+	Logger *slog.Logger
+}
+
+// StreamEndpoint is one HTTP transport's path and request body limit.
+type StreamEndpoint struct {
+	Enabled bool
+	// Path; "" → the Centrifugo default (/connection/http_stream, /connection/sse,
+	// /connection/uni_sse, /connection/uni_http_stream).
+	Path string
+	// MaxRequestBodySize; 0 → 65536.
+	MaxRequestBodySize int
+}
+
+// Streams serves the HTTP transports.
+type Streams struct {
+	cfg     StreamConfig
+	origins *originPolicy
+}
+
+// NewStreams returns the handler of the HTTP transports of cfg.
+func NewStreams(cfg StreamConfig) *Streams {
+	def := func(e *StreamEndpoint, path string) {
+		if e.Path == "" {
+			e.Path = path
+		}
+		if e.MaxRequestBodySize <= 0 {
+			e.MaxRequestBodySize = 65536
+		}
+	}
+	def(&cfg.HTTPStream, "/connection/http_stream")
+	def(&cfg.SSE, "/connection/sse")
+	def(&cfg.UniSSE, "/connection/uni_sse")
+	def(&cfg.UniHTTPStream, "/connection/uni_http_stream")
+	if cfg.EmulationPath == "" {
+		cfg.EmulationPath = "/emulation"
+	}
+	if cfg.EmulationMaxBodySize <= 0 {
+		cfg.EmulationMaxBodySize = 65536
+	}
+	if cfg.QueueMaxSize <= 0 {
+		cfg.QueueMaxSize = 1048576
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Streams{cfg: cfg, origins: newOriginPolicy(cfg.AllowedOrigins)}
+}
+
+// Serve serves ctx when its path is one of the enabled HTTP transports and reports
+// whether it did; otherwise it leaves ctx alone.
+func (s *Streams) Serve(ctx *fasthttp.RequestCtx) bool {
+	p := string(ctx.Path())
+	c := &s.cfg
+	switch {
+	case c.HTTPStream.Enabled && p == c.HTTPStream.Path:
+		s.serveHTTPStream(ctx)
+	case c.SSE.Enabled && p == c.SSE.Path:
+		s.serveSSE(ctx)
+	case (c.HTTPStream.Enabled || c.SSE.Enabled) && p == c.EmulationPath:
+		s.serveEmulation(ctx)
+	case c.UniSSE.Enabled && p == c.UniSSE.Path:
+		s.serveUniSSE(ctx)
+	case c.UniHTTPStream.Enabled && p == c.UniHTTPStream.Path:
+		s.serveUniHTTPStream(ctx)
+	default:
+		return false
+	}
+	return true
+}
+
+// Handler returns Serve as a RequestHandler that answers 404 for other paths.
+func (s *Streams) Handler() fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if !s.Serve(ctx) {
+			ctx.Error("404 page not found", fasthttp.StatusNotFound)
+		}
+	}
+}
+
+// cors sets the CORS headers when the origin check passes (transports §2).
+func (s *Streams) cors(ctx *fasthttp.RequestCtx) {
+	origin := ctx.Request.Header.Peek("Origin")
+	if len(origin) == 0 || !s.origins.allow(origin) {
+		return
+	}
+	h := &ctx.Response.Header
+	h.SetBytesV("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	if rh := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(rh) > 0 && string(rh) != "null" {
+		h.SetBytesV("Access-Control-Allow-Headers", rh)
+	}
+}
+
+// preflight answers OPTIONS with 204 and reports whether it did.
+func preflight(ctx *fasthttp.RequestCtx) bool {
+	if !ctx.IsOptions() {
+		return false
+	}
+	ctx.Response.Header.Set("Access-Control-Max-Age", "300")
+	ctx.Response.Header.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	return true
+}
+
+// body returns the request body, or answers 413 and returns false when it is over
+// limit.
+func body(ctx *fasthttp.RequestCtx, limit int) ([]byte, bool) {
+	b := ctx.PostBody()
+	if len(b) > limit {
+		ctx.SetStatusCode(fasthttp.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	return b, true
+}
+
+func isProtobuf(ctx *fasthttp.RequestCtx) bool {
+	return string(ctx.Request.Header.ContentType()) == "application/octet-stream"
+}
+
+func (s *Streams) serveHTTPStream(ctx *fasthttp.RequestCtx) {
+	s.cors(ctx)
+	if preflight(ctx) {
+		return
+	}
+	if !ctx.IsPost() {
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	b, ok := body(ctx, s.cfg.HTTPStream.MaxRequestBodySize)
+	if !ok {
+		return
+	}
+	proto, framing := codec.ProtocolJSON, frameLines
+	if isProtobuf(ctx) {
+		proto, framing = codec.ProtocolProtobuf, frameRaw
+	}
+	s.stream(ctx, &streamConn{name: "http_stream", emulation: true, proto: proto, framing: framing}, b, nil)
+}
+
+func (s *Streams) serveSSE(ctx *fasthttp.RequestCtx) {
+	s.cors(ctx)
+	var b []byte
+	switch {
+	case ctx.IsGet():
+		b = ctx.QueryArgs().Peek("cf_connect")
+		if len(b) == 0 {
+			ctx.SetStatusCode(fasthttp.StatusBadRequest)
+			return
+		}
+	case ctx.IsPost():
+		var ok bool
+		if b, ok = body(ctx, s.cfg.SSE.MaxRequestBodySize); !ok {
+			return
+		}
+	default:
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	s.stream(ctx, &streamConn{name: "sse", emulation: true, proto: codec.ProtocolJSON, framing: frameSSE}, b, nil)
+}
+
+func (s *Streams) serveUniSSE(ctx *fasthttp.RequestCtx) {
+	s.cors(ctx)
+	var b []byte
+	switch {
+	case ctx.IsGet():
+		b = ctx.QueryArgs().Peek("cf_connect")
+	case ctx.IsPost():
+		var ok bool
+		if b, ok = body(ctx, s.cfg.UniSSE.MaxRequestBodySize); !ok {
+			return
+		}
+	default:
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	s.uniStream(ctx, "uni_sse", frameSSE, b)
+}
+
+func (s *Streams) serveUniHTTPStream(ctx *fasthttp.RequestCtx) {
+	s.cors(ctx)
+	if preflight(ctx) {
+		return
+	}
+	if !ctx.IsPost() {
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	b, ok := body(ctx, s.cfg.UniHTTPStream.MaxRequestBodySize)
+	if !ok {
+		return
+	}
+	s.uniStream(ctx, "uni_http_stream", frameLines, b)
+}
+
+// uniStream decodes a unidirectional connect request and starts the stream; bad
+// JSON gets 400.
+func (s *Streams) uniStream(ctx *fasthttp.RequestCtx, name string, framing uint8, b []byte) {
+	req := new(codec.ConnectRequest)
+	if err := codec.DecodeConnectRequest(b, req); err != nil {
+		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
+		return
+	}
+	req.Data = bytes.Clone(req.Data) // aliases the request, reused by fasthttp
+	s.stream(ctx, &streamConn{name: name, uni: true, proto: codec.ProtocolJSON, framing: framing}, nil, req)
+}
+
+// serveEmulation is /emulation (transports §5.3).
+func (s *Streams) serveEmulation(ctx *fasthttp.RequestCtx) {
+	s.cors(ctx)
+	if preflight(ctx) {
+		return
+	}
+	if !ctx.IsPost() {
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	b, ok := body(ctx, s.cfg.EmulationMaxBodySize)
+	if !ok {
+		return
+	}
+	proto := codec.ProtocolJSON
+	if isProtobuf(ctx) {
+		proto = codec.ProtocolProtobuf
+	}
+	var req codec.EmulationRequest
+	if err := codec.DecodeEmulationRequest(proto, b, &req); err != nil {
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		return
+	}
+	if proto == codec.ProtocolProtobuf {
+		// Data aliases the request body, which fasthttp reuses.
+		req.Data = bytes.Clone(req.Data)
+	}
+	if err := s.cfg.Node.Emulate(context.Background(), proto, &req); err != nil {
+		if errors.Is(err, engine.ErrNodeNotFound) {
+			ctx.SetStatusCode(fasthttp.StatusNotFound)
+			return
+		}
+		s.cfg.Logger.Error("error processing emulation request", "err", err, "node", req.Node)
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// stream starts the streaming response of t: first frame (bidirectional commands)
+// or connect request (unidirectional) is handled on the stream's goroutine once the
+// headers are out, then queued messages are written until the session ends.
+func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, uniReq *codec.ConnectRequest) {
+	if s.cfg.Admit != nil && !s.cfg.Admit() {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		return
+	}
+	t.max = s.cfg.QueueMaxSize
+	t.wake = make(chan struct{}, 1)
+	var headers map[string]string
+	if s.cfg.Headers != nil {
+		headers = s.cfg.Headers(&ctx.Request.Header)
+	}
+	h := &ctx.Response.Header
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
+	h.Set("Pragma", "no-cache")
+	h.Set("Expire", "0")
+	if t.framing == frameSSE {
+		h.SetContentType("text/event-stream; charset=utf-8")
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	// The first frame is handled on the stream goroutine: it may wait on a proxy,
+	// and its reply must reach the queue only after the session exists. It aliases
+	// the request, which stays valid while the response streams.
+	first = bytes.Clone(first)
+	var hc *httpConn
+	if c, ok := ctx.Conn().(*httpConn); ok {
+		hc = c
+	}
+	wt := s.cfg.WriteTimeout
+	nc := ctx.Conn()
+	node := s.cfg.Node
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		client := node.NewClient(t, headers)
+		t.mu.Lock()
+		t.client = client
+		t.mu.Unlock()
+		if hc != nil {
+			gone := func() { client.PeerGone(); t.Close(engine.DisconnectConnectionClosed) }
+			hc.c.httpGone.Store(&gone)
+			defer hc.c.httpGone.Store(nil)
+		}
+		if t.framing == frameSSE {
+			// An initial line break makes proxies and browsers start the stream.
+			_, _ = w.WriteString("\r\n")
+		}
+		if err := w.Flush(); err != nil {
+			client.Disconnect(engine.DisconnectConnectionClosed)
+		} else if uniReq != nil {
+			client.ConnectUni(uniReq)
+		} else {
+			client.HandleEmulated(first)
+		}
+		t.writeLoop(w, nc, wt)
+		client.OnClose()
+	})
+}
+
+// Framing of outgoing messages.
+const (
+	frameLines uint8 = iota // JSON followed by '\n'
+	frameSSE                // "data: <json>\n\n"
+	frameRaw                // Protobuf: already varint-length-prefixed
+)
+
+// retainMax is the largest pending buffer kept between writes: an idle stream
+// holds none larger.
+const retainMax = 16 << 10
+
+// streamConn is the engine.Transport of one HTTP streaming session.
+type streamConn struct {
+	name           string
+	emulation, uni bool
+	proto          codec.Protocol
+	framing        uint8
+	max            int
+	wake           chan struct{}
+	mu             sync.Mutex
+	client         *engine.Client
+	pending, spare []byte
+	closed         bool
+	closeWrite     bool // the connection failed: write nothing more
+}
+
+var _ engine.TransportKind = (*streamConn)(nil)
+
+func (t *streamConn) Name() string             { return t.name }
+func (t *streamConn) Emulation() bool          { return t.emulation }
+func (t *streamConn) Unidirectional() bool     { return t.uni }
+func (t *streamConn) Protocol() codec.Protocol { return t.proto }
+
+// Enqueue implements engine.Transport.
+func (t *streamConn) Enqueue(msg []byte) error {
+	if t.uni {
+		msg = unwrapPush(msg)
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return engine.ErrTransportClosed
+	}
+	if len(t.pending)+len(msg)+8 > t.max {
+		t.mu.Unlock()
+		return engine.ErrSlowConsumer
+	}
+	t.pending = t.frame(t.pending, msg)
+	t.mu.Unlock()
+	t.signal()
+	return nil
+}
+
+// frame appends msg in the stream's framing.
+func (t *streamConn) frame(dst, msg []byte) []byte {
+	switch t.framing {
+	case frameSSE:
+		dst = append(dst, "data: "...)
+		dst = append(dst, msg...)
+		return append(dst, '\n', '\n')
+	case frameRaw:
+		return append(dst, msg...)
+	}
+	dst = append(dst, msg...)
+	return append(dst, '\n')
+}
+
+func (t *streamConn) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close implements engine.Transport: a disconnect push follows what is queued
+// (or replaces it when d drops the queue), then the response ends.
+func (t *streamConn) Close(d engine.Disconnect) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	if d.DropQueue() {
+		t.pending = t.pending[:0]
+	}
+	if d.Code != engine.DisconnectConnectionClosed.Code {
+		push := codec.Push{Disconnect: &codec.Disconnect{Code: d.Code, Reason: d.Reason}}
+		var msg []byte
+		if t.uni {
+			msg, _ = codec.AppendPush(t.proto, nil, &push)
+		} else {
+			msg, _ = codec.AppendReply(t.proto, nil, &codec.Reply{Push: &push})
+		}
+		t.pending = t.frame(t.pending, msg)
+	} else {
+		t.closeWrite = true
+	}
+	t.mu.Unlock()
+	t.signal()
+}
+
+// writeLoop writes what is queued until the session is closed, then returns.
+func (t *streamConn) writeLoop(w *bufio.Writer, nc interface{ SetWriteDeadline(time.Time) error }, timeout time.Duration) {
+	for range t.wake {
+		t.mu.Lock()
+		buf, closed, stop := t.pending, t.closed, t.closeWrite
+		t.pending, t.spare = t.spare[:0], nil
+		t.mu.Unlock()
+		if stop {
+			return
+		}
+		if len(buf) > 0 {
+			_ = nc.SetWriteDeadline(time.Now().Add(timeout))
+			_, err := w.Write(buf)
+			if err == nil {
+				err = w.Flush()
+			}
+			if err != nil {
+				t.mu.Lock()
+				t.closed, t.closeWrite = true, true
+				t.pending = nil
+				c := t.client
+				t.mu.Unlock()
+				if c != nil {
+					c.Disconnect(engine.DisconnectWriteError)
+				}
+				return
+			}
+		}
+		if cap(buf) <= retainMax {
+			t.mu.Lock()
+			t.spare = buf[:0]
+			t.mu.Unlock()
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// unwrapPush turns a JSON Reply holding only a push, {"push":X}, into X, as
+// unidirectional clients receive it; anything else (the ping {}) is unchanged.
+func unwrapPush(msg []byte) []byte {
+	const prefix = `{"push":`
+	if len(msg) > len(prefix) && string(msg[:len(prefix)]) == prefix && msg[len(msg)-1] == '}' {
+		return msg[len(prefix) : len(msg)-1]
+	}
+	return msg
+}
