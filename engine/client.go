@@ -429,6 +429,12 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		n.log.Debug("client credentials not found")
 		return DisconnectBadRequest
 	}
+	if c.uni && len(req.Subs) > 0 && (req.Token != "" || n.cfg.ConnectProxy == nil) {
+		var err error
+		if vt.subs, err = n.uniRequestedSubs(req.Subs, vt.user, vt.subs); err != nil {
+			return err
+		}
+	}
 	vt.expireAt = n.effectiveExpiry(vt.expireAt)
 	ttl, ok := ttlUntil(vt.expireAt)
 	if !ok {

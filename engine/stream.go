@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rotorhq/rotor/codec"
@@ -239,4 +240,38 @@ func (n *Node) surveyNode(ctx context.Context, op string, data []byte, to string
 	case <-ctx.Done():
 		return surveyReply{}, fmt.Errorf("engine: survey %q to %s: %w", op, to, ctx.Err())
 	}
+}
+
+// uniRequestedSubs adds to subs the channels a unidirectional client asked for in
+// its connect request that it could subscribe to itself (auth.md §6): not private,
+// a valid name in an existing namespace (unknown namespace → 3501), no subscribe
+// proxy, and allowed for the user, for clients, or by insecure mode. Others are
+// skipped silently.
+func (n *Node) uniRequestedSubs(req map[string]*codec.SubscribeRequest, user string, subs map[string]serverSub) (map[string]serverSub, error) {
+	for ch := range req {
+		ns, rest, ok := n.namespaceFor(ch)
+		if !ok {
+			return nil, DisconnectBadRequest
+		}
+		if strings.HasPrefix(ch, privatePrefix) || !n.validChannelName(ns, ch, rest) {
+			continue
+		}
+		limited, users := isUserLimited(ns, ch)
+		if !limited && ns.SubscribeProxyEnabled {
+			continue
+		}
+		if !((limited && userInList(users, user)) ||
+			(!limited && ns.AllowSubscribeForClient && (user != "" || ns.AllowSubscribeForAnonymous)) ||
+			n.cfg.Insecure) {
+			continue
+		}
+		if _, ok := subs[ch]; ok {
+			continue
+		}
+		if subs == nil {
+			subs = make(map[string]serverSub, len(req))
+		}
+		subs[ch] = serverSub{}
+	}
+	return subs, nil
 }

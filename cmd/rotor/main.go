@@ -120,7 +120,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:   sc.MaxHeaderBytes,
 		WriteTimeout:     sc.WriteTimeout,
 		HTTPServer: &fasthttp.Server{
-			Handler:               externalHandler(apiHandler, sc),
+			Handler:               withStreams(netio.NewStreams(streamConfig(sc, node, proxyHeaders, logger)), externalHandler(apiHandler, sc)),
 			ReadTimeout:           30 * time.Second,
 			IdleTimeout:           60 * time.Second,
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
