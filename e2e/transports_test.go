@@ -6,17 +6,20 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/centrifugal/protocol"
+	"github.com/fasthttp/websocket"
 
 	"github.com/rotorhq/rotor/e2e/harness"
 )
@@ -549,4 +552,95 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestUniWebSocket: a raw WebSocket client on uni_websocket gets the connect push
+// (request in cf_connect or as the first message), bare publication pushes one per
+// message, and a disconnect push followed by the close frame with the same code.
+func TestUniWebSocket(t *testing.T) {
+	t.Parallel()
+	srv := harness.Start(t, harness.DefaultConfig().Set("uni_websocket.enabled", true))
+	req := `{"token":"` + harness.UserToken(t, "gina") + `","subs":{"chat:uniws":{}}}`
+	base := "ws://" + srv.Addr + "/connection/uni_websocket"
+	for _, viaParam := range []bool{true, false} {
+		u := base
+		if viaParam {
+			u += "?cf_connect=" + url.QueryEscape(req)
+		}
+		conn, resp, err := websocket.DefaultDialer.Dial(u, nil)
+		if err != nil {
+			t.Fatalf("dial: %v %v", err, resp)
+		}
+		if !viaParam {
+			if err := conn.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		read := func() map[string]json.RawMessage {
+			t.Helper()
+			for {
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				typ, msg, err := conn.ReadMessage()
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if typ != websocket.TextMessage {
+					t.Fatalf("message type %d", typ)
+				}
+				if string(msg) == "{}" {
+					continue
+				}
+				var v map[string]json.RawMessage
+				if err := json.Unmarshal(msg, &v); err != nil {
+					t.Fatalf("one JSON push per message, got %q", msg)
+				}
+				return v
+			}
+		}
+		var c connectRes
+		if m := read(); json.Unmarshal(m["connect"], &c) != nil || c.Session == "" {
+			t.Fatalf("connect push %s", m)
+		}
+		// Sent later, ignored.
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"id":5,"presence":{}}`))
+		for i := 0; i < 20; i++ {
+			srv.MustAPI(t, "publish", map[string]any{"channel": "chat:uniws", "data": map[string]any{"i": i}})
+		}
+		for i := 0; i < 20; i++ {
+			m := read()
+			if string(m["channel"]) != `"chat:uniws"` || !bytes.Contains(m["pub"], []byte(`{"i":`+strconv.Itoa(i)+`}`)) {
+				t.Fatalf("publication %d: %s", i, m)
+			}
+		}
+		srv.MustAPI(t, "disconnect", map[string]any{"user": "gina", "client": c.Client})
+		if m := read(); string(m["disconnect"]) != `{"code":3503,"reason":"force disconnect"}` {
+			t.Fatalf("disconnect push %s", m)
+		}
+		_, _, err = conn.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 3503 || ce.Text != "force disconnect" {
+			t.Fatalf("close: %v", err)
+		}
+		conn.Close()
+	}
+	// Bad JSON in cf_connect: 400 before the upgrade; bad first message: 3501.
+	if _, resp, err := websocket.DefaultDialer.Dial(base+"?cf_connect=%7B", nil); err == nil || resp == nil || resp.StatusCode != 400 {
+		t.Fatalf("bad cf_connect: %v %v", err, resp)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"token":`))
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err = conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 3501 {
+		t.Fatalf("bad first message: %v", err)
+	}
 }

@@ -126,7 +126,10 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
 			NoDefaultServerHeader: true,
 		},
-		Admit: node.Admit,
+		Admit:                    node.Admit,
+		UniWebSocketPath:         uniWebSocketPath(sc),
+		UniJoinPushMessages:      config.Ext[config.Transports](sc).UniWebSocket.JoinPushMessages,
+		UniDisableDisconnectPush: config.Ext[config.Transports](sc).UniWebSocket.DisableDisconnectPush,
 		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t, requestHeaders(r, proxyHeaders))
 		},

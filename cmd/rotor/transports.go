@@ -54,3 +54,12 @@ func withStreams(s *netio.Streams, next fasthttp.RequestHandler) fasthttp.Reques
 		}
 	}
 }
+
+// uniWebSocketPath is where uni_websocket upgrades are served; "" when disabled.
+func uniWebSocketPath(sc *config.ServerConfig) string {
+	u := config.Ext[config.Transports](sc).UniWebSocket
+	if !u.Enabled {
+		return ""
+	}
+	return u.HandlerPrefix
+}
