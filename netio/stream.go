@@ -327,8 +327,12 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 	if c, ok := ctx.Conn().(*httpConn); ok {
 		hc = c
 	}
-	wt := s.cfg.WriteTimeout
-	nc := ctx.Conn()
+	if hc != nil {
+		// Every write of the response (fasthttp's goroutine copies what the stream
+		// writer produces) may wait at most the write timeout; a failed write ends
+		// the stream, and then the session.
+		_ = hc.Connection.SetWriteTimeout(s.cfg.WriteTimeout)
+	}
 	node := s.cfg.Node
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		client := node.NewClient(t, headers)
@@ -351,7 +355,7 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 		} else {
 			client.HandleEmulated(first)
 		}
-		t.writeLoop(w, nc, wt)
+		t.writeLoop(w)
 		client.OnClose()
 	})
 }
@@ -459,7 +463,7 @@ func (t *streamConn) Close(d engine.Disconnect) {
 }
 
 // writeLoop writes what is queued until the session is closed, then returns.
-func (t *streamConn) writeLoop(w *bufio.Writer, nc interface{ SetWriteDeadline(time.Time) error }, timeout time.Duration) {
+func (t *streamConn) writeLoop(w *bufio.Writer) {
 	for range t.wake {
 		t.mu.Lock()
 		buf, closed, stop := t.pending, t.closed, t.closeWrite
@@ -469,7 +473,6 @@ func (t *streamConn) writeLoop(w *bufio.Writer, nc interface{ SetWriteDeadline(t
 			return
 		}
 		if len(buf) > 0 {
-			_ = nc.SetWriteDeadline(time.Now().Add(timeout))
 			_, err := w.Write(buf)
 			if err == nil {
 				err = w.Flush()
