@@ -1,10 +1,10 @@
 package netio
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -333,31 +333,100 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 		// the stream, and then the session.
 		_ = hc.Connection.SetWriteTimeout(s.cfg.WriteTimeout)
 	}
-	node := s.cfg.Node
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		client := node.NewClient(t, headers)
+	client := s.cfg.Node.NewClient(t, headers)
+	t.mu.Lock()
+	t.client = client
+	if t.framing == frameSSE {
+		// An initial line break makes proxies and browsers start the stream.
+		t.pending = append(t.pending, '\r', '\n')
+	}
+	t.mu.Unlock()
+	body := &streamBody{t: t}
+	if hc != nil {
+		body.hc = hc
+		gone := func() { client.PeerGone(); t.Close(engine.DisconnectConnectionClosed) }
+		hc.c.httpGone.Store(&gone)
+	}
+	// The first commands are handled here, before the headers go out: what they
+	// queue (the connect reply or push, or a disconnect) is the start of the body.
+	if uniReq != nil {
+		client.ConnectUni(uniReq)
+	} else {
+		client.HandleEmulated(first)
+	}
+	// fasthttp's goroutine for this connection reads the body from the queue until
+	// the session ends: no goroutine or pipe of its own per stream.
+	ctx.Response.ImmediateHeaderFlush = true
+	ctx.SetBodyStream(body, -1)
+}
+
+// streamBody is the response body of a stream as fasthttp reads it: Read waits for
+// queued bytes, Close (called by fasthttp once the response is over, written or
+// failed) ends the session.
+type streamBody struct {
+	t      *streamConn
+	hc     *httpConn
+	closed bool
+}
+
+// Read implements io.Reader: it returns queued bytes, waiting for them, and
+// io.EOF once the session closed and everything queued was read.
+func (b *streamBody) Read(p []byte) (int, error) {
+	t := b.t
+	for {
 		t.mu.Lock()
-		t.client = client
+		if t.closeWrite {
+			t.mu.Unlock()
+			return 0, io.EOF
+		}
+		if t.off < len(t.out) {
+			n := copy(p, t.out[t.off:])
+			t.off += n
+			if t.off == len(t.out) {
+				if cap(t.out) <= retainMax && t.spare == nil {
+					t.spare = t.out[:0]
+				}
+				t.out, t.off = nil, 0
+			}
+			t.mu.Unlock()
+			return n, nil
+		}
+		if len(t.pending) > 0 {
+			t.out, t.pending, t.spare = t.pending, t.spare, nil
+			t.mu.Unlock()
+			continue
+		}
+		closed := t.closed
 		t.mu.Unlock()
-		if hc != nil {
-			gone := func() { client.PeerGone(); t.Close(engine.DisconnectConnectionClosed) }
-			hc.c.httpGone.Store(&gone)
-			defer hc.c.httpGone.Store(nil)
+		if closed {
+			return 0, io.EOF
 		}
-		if t.framing == frameSSE {
-			// An initial line break makes proxies and browsers start the stream.
-			_, _ = w.WriteString("\r\n")
-		}
-		if err := w.Flush(); err != nil {
-			client.Disconnect(engine.DisconnectConnectionClosed)
-		} else if uniReq != nil {
-			client.ConnectUni(uniReq)
-		} else {
-			client.HandleEmulated(first)
-		}
-		t.writeLoop(w)
-		client.OnClose()
-	})
+		<-t.wake
+	}
+}
+
+// Close implements io.Closer.
+func (b *streamBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.hc != nil {
+		b.hc.c.httpGone.Store(nil)
+	}
+	t := b.t
+	t.mu.Lock()
+	wasClosed := t.closed
+	t.closed, t.closeWrite = true, true
+	t.pending, t.out, t.spare = nil, nil, nil
+	c := t.client
+	t.mu.Unlock()
+	if !wasClosed {
+		// The response ended before the session did: a write failed or timed out.
+		c.Disconnect(engine.DisconnectWriteError)
+	}
+	c.OnClose()
+	return nil
 }
 
 // Framing of outgoing messages.
@@ -382,6 +451,8 @@ type streamConn struct {
 	mu             sync.Mutex
 	client         *engine.Client
 	pending, spare []byte
+	out            []byte // bytes taken by the body reader, sent from off on
+	off            int
 	closed         bool
 	closeWrite     bool // the connection failed: write nothing more
 }
@@ -403,7 +474,7 @@ func (t *streamConn) Enqueue(msg []byte) error {
 		t.mu.Unlock()
 		return engine.ErrTransportClosed
 	}
-	if len(t.pending)+len(msg)+8 > t.max {
+	if len(t.pending)+len(t.out)-t.off+len(msg)+8 > t.max {
 		t.mu.Unlock()
 		return engine.ErrSlowConsumer
 	}
@@ -460,44 +531,6 @@ func (t *streamConn) Close(d engine.Disconnect) {
 	}
 	t.mu.Unlock()
 	t.signal()
-}
-
-// writeLoop writes what is queued until the session is closed, then returns.
-func (t *streamConn) writeLoop(w *bufio.Writer) {
-	for range t.wake {
-		t.mu.Lock()
-		buf, closed, stop := t.pending, t.closed, t.closeWrite
-		t.pending, t.spare = t.spare[:0], nil
-		t.mu.Unlock()
-		if stop {
-			return
-		}
-		if len(buf) > 0 {
-			_, err := w.Write(buf)
-			if err == nil {
-				err = w.Flush()
-			}
-			if err != nil {
-				t.mu.Lock()
-				t.closed, t.closeWrite = true, true
-				t.pending = nil
-				c := t.client
-				t.mu.Unlock()
-				if c != nil {
-					c.Disconnect(engine.DisconnectWriteError)
-				}
-				return
-			}
-		}
-		if cap(buf) <= retainMax {
-			t.mu.Lock()
-			t.spare = buf[:0]
-			t.mu.Unlock()
-		}
-		if closed {
-			return
-		}
-	}
 }
 
 // unwrapPush turns a JSON Reply holding only a push, {"push":X}, into X, as
