@@ -20,6 +20,7 @@ import (
 
 	"github.com/centrifugal/protocol"
 	"github.com/fasthttp/websocket"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rotorhq/rotor/e2e/harness"
 )
@@ -642,5 +643,46 @@ func TestUniWebSocket(t *testing.T) {
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != 3501 {
 		t.Fatalf("bad first message: %v", err)
+	}
+}
+
+// TestUniConnectCodeToHTTPResponse: with connect_code_to_http_response a refused
+// unidirectional connect is an HTTP response: the matching transform's status and
+// body (the error's text when the body is empty), 500 when none matches.
+func TestUniConnectCodeToHTTPResponse(t *testing.T) {
+	t.Parallel()
+	m := map[string]any{"enabled": true, "transforms": []any{
+		map[string]any{"code": 3500, "to": map[string]any{"status_code": 401}},
+		map[string]any{"code": 109, "to": map[string]any{"status_code": 403, "body": "token expired, refresh it"}},
+	}}
+	srv := harness.Start(t, streamConfig().
+		Set("uni_sse.connect_code_to_http_response", m).
+		Set("uni_http_stream.connect_code_to_http_response", m))
+	expired := harness.Token(t, harness.HMACSecret, jwt.MapClaims{"sub": "x", "exp": time.Now().Add(-time.Minute).Unix()})
+	for _, path := range []string{"/connection/uni_http_stream", "/connection/uni_sse"} {
+		for _, c := range []struct {
+			body   string
+			status int
+			text   string
+		}{
+			{`{"token":"bad"}`, 401, "invalid token"},
+			{`{"token":"` + expired + `"}`, 403, "token expired, refresh it"},
+			{`{"subs":{"nosuchns:x":{}},"token":"` + harness.UserToken(t, "y") + `"}`, 500, "Internal Server Error"},
+		} {
+			resp, err := http.Post(srv.BaseURL+path, "application/json", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || string(b) != c.text {
+				t.Fatalf("%s %s: %d %q, want %d %q", path, c.body, resp.StatusCode, b, c.status, c.text)
+			}
+		}
+		// An accepted connect streams as usual.
+		s := openStream(t, "POST", srv.BaseURL+path, "", []byte(`{"token":"`+harness.UserToken(t, "z")+`"}`), map[bool]string{true: "lines", false: "sse"}[path == "/connection/uni_http_stream"])
+		if m := s.nextJSON(); m["connect"] == nil {
+			t.Fatalf("connect push %s", m)
+		}
 	}
 }

@@ -49,6 +49,9 @@ type Client struct {
 	session        string
 	// frameMu serialises frames arriving over HTTP (HandleEmulated, ConnectUni).
 	frameMu sync.Mutex
+	// refusal, while ConnectUniRefusal runs, receives a connect error instead of
+	// the disconnect; guarded by mu.
+	refusal *Error
 	// closing is set by the first Disconnect; frames after it are ignored.
 	closing atomic.Bool
 
@@ -662,7 +665,15 @@ func (n *Node) personalPresent(ch string) bool {
 // (the next command gets 3501) and the stale timer still closes it.
 func (c *Client) failConnect(id uint32, e *Error) {
 	if c.uni {
-		c.Disconnect(uniConnectError(e))
+		c.mu.Lock()
+		r := c.refusal
+		if r != nil {
+			*r = *e
+		}
+		c.mu.Unlock()
+		if r == nil {
+			c.Disconnect(uniConnectError(e))
+		}
 		return
 	}
 	c.mu.Lock()

@@ -141,6 +141,40 @@ func (c *Client) ConnectUni(req *codec.ConnectRequest) bool {
 	return !c.closing.Load()
 }
 
+// ConnectUniRefusal is ConnectUni for transports that answer a refused connect
+// with an HTTP response (uni_sse/uni_http_stream connect_code_to_http_response):
+// a refusal does not reach the transport; its code and text (the connect error's
+// code and message, or the disconnect's code and reason) are returned with
+// refused true, and the session is then closed without a disconnect push.
+func (c *Client) ConnectUniRefusal(req *codec.ConnectRequest) (code uint32, text string, refused bool) {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	if c.closing.Load() {
+		return DisconnectShutdown.Code, DisconnectShutdown.Reason, true
+	}
+	c.mu.Lock()
+	c.refusal = new(Error)
+	c.mu.Unlock()
+	err := c.handleConnect(1, req)
+	c.mu.Lock()
+	e := c.refusal
+	c.refusal = nil
+	c.mu.Unlock()
+	var d Disconnect
+	switch {
+	case err != nil && errors.As(err, &d):
+		code, text, refused = d.Code, d.Reason, true
+	case err != nil:
+		code, text, refused = DisconnectServerError.Code, DisconnectServerError.Reason, true
+	case e.Code != 0:
+		code, text, refused = e.Code, e.Message, true
+	}
+	if refused {
+		c.Disconnect(DisconnectConnectionClosed)
+	}
+	return code, text, refused
+}
+
 // Emulate delivers an /emulation request: on this node to the session, on another
 // node through a targeted survey over the control channel (Centrifugo's
 // centrifuge_emulation op), waiting for the commands to be processed. In JSON,

@@ -57,6 +57,25 @@ type StreamEndpoint struct {
 	Path string
 	// MaxRequestBodySize; 0 → 65536.
 	MaxRequestBodySize int
+	// ConnectCodeToHTTP is connect_code_to_http_response (uni_sse and
+	// uni_http_stream only).
+	ConnectCodeToHTTP ConnectCodeToHTTP
+}
+
+// ConnectCodeToHTTP answers a refused unidirectional connect with an HTTP response
+// instead of a disconnect push: the first transform whose Code is the connect
+// error's (or disconnect's) code gives the status and body ("" → the error's
+// message); no match → 500 "Internal Server Error".
+type ConnectCodeToHTTP struct {
+	Enabled    bool
+	Transforms []ConnectCodeTransform
+}
+
+// ConnectCodeTransform maps one code to an HTTP response.
+type ConnectCodeTransform struct {
+	Code       uint32
+	StatusCode int
+	Body       string
 }
 
 // Streams serves the HTTP transports.
@@ -185,7 +204,7 @@ func (s *Streams) serveHTTPStream(ctx *fasthttp.RequestCtx) {
 	if isProtobuf(ctx) {
 		proto, framing = codec.ProtocolProtobuf, frameRaw
 	}
-	s.stream(ctx, &streamConn{name: "http_stream", emulation: true, proto: proto, framing: framing}, b, nil)
+	s.stream(ctx, &streamConn{name: "http_stream", emulation: true, proto: proto, framing: framing}, b, nil, nil)
 }
 
 func (s *Streams) serveSSE(ctx *fasthttp.RequestCtx) {
@@ -207,7 +226,7 @@ func (s *Streams) serveSSE(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
 		return
 	}
-	s.stream(ctx, &streamConn{name: "sse", emulation: true, proto: codec.ProtocolJSON, framing: frameSSE}, b, nil)
+	s.stream(ctx, &streamConn{name: "sse", emulation: true, proto: codec.ProtocolJSON, framing: frameSSE}, b, nil, nil)
 }
 
 func (s *Streams) serveUniSSE(ctx *fasthttp.RequestCtx) {
@@ -225,7 +244,7 @@ func (s *Streams) serveUniSSE(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
 		return
 	}
-	s.uniStream(ctx, "uni_sse", frameSSE, b)
+	s.uniStream(ctx, "uni_sse", frameSSE, b, &s.cfg.UniSSE.ConnectCodeToHTTP)
 }
 
 func (s *Streams) serveUniHTTPStream(ctx *fasthttp.RequestCtx) {
@@ -241,19 +260,19 @@ func (s *Streams) serveUniHTTPStream(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	s.uniStream(ctx, "uni_http_stream", frameLines, b)
+	s.uniStream(ctx, "uni_http_stream", frameLines, b, &s.cfg.UniHTTPStream.ConnectCodeToHTTP)
 }
 
 // uniStream decodes a unidirectional connect request and starts the stream; bad
 // JSON gets 400.
-func (s *Streams) uniStream(ctx *fasthttp.RequestCtx, name string, framing uint8, b []byte) {
+func (s *Streams) uniStream(ctx *fasthttp.RequestCtx, name string, framing uint8, b []byte, refusals *ConnectCodeToHTTP) {
 	req := new(codec.ConnectRequest)
 	if err := codec.DecodeConnectRequest(b, req); err != nil {
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 		return
 	}
 	req.Data = bytes.Clone(req.Data) // aliases the request, reused by fasthttp
-	s.stream(ctx, &streamConn{name: name, uni: true, proto: codec.ProtocolJSON, framing: framing}, nil, req)
+	s.stream(ctx, &streamConn{name: name, uni: true, proto: codec.ProtocolJSON, framing: framing}, nil, req, refusals)
 }
 
 // serveEmulation is /emulation (transports §5.3).
@@ -295,10 +314,12 @@ func (s *Streams) serveEmulation(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
-// stream starts the streaming response of t: first frame (bidirectional commands)
-// or connect request (unidirectional) is handled on the stream's goroutine once the
-// headers are out, then queued messages are written until the session ends.
-func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, uniReq *codec.ConnectRequest) {
+// stream starts the streaming response of t. The first commands (bidirectional)
+// or the connect request (unidirectional) are handled here, before the headers go
+// out: what they queue (the connect reply or push, or a disconnect) is the start of
+// the body. With refusals set, a refused unidirectional connect is answered with
+// an HTTP status instead (connect_code_to_http_response).
+func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, uniReq *codec.ConnectRequest, refusals *ConnectCodeToHTTP) {
 	if s.cfg.Admit != nil && !s.cfg.Admit() {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		return
@@ -309,29 +330,9 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 	if s.cfg.Headers != nil {
 		headers = s.cfg.Headers(&ctx.Request.Header)
 	}
-	h := &ctx.Response.Header
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
-	h.Set("Pragma", "no-cache")
-	h.Set("Expire", "0")
-	if t.framing == frameSSE {
-		h.SetContentType("text/event-stream; charset=utf-8")
-	}
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	// The first frame is handled on the stream goroutine: it may wait on a proxy,
-	// and its reply must reach the queue only after the session exists. It aliases
-	// the request, which stays valid while the response streams.
-	first = bytes.Clone(first)
 	var hc *httpConn
 	if c, ok := ctx.Conn().(*httpConn); ok {
 		hc = c
-	}
-	if hc != nil {
-		// Every write of the response (fasthttp's goroutine copies what the stream
-		// writer produces) may wait at most the write timeout; a failed write ends
-		// the stream, and then the session.
-		_ = hc.Connection.SetWriteTimeout(s.cfg.WriteTimeout)
 	}
 	client := s.cfg.Node.NewClient(t, headers)
 	t.mu.Lock()
@@ -347,13 +348,44 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 		gone := func() { client.PeerGone(); t.Close(engine.DisconnectConnectionClosed) }
 		hc.c.httpGone.Store(&gone)
 	}
-	// The first commands are handled here, before the headers go out: what they
-	// queue (the connect reply or push, or a disconnect) is the start of the body.
-	if uniReq != nil {
+	switch {
+	case uniReq != nil && refusals != nil && refusals.Enabled:
+		if code, text, refused := client.ConnectUniRefusal(uniReq); refused {
+			status, msg := fasthttp.StatusInternalServerError, "Internal Server Error"
+			for _, tr := range refusals.Transforms {
+				if tr.Code == code {
+					status, msg = tr.StatusCode, tr.Body
+					if msg == "" {
+						msg = text
+					}
+					break
+				}
+			}
+			_ = body.Close() // ends the session
+			ctx.SetStatusCode(status)
+			ctx.SetBodyString(msg)
+			return
+		}
+	case uniReq != nil:
 		client.ConnectUni(uniReq)
-	} else {
+	default:
 		client.HandleEmulated(first)
 	}
+	if hc != nil {
+		// Every write of the response may wait at most the write timeout; a failed
+		// write ends the response, and with it the session.
+		_ = hc.Connection.SetWriteTimeout(s.cfg.WriteTimeout)
+	}
+	h := &ctx.Response.Header
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
+	h.Set("Pragma", "no-cache")
+	h.Set("Expire", "0")
+	if t.framing == frameSSE {
+		h.SetContentType("text/event-stream; charset=utf-8")
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
 	// fasthttp's goroutine for this connection reads the body from the queue until
 	// the session ends: no goroutine or pipe of its own per stream.
 	ctx.Response.ImmediateHeaderFlush = true

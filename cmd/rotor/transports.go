@@ -15,7 +15,13 @@ import (
 func streamConfig(sc *config.ServerConfig, node *engine.Node, proxyHeaders []string, logger *slog.Logger) netio.StreamConfig {
 	t := config.Ext[config.Transports](sc)
 	ep := func(e config.Endpoint) netio.StreamEndpoint {
-		return netio.StreamEndpoint{Enabled: e.Enabled, Path: e.HandlerPrefix, MaxRequestBodySize: e.MaxRequestBodySize}
+		out := netio.StreamEndpoint{Enabled: e.Enabled, Path: e.HandlerPrefix, MaxRequestBodySize: e.MaxRequestBodySize}
+		out.ConnectCodeToHTTP.Enabled = e.CodeToHTTP
+		for _, tr := range e.CodeToHTTPMapping {
+			out.ConnectCodeToHTTP.Transforms = append(out.ConnectCodeToHTTP.Transforms,
+				netio.ConnectCodeTransform{Code: tr.Code, StatusCode: tr.To.StatusCode, Body: tr.To.Body})
+		}
+		return out
 	}
 	return netio.StreamConfig{
 		Node:                 node,

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -18,6 +19,55 @@ type Endpoint struct {
 	Enabled            bool
 	HandlerPrefix      string
 	MaxRequestBodySize int
+	// CodeToHTTP is connect_code_to_http_response (uni_sse, uni_http_stream).
+	CodeToHTTP        bool
+	CodeToHTTPMapping CodeTransforms
+}
+
+// Decoder is a field type that decodes its own config value (a JSON document's
+// value, or an environment variable's string holding JSON).
+type Decoder interface {
+	DecodeConfig(v any) error
+}
+
+// CodeTransforms is connect_code_to_http_response.transforms:
+// [{"code":N,"to":{"status_code":S,"body":"…"}}].
+type CodeTransforms []CodeTransform
+
+// CodeTransform maps a connect error (or disconnect) code to an HTTP response.
+type CodeTransform struct {
+	Code uint32 `json:"code"`
+	To   struct {
+		StatusCode int    `json:"status_code"`
+		Body       string `json:"body"`
+	} `json:"to"`
+}
+
+// DecodeConfig implements Decoder.
+func (t *CodeTransforms) DecodeConfig(v any) error {
+	var b []byte
+	if s, ok := v.(string); ok {
+		b = []byte(s)
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
+	var out CodeTransforms
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Errorf("connect_code_to_http_response.transforms: %w", err)
+	}
+	for i, x := range out {
+		if x.Code == 0 {
+			return fmt.Errorf("code should be set in connect_code_to_http_response.transforms[%d]", i)
+		}
+		if x.To.StatusCode == 0 {
+			return fmt.Errorf("status_code should be set in connect_code_to_http_response.transforms[%d].to", i)
+		}
+	}
+	*t = out
+	return nil
 }
 
 // UniWebSocket is the uni_websocket section.
@@ -48,6 +98,11 @@ func init() {
 			ep("sse", &t.SSE, "/connection/sse", true)
 			ep("uni_sse", &t.UniSSE, "/connection/uni_sse", true)
 			ep("uni_http_stream", &t.UniHTTPStream, "/connection/uni_http_stream", true)
+			for section, e := range map[string]*Endpoint{"uni_sse": &t.UniSSE, "uni_http_stream": &t.UniHTTPStream} {
+				keys = append(keys,
+					Key{section + ".connect_code_to_http_response.enabled", &e.CodeToHTTP},
+					Key{section + ".connect_code_to_http_response.transforms", &e.CodeToHTTPMapping})
+			}
 			ep("emulation", &t.Emulation, "/emulation", false)
 			u := &t.UniWebSocket
 			u.HandlerPrefix, u.MessageSizeLimit = "/connection/uni_websocket", 65536
