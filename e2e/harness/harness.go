@@ -98,6 +98,8 @@ type Server struct {
 	Addr    string // 127.0.0.1:PORT
 	BaseURL string // http://127.0.0.1:PORT
 	WSURL   string // ws://127.0.0.1:PORT/connection/websocket
+	// ConfigPath is the config file the server was started with (process.go).
+	ConfigPath string
 
 	cmd    *exec.Cmd
 	output *syncBuffer
@@ -177,6 +179,8 @@ func startOnce(t testing.TB, bin, dir string, cfg Config, port int) (*Server, er
 		done:    make(chan struct{}),
 		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", port),
 		WSURL:   fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", port),
+
+		ConfigPath: cfgPath,
 	}
 	s.cmd = exec.Command(bin, "--config", cfgPath)
 	s.cmd.Dir = dir

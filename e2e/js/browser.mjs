@@ -1,25 +1,23 @@
-// Shared launcher of the browser tests: Debian's Chromium driven by playwright-core
-// (no browser download). A missing browser fails the test, never skips it.
+// Shared headless-browser launcher for the browser tests: Debian's Chromium driven by
+// playwright-core (no browser download). A missing browser fails the test.
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+const here = dirname(fileURLToPath(import.meta.url));
+
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-export const SCREENSHOT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
 
-// Launches headless Chromium and opens a page; close the returned browser when done.
-export async function launch() {
+// Launches the browser and opens a page; returns {browser, page, shotDir, shot}.
+// shot(name) saves <shotDir>/<name>.png; shotDir is test-output/<suite>
+// (or $TEST_OUTPUT_DIR/<suite>).
+export async function launch(suite, { viewport = { width: 1280, height: 900 } } = {}) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  const page = await browser.newPage();
-  return { browser, page };
-}
-
-// Saves a full-page screenshot as screenshots/<name>.png and returns its path.
-export async function screenshot(page, name) {
-  mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  const path = join(SCREENSHOT_DIR, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  return path;
+  const page = await browser.newPage({ viewport });
+  const shotDir = join(process.env.TEST_OUTPUT_DIR || join(here, 'test-output'), suite);
+  mkdirSync(shotDir, { recursive: true });
+  const shot = (name) => page.screenshot({ path: join(shotDir, `${name}.png`), fullPage: true });
+  return { browser, page, shotDir, shot };
 }

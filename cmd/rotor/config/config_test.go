@@ -93,7 +93,6 @@ func wantTestdata() *ServerConfig {
 		}},
 		Backend: defaultBackend(),
 		Ignored: []string{
-			"admin.enabled", "admin.password", "admin.secret",
 			"http_server.tls.enabled",
 			"websocket.compression",
 		},
@@ -334,7 +333,6 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bool from env", "", []string{"CENTRIFUGO_HTTP_API_INSECURE=yes"}, `http_api.insecure: invalid boolean "yes" (from CENTRIFUGO_HTTP_API_INSECURE)`},
 		{"string type", `{"http_api":{"key":{"a":1}}}`, nil, `http_api.key: expected a string, got object`},
 		{"list item", `{"client":{"allowed_origins":["a",{"b":1}]}}`, nil, `client.allowed_origins: item 1: expected a string, got object`},
-		{"log level", `{"log":{"level":"loud"}}`, nil, `log.level: "loud" is not one of`},
 		{"error mode", `{"http_api":{"error_mode":"http"}}`, nil, `http_api.error_mode:`},
 		{"section not object", `{"client":"x"}`, nil, `client: expected an object, got string`},
 		{"namespaces not list", `{"channel":{"namespaces":{"name":"chat"}}}`, nil, `channel.namespaces: expected a list of objects, got object`},
@@ -429,39 +427,38 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		"rpc": {"namespaces": [{"name": "admin", "extra": 1}], "namespace_boundary": ":"},
 		"proxies": [{"name": "p1", "endpoint": "http://127.0.0.1/p", "http": {"tls": {"enabled": false}}}],
 		"uni_sse": {},
-		"pid_file": "/tmp/rotor.pid"
+		"swagger": {"enabled": true}
 	}`)
 	got, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"admin.enabled",
 		"channel.namespaces[0].proxy_name",
 		"channel.namespaces[1].map.client_key",
 		"channel.proxy.subscribe.grpc_metadata",
 		"channel.proxy.subscribe_stream.endpoint",
 		"channel.without_namespace.name",
-		"pid_file",
 		"proxies[0].http.tls.enabled",
 		"rpc.namespace_boundary",
 		"rpc.namespaces[0].extra",
+		"swagger.enabled",
 	}
 	if !reflect.DeepEqual(got.Ignored, want) {
 		t.Fatalf("ignored\n got  %q\n want %q", got.Ignored, want)
 	}
 }
 
-func TestLoadConfigFatalLogLevel(t *testing.T) {
+func TestLoadConfigLogLevels(t *testing.T) {
 	t.Parallel()
-	got, err := Load("", []string{"CENTRIFUGO_LOG_LEVEL=fatal"})
+	got, err := Load("", []string{"CENTRIFUGO_LOG_LEVEL=LOUD"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.LogLevel != "error" {
+	if got.LogLevel != "loud" {
 		t.Fatalf("level %q", got.LogLevel)
 	}
-	for _, l := range []string{"none", "trace", "debug", "info", "warn", "error"} {
+	for _, l := range []string{"none", "trace", "debug", "info", "warn", "error", "fatal"} {
 		got, err := Load("", []string{"ROTOR_LOG_LEVEL=" + l})
 		if err != nil || got.LogLevel != l {
 			t.Fatalf("%s: %v %v", l, got, err)
@@ -529,5 +526,6 @@ func TestEveryNamespaceOptionIsMapped(t *testing.T) {
 func sameCore(a, b *ServerConfig) bool {
 	x, y := *a, *b
 	x.ext, y.ext = nil, nil
+	x.Report, y.Report = Report{}, Report{}
 	return reflect.DeepEqual(x, y)
 }

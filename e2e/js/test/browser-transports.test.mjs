@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
-import { launch, screenshot } from '../browser.mjs';
+import { launch } from '../browser.mjs';
 import { defaultConfig, sleep, userToken, withServer } from '../harness.mjs';
 
 // The SDK's browser bundle (not in the package's exports map: read by path).
@@ -105,7 +105,7 @@ for (const [name, transports, blocked, want] of [
 ]) test(`centrifuge-js in Chromium: ${name}`, async () => {
   await withServer(config(), async (srv) => {
     const site = await pageServer();
-    const { browser, page } = await launch();
+    const { browser, page, shot } = await launch('transports');
     try {
       if (blocked) await page.addInitScript(blockWebSocket);
       await page.goto(site.url);
@@ -132,7 +132,7 @@ for (const [name, transports, blocked, want] of [
       assert.deepEqual(ev.subscribed[1], { recovered: true, wasRecovering: true });
       assert.deepEqual(ev.pubs, [0, 1, 2, 3, 4].map((i) => ({ api: i })).concat([{ fromPage: true }], [5, 6, 7].map((i) => ({ api: i }))));
       await page.evaluate((e) => { document.getElementById('log').textContent = JSON.stringify(e, null, 1); }, ev);
-      await screenshot(page, `transports-${want}`);
+      await shot(want);
     } finally {
       await browser.close();
       await site.close();
@@ -143,7 +143,7 @@ for (const [name, transports, blocked, want] of [
 test('EventSource over uni_sse and fetch over uni_http_stream in Chromium', async () => {
   await withServer(config(), async (srv) => {
     const site = await pageServer();
-    const { browser, page } = await launch();
+    const { browser, page } = await launch('transports');
     try {
       await page.goto(site.url);
       await page.evaluate(({ base, token }) => {
