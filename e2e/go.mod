@@ -5,13 +5,13 @@ go 1.26.8
 require (
 	github.com/centrifugal/centrifuge-go v0.12.1
 	github.com/centrifugal/gocent/v3 v3.3.0
+	github.com/centrifugal/protocol v0.21.0
 	github.com/fasthttp/websocket v1.5.12
 	github.com/golang-jwt/jwt/v5 v5.3.1
 )
 
 require (
 	github.com/andybalholm/brotli v1.1.1 // indirect
-	github.com/centrifugal/protocol v0.21.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/josharian/intern v1.0.0 // indirect
 	github.com/jpillora/backoff v1.0.0 // indirect

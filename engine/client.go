@@ -42,6 +42,16 @@ type Client struct {
 	node  *Node
 	t     Transport
 	proto codec.Protocol
+	// tname, emulation, uni and session describe transports other than the
+	// WebSocket (stream.go); fixed in NewClient.
+	tname          string
+	emulation, uni bool
+	session        string
+	// frameMu serialises frames arriving over HTTP (HandleEmulated, ConnectUni).
+	frameMu sync.Mutex
+	// refusal, while ConnectUniRefusal runs, receives a connect error instead of
+	// the disconnect; guarded by mu.
+	refusal *Error
 	// closing is set by the first Disconnect; frames after it are ignored.
 	closing atomic.Bool
 	// tm are the series of c's transport.
@@ -177,6 +187,7 @@ func (c *Client) PeerGone() {
 func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
 	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers, tm: n.metrics.transport(transportName(t))}
 	c.tslot = -1
+	c.initTransport()
 	n.sessions.Add(1)
 	if n.shuttingDown.Load() {
 		c.Disconnect(DisconnectShutdown)
@@ -462,6 +473,12 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 		n.log.Debug("client credentials not found")
 		return DisconnectBadRequest
 	}
+	if c.uni && len(req.Subs) > 0 && (req.Token != "" || n.cfg.ConnectProxy == nil) {
+		var err error
+		if vt.subs, err = n.uniRequestedSubs(req.Subs, vt.user, vt.subs); err != nil {
+			return err
+		}
+	}
 	vt.expireAt = n.effectiveExpiry(vt.expireAt)
 	ttl, ok := ttlUntil(vt.expireAt)
 	if !ok {
@@ -539,6 +556,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	if n.cfg.ConnectIncludeServerTime {
 		res.Time = time.Now().UnixMilli()
 	}
+	c.streamConnectResult(&res)
 	if len(pending) > 0 {
 		res.Subs = make(map[string]*codec.SubscribeResult, len(pending))
 		for i := range pending {
@@ -548,7 +566,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 			res.Subs[ps.ch] = &sr
 		}
 	}
-	if err := c.writeReply(&codec.Reply{ID: id, Connect: &res}); err != nil {
+	if err := c.writeReply(c.connectReply(id, &res)); err != nil {
 		for i := range pending {
 			n.brokerRelease(pending[i].ch, &pending[i].p)
 		}
@@ -693,6 +711,18 @@ func (n *Node) personalPresent(ch string) bool {
 // failConnect answers a connect with an error; the connection is unusable after it
 // (the next command gets 3501) and the stale timer still closes it.
 func (c *Client) failConnect(id uint32, e *Error) {
+	if c.uni {
+		c.mu.Lock()
+		r := c.refusal
+		if r != nil {
+			*r = *e
+		}
+		c.mu.Unlock()
+		if r == nil {
+			c.Disconnect(uniConnectError(e))
+		}
+		return
+	}
 	c.mu.Lock()
 	c.state = stateFailed
 	c.mu.Unlock()
@@ -753,7 +783,7 @@ func (c *Client) onTimer() {
 	if now >= c.pingDue {
 		switch c.tkind {
 		case timerPing:
-			c.pingOut = true
+			c.pingOut = !c.uni // unidirectional clients never answer
 			c.pingSent = now
 			c.tkind = timerPong
 			c.pingDue = now + int64(n.pongTimeout)
@@ -863,5 +893,6 @@ func (c *Client) OnClose() {
 			tm.inflight[c.nameIdx][c.versionIdx].Dec()
 		}
 	}
+	c.streamClosed()
 	n.sessionEnded()
 }

@@ -424,6 +424,10 @@ func (n *Node) surveyAnswered(from string, r *codec.ControlSurveyResponse) {
 
 // answerSurvey answers another node's survey, to that node.
 func (n *Node) answerSurvey(from string, req *codec.ControlSurveyRequest) {
+	if req.Op == EmulationOp {
+		go n.answerEmulation(from, req.ID, cloneBytes(req.Data))
+		return
+	}
 	r := n.surveyAnswer(req.Op, req.Data)
 	cmd := codec.ControlCommand{UID: n.uid, SurveyResponse: &codec.ControlSurveyResponse{ID: req.ID, Code: r.code, Data: r.data}}
 	ctx, cancel := context.WithTimeout(n.ctx, controlPublishLimit)

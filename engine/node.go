@@ -68,6 +68,9 @@ type Node struct {
 	// control is the node registry, surveys and server API commands between nodes
 	// (control.go).
 	control nodeControl
+	// emu maps the session of each connected emulation client (http_stream, sse)
+	// to its *Client, for /emulation (stream.go).
+	emu sync.Map
 }
 
 // New validates cfg and builds a Node. Call Run to start its timers.

@@ -29,7 +29,7 @@ func (c *Client) callProxy(p ProxyCaller, name string, req *ProxyRequest) (*Prox
 		req.EmulatedHeaders = c.emulatedHeaders
 	}
 	c.mu.Unlock()
-	req.Transport = "websocket"
+	req.Transport = c.transportName()
 	req.Protocol = c.proto.String()
 	// The call ends with the session or the node; the proxy applies its own
 	// timeout, proxyCallBound backs it up.

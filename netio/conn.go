@@ -81,6 +81,12 @@ type conn struct {
 	// httpIdle is set by fasthttp's ConnState hook while a keep-alive connection
 	// waits for its next request.
 	httpIdle atomic.Bool
+	// httpGone is called when the peer hangs up while fasthttp serves a streaming
+	// response on the connection (stream.go); nil otherwise.
+	httpGone atomic.Pointer[func()]
+	// uniWS marks a uni_websocket connection (uniws.go), preframed one whose
+	// pending buffer holds complete frames (one per push); set at the upgrade.
+	uniWS, preframed bool
 
 	// Server lists; guarded by srv.mu.
 	prev, next           *conn
@@ -404,11 +410,11 @@ func (c *conn) wrote(err error, halfClose, sendClose bool) {
 // offset where the bytes to send start; the caller owns the buffer.
 func (c *conn) frame(data, pong *obuf, sendClose bool, code uint16, reason string) (*obuf, int) {
 	out, start := data, hdrReserve
-	if data != nil {
+	if data != nil && !c.preframed {
 		n := len(data.b) - hdrReserve
 		start = hdrReserve - ws.HeaderSize(n)
 		ws.PutHeader(data.b[start:hdrReserve], true, c.dataOp, n)
-	} else {
+	} else if data == nil {
 		out = getBuf(hdrReserve + 2*(2+ws.MaxControlPayload))
 		out.b = out.b[:hdrReserve]
 	}

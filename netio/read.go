@@ -25,6 +25,12 @@ func (c *conn) sniff() {
 			return
 		}
 		kind, n := route(b, c.srv.cfg.WebSocketPath, limit, &h)
+		if kind == routeHTTP && c.srv.cfg.UniWebSocketPath != "" {
+			// uni_websocket upgrades are served here too (uniws.go).
+			if kind, n = route(b, c.srv.cfg.UniWebSocketPath, limit, &h); kind == routeWebSocket {
+				c.uniWS = true
+			}
+		}
 		switch kind {
 		case routeHTTP:
 			c.serveHTTP()
@@ -160,6 +166,10 @@ func (c *conn) upgrade(h *requestHead, n int) {
 	if hs.status == 101 && c.srv.cfg.Admit != nil && !c.srv.cfg.Admit() {
 		hs.status = 503
 	}
+	var uniReq *codec.ConnectRequest
+	if c.uniWS && hs.status == 101 {
+		uniReq, hs.status = c.uniHandshake(h, &hs)
+	}
 	if hs.status != 101 {
 		c.reject(hs.status)
 		return
@@ -202,7 +212,10 @@ func (c *conn) upgrade(h *requestHead, n int) {
 	c.mode = modeWebSocket
 	// Replies the session queues while being accepted go out with the first batch.
 	c.beginRead()
-	sess := c.srv.cfg.Accept(c, req)
+	sess := c.srv.cfg.Accept(c.transport(), req)
+	if c.uniWS && sess != nil {
+		sess = c.uniSession(sess, uniReq)
+	}
 	if sess == nil {
 		c.endRead()
 		c.closeTCP()

@@ -111,6 +111,13 @@ type Config struct {
 	// with the new transport. It returns the session to feed, or nil to drop the
 	// connection. Required.
 	Accept func(t engine.Transport, r *UpgradeRequest) Session
+	// UniWebSocketPath, when set, serves uni_websocket upgrades there (uniws.go).
+	UniWebSocketPath string
+	// UniJoinPushMessages is uni_websocket.join_push_messages: pushes queued
+	// together share one message, joined with '\n'; otherwise one message each.
+	UniJoinPushMessages bool
+	// UniDisableDisconnectPush is uni_websocket.disable_disconnect_push.
+	UniDisableDisconnectPush bool
 	// Admit, when set, is asked before a valid upgrade is answered; false rejects it
 	// with HTTP 503 (client.connection_limit). Called on the connection's goroutine.
 	Admit func() bool
@@ -406,6 +413,9 @@ func (s *Server) onDisconnect(ctx context.Context, _ netpoll.Connection) {
 	c, ok := ctx.(*conn)
 	if !ok {
 		return
+	}
+	if f := c.httpGone.Load(); f != nil {
+		(*f)()
 	}
 	c.mu.Lock()
 	sess := c.sess

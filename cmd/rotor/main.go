@@ -143,13 +143,16 @@ func serve(o serveOptions) error {
 		MaxHeaderBytes:   sc.MaxHeaderBytes,
 		WriteTimeout:     sc.WriteTimeout,
 		HTTPServer: &fasthttp.Server{
-			Handler:               withAdmin(externalHandler(apiHandler, sc), sc, adminOn(adm, sc, true), sc.InternalPort == 0),
+			Handler:               withStreams(netio.NewStreams(streamConfig(sc, node, proxyHeaders, logger)), withAdmin(externalHandler(apiHandler, sc), sc, adminOn(adm, sc, true), sc.InternalPort == 0)),
 			ReadTimeout:           30 * time.Second,
 			IdleTimeout:           60 * time.Second,
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
 			NoDefaultServerHeader: true,
 		},
-		Admit: node.Admit,
+		Admit:                    node.Admit,
+		UniWebSocketPath:         uniWebSocketPath(sc),
+		UniJoinPushMessages:      config.Ext[config.Transports](sc).UniWebSocket.JoinPushMessages,
+		UniDisableDisconnectPush: config.Ext[config.Transports](sc).UniWebSocket.DisableDisconnectPush,
 		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t, requestHeaders(r, proxyHeaders))
 		},

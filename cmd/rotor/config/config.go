@@ -880,6 +880,8 @@ func convert(v any, field any) error {
 			return err
 		}
 		*f = l
+	case Decoder:
+		return f.DecodeConfig(v)
 	default:
 		panic(fmt.Sprintf("config: unsupported field type %T", field)) // broken invariant
 	}

@@ -56,7 +56,7 @@ func TestReportSortsIgnoredKeys(t *testing.T) {
 		"engine": {"redis": {"address": ["redis://127.0.0.1:6379"]}}
 	}`)
 	c, err := Load(path, []string{
-		"CENTRIFUGO_SSE_ENABLED=true",
+		"CENTRIFUGO_UNI_GRPC_ENABLED=true",
 		"CENTRIFUGO_GRAPHITE_HOST=localhost",
 		"CENTRIFUGO_GRAPHITE_PREFIX=other",
 		"CENTRIFUGO_NOPE=1",
@@ -75,7 +75,7 @@ func TestReportSortsIgnoredKeys(t *testing.T) {
 	if want := `CENTRIFUGO_GRAPHITE_PREFIX="other" opentelemetry.enabled=true`; got(r.NotHonoured) != want {
 		t.Errorf("not honoured: %s\nwant %s", got(r.NotHonoured), want)
 	}
-	if want := `CENTRIFUGO_SSE_ENABLED="true" consumers=[{"name":"k","type":"kafka"}] grpc_api.enabled=true`; got(r.CannotHonour) != want {
+	if want := `CENTRIFUGO_UNI_GRPC_ENABLED="true" consumers=[{"name":"k","type":"kafka"}] grpc_api.enabled=true`; got(r.CannotHonour) != want {
 		t.Errorf("cannot honour: %s\nwant %s", got(r.CannotHonour), want)
 	}
 	if want := "channel.namespaces[0].nope_option no_such_section.x"; strings.Join(r.Unknown, " ") != want {
