@@ -243,3 +243,18 @@ func TestDevServerPrintsAdminLogin(t *testing.T) {
 		t.Fatalf("no demo token:\n%s", out.String())
 	}
 }
+
+// TestServeMissingConfigFile: as Centrifugo, -c naming a file that does not exist
+// starts with the defaults (and says so), instead of failing or entering the
+// development mode.
+func TestServeMissingConfigFile(t *testing.T) {
+	t.Parallel()
+	port := freeTCPPort(t)
+	_, out := startCmd(t, t.TempDir(), port, "-c", "missing.json", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "--health.enabled")
+	if !strings.Contains(out.String(), `"message":"config file not found, using defaults"`) {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "development server") {
+		t.Fatalf("development mode with an explicit -c:\n%s", out.String())
+	}
+}

@@ -234,7 +234,7 @@ func reload(load func() (*config.ServerConfig, error), node *engine.Node, logger
 // shutdown drains within timeout: clients first (each gets 3001 "shutdown" and
 // closes), then the listeners. Past the timeout it gives up and reports
 // errShutdownTimeout (exit status 1, as Centrifugo's).
-func shutdown(timeout time.Duration, node *engine.Node, srv *netio.Server, internal *fasthttp.Server, logger *slog.Logger) error {
+func shutdown(timeout time.Duration, node *engine.Node, srv interface{ Shutdown(context.Context) error }, internal *fasthttp.Server, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := node.Shutdown(ctx); err != nil {

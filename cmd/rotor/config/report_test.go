@@ -115,3 +115,14 @@ func TestIsDefault(t *testing.T) {
 }
 
 var json8000 = json.Number("8000")
+
+// TestCannotHonourKeysExist: every entry of cannotHonour is a Centrifugo key (a typo
+// would silently let the key through as a mere warning).
+func TestCannotHonourKeysExist(t *testing.T) {
+	t.Parallel()
+	for _, k := range cannotHonour {
+		if _, ok := defaultOf(k); !ok {
+			t.Errorf("%s is not a key of Centrifugo's default config", k)
+		}
+	}
+}
