@@ -96,11 +96,11 @@ func TestCentrifugoDefaultConfigStarts(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("not a JSON log line (stderr is not a terminal): %q", line)
 		}
-		if l["level"] != "INFO" && l["level"] != "DEBUG" {
+		if l["level"] != "info" && l["level"] != "debug" {
 			t.Errorf("unexpected %s: %s", l["level"], line)
 		}
 	}
-	if !strings.Contains(out.String(), `"msg":"rotor started"`) {
+	if !strings.Contains(out.String(), `"message":"rotor started"`) {
 		t.Fatalf("output: %s", out.String())
 	}
 }
@@ -122,7 +122,7 @@ func TestServeFlagsAndLogFile(t *testing.T) {
 	for {
 		b, _ := os.ReadFile(logFile)
 		if strings.Contains(string(b), "shutdown complete") {
-			if !strings.Contains(string(b), `"level":"WARN","msg":"unknown log level loud, defaulting to INFO"`) || !strings.Contains(string(b), `"msg":"rotor started"`) {
+			if !strings.Contains(string(b), `"level":"warn","message":"unknown log level loud, defaulting to INFO"`) || !strings.Contains(string(b), `"message":"rotor started"`) {
 				t.Fatalf("log file:\n%s", b)
 			}
 			break
@@ -154,7 +154,8 @@ func TestServeRefusesWhatItCannotHonour(t *testing.T) {
 		{[]string{"-c", "config.json"}, "", "grpc_api.enabled=true"},
 		{[]string{"-p", "0", "-c", "none.json"}, "CENTRIFUGO_UNI_GRPC_ENABLED=true", "CENTRIFUGO_UNI_GRPC_ENABLED"},
 		{[]string{"-p", "0", "-c", "none.json", "--consumers"}, "", "unknown flag: --consumers"},
-		{[]string{"-p", "0", "-c", "none.json", "--uni_websocket.enabled"}, "", "ROTOR_UNI_WEBSOCKET_ENABLED"},
+		{[]string{"-p", "0", "-c", "none.json", "--uni_websocket.enabled"}, "", "flag --uni_websocket.enabled=\"true\""},
+		{[]string{"-c", "none.json", "-p", "eighty"}, "", "http_server.port: invalid integer \"eighty\" (from flag --http_server.port)"},
 	} {
 		cmd := exec.Command(harness.Binary(), tc.args...)
 		cmd.Dir = dir
@@ -240,5 +241,20 @@ func TestDevServerPrintsAdminLogin(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Demo token (user \"demo\", valid 24h)") {
 		t.Fatalf("no demo token:\n%s", out.String())
+	}
+}
+
+// TestServeMissingConfigFile: as Centrifugo, -c naming a file that does not exist
+// starts with the defaults (and says so), instead of failing or entering the
+// development mode.
+func TestServeMissingConfigFile(t *testing.T) {
+	t.Parallel()
+	port := freeTCPPort(t)
+	_, out := startCmd(t, t.TempDir(), port, "-c", "missing.json", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "--health.enabled")
+	if !strings.Contains(out.String(), `"message":"config file not found, using defaults"`) {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "development server") {
+		t.Fatalf("development mode with an explicit -c:\n%s", out.String())
 	}
 }

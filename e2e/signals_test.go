@@ -25,7 +25,12 @@ import (
 // not load changes nothing.
 func TestSIGHUPReloadsChannelOptionsAndTokenKeys(t *testing.T) {
 	t.Parallel()
-	srv := harness.Start(t, nil)
+	// Centrifugo's ping timers: the harness's short ones could make a loaded machine
+	// reconnect the client for reasons of its own.
+	base := func() harness.Config {
+		return harness.DefaultConfig().Set("client.ping_interval", "25s").Set("client.pong_timeout", "8s")
+	}
+	srv := harness.Start(t, base())
 
 	c, log := newClient(t, srv, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "alice")})
 	connectAndWait(t, c, log)
@@ -35,7 +40,7 @@ func TestSIGHUPReloadsChannelOptionsAndTokenKeys(t *testing.T) {
 	before := newSubscription(t, c, "news:today")
 	expectSubscribeResult(t, before, 102)
 
-	cfg := harness.DefaultConfig()
+	cfg := base()
 	cfg.Set("client.token.hmac_secret_key", "rotated-secret")
 	ns := cfg["channel"].(map[string]any)["namespaces"].([]any)
 	cfg["channel"].(map[string]any)["namespaces"] = append(ns, map[string]any{"name": "news", "allow_subscribe_for_client": true})

@@ -125,7 +125,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	v := newTokenVerifier(&cfg)
 	v.bind(n.ctx)
 	n.verifier.Store(v)
-	n.chanOpts.Store(newChannelOptions(n.cfg.WithoutNamespace, n.cfg.Namespaces))
+	n.chanOpts.Store(newChannelOptions(&n.cfg))
 	n.registerMetrics()
 	n.hub.m = n.metrics
 	// Registered last but for the wheel: messages may arrive from now on.
@@ -163,7 +163,6 @@ func (n *Node) Config() Config { return n.cfg }
 // It leaves no goroutine behind when ctx ends first.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shuttingDown.Store(true)
-	n.stopControl(ctx)
 	// Proxy calls and JWKS fetches in flight end now: their sessions are closing.
 	n.cancel()
 	// Paired with sessionEnded: whichever of the two sees the other's write signals.
@@ -174,12 +173,20 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	// Sessions that have not connected yet are not in the hub, but each has its stale
 	// timer armed in the wheel.
 	n.wheel.each(func(c *Client) { c.Disconnect(DisconnectShutdown) })
+	// The other nodes hear of the shutdown while the clients drain, not before
+	// their 3001: a broker that hangs must not hold the disconnects back.
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		n.stopControl(ctx)
+	}()
 	var err error
 	select {
 	case <-n.drained:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	<-ctlDone // bounded by ctx
 	n.stopOnce.Do(func() {
 		n.wheel.close()
 		metrics.UnregisterSet(n.metrics.set, true)

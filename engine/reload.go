@@ -11,14 +11,21 @@ type channelOptions struct {
 	without *NamespaceOptions
 	byName  map[string]*NamespaceOptions
 	regexps map[*NamespaceOptions]*regexp.Regexp
+	// rpcWithout and rpcNamespaces route RPC methods (handleRPC).
+	rpcWithout    RPCNamespace
+	rpcNamespaces []RPCNamespace
 }
 
-// newChannelOptions indexes validated options (Validate compiled every regex).
-func newChannelOptions(without NamespaceOptions, namespaces []NamespaceOptions) *channelOptions {
+// newChannelOptions indexes the validated options of cfg (Validate compiled every
+// regex).
+func newChannelOptions(cfg *Config) *channelOptions {
+	without, namespaces := cfg.WithoutNamespace, cfg.Namespaces
 	co := &channelOptions{
-		without: &without,
-		byName:  make(map[string]*NamespaceOptions, len(namespaces)),
-		regexps: map[*NamespaceOptions]*regexp.Regexp{},
+		without:       &without,
+		byName:        make(map[string]*NamespaceOptions, len(namespaces)),
+		regexps:       map[*NamespaceOptions]*regexp.Regexp{},
+		rpcWithout:    cfg.RPCWithoutNamespace,
+		rpcNamespaces: cfg.RPCNamespaces,
 	}
 	all := []*NamespaceOptions{co.without}
 	for i := range namespaces {
@@ -35,7 +42,8 @@ func newChannelOptions(without NamespaceOptions, namespaces []NamespaceOptions) 
 }
 
 // Reload applies what Centrifugo reloads on SIGHUP: the channel options
-// (WithoutNamespace, Namespaces) and the token verification settings (Token,
+// (WithoutNamespace, Namespaces), the RPC routing (RPCWithoutNamespace,
+// RPCNamespaces) and the token verification settings (Token,
 // TokenHMACSecretKey, SubscriptionToken, SubscriptionTokenEnabled,
 // InsecureSkipTokenSignatureVerify) of cfg. Everything else in cfg is ignored; the
 // proxies the namespaces name must be among those the node started with.
@@ -46,6 +54,8 @@ func (n *Node) Reload(cfg Config) error {
 	next := n.cfg
 	next.WithoutNamespace = cfg.WithoutNamespace
 	next.Namespaces = cfg.Namespaces
+	next.RPCWithoutNamespace = cfg.RPCWithoutNamespace
+	next.RPCNamespaces = cfg.RPCNamespaces
 	next.Token = cfg.Token
 	next.TokenHMACSecretKey = cfg.TokenHMACSecretKey
 	next.SubscriptionToken = cfg.SubscriptionToken
@@ -70,12 +80,17 @@ func (n *Node) Reload(cfg Config) error {
 			}
 		}
 	}
+	for _, ns := range append([]RPCNamespace{next.RPCWithoutNamespace}, next.RPCNamespaces...) {
+		if ns.ProxyEnabled && next.RPCProxies[proxyName(ns.ProxyName)] == nil {
+			return fmt.Errorf("rpc namespace %q: proxy %q was not configured at start; proxies are not reloaded", ns.Name, proxyName(ns.ProxyName))
+		}
+	}
 	v, err := buildTokenVerifier(&next)
 	if err != nil {
 		return err
 	}
 	v.bind(n.ctx)
 	n.verifier.Store(v)
-	n.chanOpts.Store(newChannelOptions(next.WithoutNamespace, next.Namespaces))
+	n.chanOpts.Store(newChannelOptions(&next))
 	return nil
 }

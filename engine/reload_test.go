@@ -34,6 +34,7 @@ func TestReload(t *testing.T) {
 	}{
 		{Config{Token: TokenConfig{HMACSecretKey: "new"}, Namespaces: []NamespaceOptions{{Name: "news", ChannelRegex: "("}}}, "channel_regex"},
 		{Config{Token: TokenConfig{HMACSecretKey: "new"}, Namespaces: []NamespaceOptions{{Name: "news", SubscribeProxyEnabled: true}}}, "proxies are not reloaded"},
+		{Config{Token: TokenConfig{HMACSecretKey: "new"}, RPCNamespaces: []RPCNamespace{{Name: "calc", ProxyEnabled: true}}}, "proxies are not reloaded"},
 	}
 	for _, b := range bad {
 		if err := n.Reload(b.cfg); err == nil || !strings.Contains(err.Error(), b.want) {
@@ -47,7 +48,7 @@ func TestReload(t *testing.T) {
 		}
 	}
 
-	if err := n.Reload(Config{Token: TokenConfig{HMACSecretKey: "new"}, Namespaces: []NamespaceOptions{{Name: "news", ChannelRegex: "^[a-z]+$"}}}); err != nil {
+	if err := n.Reload(Config{Token: TokenConfig{HMACSecretKey: "new"}, Namespaces: []NamespaceOptions{{Name: "news", ChannelRegex: "^[a-z]+$"}}, RPCNamespaces: []RPCNamespace{{Name: "calc"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.verifier.Load().verifyConnection(ctx, sign("old", "u")); err == nil {
@@ -63,5 +64,8 @@ func TestReload(t *testing.T) {
 	opts, rest, ok := n.namespaceFor("news:abc")
 	if !ok || !n.validChannelName(opts, "news:abc", rest) || n.validChannelName(opts, "news:ABC", "ABC") {
 		t.Fatal("news options or its channel_regex not applied")
+	}
+	if co := n.chanOpts.Load(); len(co.rpcNamespaces) != 1 || co.rpcNamespaces[0].Name != "calc" {
+		t.Fatalf("rpc namespaces not applied: %+v", co.rpcNamespaces)
 	}
 }

@@ -215,6 +215,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	env := os.Environ()
 	var flagEnv []string
+	var renames []string // ROTOR_X → --x, for messages
 	for _, sf := range serverFlags {
 		if !f.Changed(sf.key) {
 			continue
@@ -225,15 +226,18 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		} else {
 			v = *strs[sf.key]
 		}
-		flagEnv = append(flagEnv, "ROTOR_"+strings.ToUpper(strings.ReplaceAll(sf.key, ".", "_"))+"="+v)
+		name := "ROTOR_" + strings.ToUpper(strings.ReplaceAll(sf.key, ".", "_"))
+		flagEnv = append(flagEnv, name+"="+v)
+		renames = append(renames, name, "flag --"+sf.key)
 	}
 	path := *configPath
 	explicit := f.Changed("config")
+	flagNames := strings.NewReplacer(renames...)
 	if err := serve(serveOptions{
 		configPath: path, explicitConfig: explicit, env: append(env, flagEnv...),
-		stdout: stdout, stderr: stderr,
+		flagNames: flagNames, stdout: stdout, stderr: stderr,
 	}); err != nil {
-		fmt.Fprintf(stderr, "rotor: %v\n", err)
+		fmt.Fprintf(stderr, "rotor: %s\n", flagNames.Replace(err.Error()))
 		return 1
 	}
 	return 0

@@ -19,7 +19,8 @@ const (
 // newLogger sets up logging as Centrifugo does: log.level is one of none, trace,
 // debug, info, warn, error or fatal (any case; an unknown name logs a warning and
 // uses info); log.file appends to that file (JSON lines); otherwise logs go to
-// stderr, readable text when stderr is a terminal and JSON lines when it is not.
+// stderr, readable text when stderr is a terminal and JSON lines when it is not
+// (with Centrifugo's field names: "level":"info", "message").
 // The returned func closes the file.
 func newLogger(level, file string, stderr io.Writer) (*slog.Logger, func(), error) {
 	lvl, known := parseLevel(level)
@@ -36,12 +37,11 @@ func newLogger(level, file string, stderr io.Writer) (*slog.Logger, func(), erro
 	if lvl == nil {
 		return slog.New(slog.DiscardHandler), closeFn, nil
 	}
-	opts := &slog.HandlerOptions{Level: *lvl, ReplaceAttr: levelNames}
 	var h slog.Handler
 	if text {
-		h = slog.NewTextHandler(w, opts)
+		h = slog.NewTextHandler(w, &slog.HandlerOptions{Level: *lvl, ReplaceAttr: levelNames})
 	} else {
-		h = slog.NewJSONHandler(w, opts)
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: *lvl, ReplaceAttr: centrifugoJSON})
 	}
 	logger := slog.New(h)
 	if !known {
@@ -86,6 +86,23 @@ func levelNames(_ []string, a slog.Attr) slog.Attr {
 		case l >= levelFatal:
 			a.Value = slog.StringValue("FATAL")
 		}
+	}
+	return a
+}
+
+// centrifugoJSON names the JSON fields as Centrifugo's logs do (zerolog's
+// "level":"info" and "message"), so that log pipelines built for Centrifugo read
+// Rotor's lines unchanged.
+func centrifugoJSON(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) > 0 {
+		return a
+	}
+	switch a.Key {
+	case slog.LevelKey:
+		a = levelNames(groups, a)
+		a.Value = slog.StringValue(strings.ToLower(a.Value.String()))
+	case slog.MessageKey:
+		a.Key = "message"
 	}
 	return a
 }

@@ -38,10 +38,10 @@ func TestLoggerLevels(t *testing.T) {
 		logger.Info("i")
 		closeFn()
 		out := buf.String()
-		if strings.Contains(out, `"msg":"d"`) != tc.debug || strings.Contains(out, `"msg":"i"`) != tc.info {
+		if strings.Contains(out, `"message":"d"`) != tc.debug || strings.Contains(out, `"message":"i"`) != tc.info {
 			t.Errorf("%q: %s", tc.level, out)
 		}
-		if got := strings.Contains(out, `"level":"WARN","msg":"unknown log level `+tc.level+`, defaulting to INFO"`); got != tc.warnUnknown {
+		if got := strings.Contains(out, `"level":"warn","message":"unknown log level `+tc.level+`, defaulting to INFO"`); got != tc.warnUnknown {
 			t.Errorf("%q: unknown-level warning %v: %s", tc.level, got, out)
 		}
 	}
@@ -55,7 +55,7 @@ func TestLoggerFormat(t *testing.T) {
 	logger, _, _ := newLogger("trace", "", &buf)
 	logger.Log(t.Context(), levelTrace, "traced", "k", 1)
 	var line map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != "TRACE" || line["msg"] != "traced" {
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != "trace" || line["message"] != "traced" {
 		t.Fatalf("not a JSON line: %q %v", buf.String(), err)
 	}
 
@@ -86,7 +86,7 @@ func TestLoggerFormat(t *testing.T) {
 	logger.Info("to file")
 	closeFn()
 	b, _ := os.ReadFile(path)
-	if err := json.Unmarshal(bytes.TrimSpace(b), &line); err != nil || line["msg"] != "to file" {
+	if err := json.Unmarshal(bytes.TrimSpace(b), &line); err != nil || line["message"] != "to file" {
 		t.Fatalf("log.file: %q %v", b, err)
 	}
 }

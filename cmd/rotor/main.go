@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,7 +40,9 @@ type serveOptions struct {
 	configPath     string
 	explicitConfig bool
 	// env is the environment with the changed flags appended as ROTOR_* entries.
-	env            []string
+	env []string
+	// flagNames renames the ROTOR_* variables of flags to the flags in messages.
+	flagNames      *strings.Replacer
 	stdout, stderr io.Writer
 }
 
@@ -90,6 +93,9 @@ func serve(o serveOptions) error {
 	defer closeLog()
 	if missing {
 		logger.Warn("config file not found, using defaults", "path", path)
+	}
+	if o.flagNames != nil {
+		sc.Report.Rename(o.flagNames.Replace)
 	}
 	if err := reportConfig(sc, logger); err != nil {
 		return err
@@ -225,7 +231,7 @@ func reload(load func() (*config.ServerConfig, error), node *engine.Node, logger
 // shutdown drains within timeout: clients first (each gets 3001 "shutdown" and
 // closes), then the listeners. Past the timeout it gives up and reports
 // errShutdownTimeout (exit status 1, as Centrifugo's).
-func shutdown(timeout time.Duration, node *engine.Node, srv *netio.Server, internal *fasthttp.Server, logger *slog.Logger) error {
+func shutdown(timeout time.Duration, node *engine.Node, srv interface{ Shutdown(context.Context) error }, internal *fasthttp.Server, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := node.Shutdown(ctx); err != nil {

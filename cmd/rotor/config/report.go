@@ -91,6 +91,20 @@ func (r *Report) sort() {
 	slices.Sort(r.UnknownEnv)
 }
 
+// Rename rewrites the shown names (to name flags instead of their variables).
+func (r *Report) Rename(f func(string) string) {
+	for _, l := range [][]KeyNote{r.NotHonoured, r.CannotHonour} {
+		for i := range l {
+			l[i].Key = f(l[i].Key)
+		}
+	}
+	for _, l := range [][]string{r.Unknown, r.UnknownEnv} {
+		for i := range l {
+			l[i] = f(l[i])
+		}
+	}
+}
+
 // Err returns an error naming every key of CannotHonour, or nil.
 func (r *Report) Err() error {
 	if len(r.CannotHonour) == 0 {

@@ -27,6 +27,21 @@ func TestCentrifugoDefaultConfigLoadsSilently(t *testing.T) {
 	}
 }
 
+// TestCentrifugoDefaultConfigYAMLTOML: the same in YAML and TOML (`centrifugo
+// defaultconfig -c x.yaml` / `x.toml`, v6.9.1, in testdata).
+func TestCentrifugoDefaultConfigYAMLTOML(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"testdata/centrifugo_defaults.yaml", "testdata/centrifugo_defaults.toml"} {
+		c, err := Load(name, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r := c.Report; len(r.NotHonoured)+len(r.CannotHonour)+len(r.Unknown)+len(r.UnknownEnv) != 0 {
+			t.Fatalf("%s: %+v", name, r)
+		}
+	}
+}
+
 func TestReportSortsIgnoredKeys(t *testing.T) {
 	t.Parallel()
 	path := writeFile(t, "c.json", `{
