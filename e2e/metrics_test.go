@@ -379,8 +379,8 @@ func TestSlowConsumerMetricAndLog(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, want := range []string{"INFO", "slow", "3008", "client"} {
-		if !strings.Contains(line, want) {
+	for _, want := range []string{"info", "slow", "3008", "client"} {
+		if !strings.Contains(strings.ToLower(line), want) {
 			t.Errorf("log line %q lacks %s", line, want)
 		}
 	}
