@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -612,6 +613,20 @@ func TestUniWebSocket(t *testing.T) {
 			if string(m["channel"]) != `"chat:uniws"` || !bytes.Contains(m["pub"], []byte(`{"i":`+strconv.Itoa(i)+`}`)) {
 				t.Fatalf("publication %d: %s", i, m)
 			}
+		}
+		// App-level pings ({}) come with native ping frames (client.ping_interval 2s).
+		var pings atomic.Int32
+		conn.SetPingHandler(func(data string) error {
+			pings.Add(1)
+			return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		for appPing := false; !appPing || pings.Load() == 0; {
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				t.Fatalf("waiting for pings: %v", err)
+			}
+			appPing = appPing || string(msg) == "{}"
 		}
 		srv.MustAPI(t, "disconnect", map[string]any{"user": "gina", "client": c.Client})
 		if m := read(); string(m["disconnect"]) != `{"code":3503,"reason":"force disconnect"}` {
