@@ -701,3 +701,72 @@ func TestUniConnectCodeToHTTPResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestUniWebSocketOptions: join_push_messages lets pushes share a message (split
+// on '\n', every publication arrives once, in order); disable_disconnect_push
+// leaves only the close frame.
+func TestUniWebSocketOptions(t *testing.T) {
+	t.Parallel()
+	srv := harness.Start(t, harness.DefaultConfig().
+		Set("uni_websocket.enabled", true).
+		Set("uni_websocket.join_push_messages", true).
+		Set("uni_websocket.disable_disconnect_push", true))
+	req := `{"token":"` + harness.UserToken(t, "hana") + `","subs":{"chat:join":{}}}`
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/connection/uni_websocket?cf_connect="+url.QueryEscape(req), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pending []string
+	next := func() (string, error) {
+		for len(pending) == 0 {
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				return "", err
+			}
+			pending = strings.Split(string(msg), "\n")
+		}
+		m := pending[0]
+		pending = pending[1:]
+		return m, nil
+	}
+	var c connectRes
+	if m, err := next(); err != nil || !strings.HasPrefix(m, `{"connect":`) || json.Unmarshal([]byte(m)[len(`{"connect":`):len(m)-1], &c) != nil {
+		t.Fatalf("connect push %q %v", m, err)
+	}
+	const n = 200
+	for i := 0; i < n; i++ { // queued while the client reads nothing: likely joined
+		srv.MustAPI(t, "publish", map[string]any{"channel": "chat:join", "data": map[string]any{"i": i}})
+	}
+	for i := 0; i < n; {
+		m, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == "{}" {
+			continue
+		}
+		if want := `{"channel":"chat:join","pub":{"data":{"i":` + strconv.Itoa(i) + `}`; !strings.HasPrefix(m, want) {
+			t.Fatalf("push %d: %q", i, m)
+		}
+		i++
+	}
+	srv.MustAPI(t, "disconnect", map[string]any{"user": "hana", "client": c.Client})
+	for {
+		m, err := next()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != 3503 {
+				t.Fatalf("close %v", err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(m, "disconnect") {
+			t.Fatalf("disconnect push sent although disabled: %q", m)
+		}
+	}
+}

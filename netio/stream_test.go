@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/rotorhq/rotor/broker/memory"
 	"github.com/rotorhq/rotor/engine"
 )
@@ -241,5 +243,29 @@ func TestUniWebSocketAfterHTTPRequest(t *testing.T) {
 	}
 	if !bytes.HasPrefix(msg, []byte(`{"connect":{`)) {
 		t.Fatalf("first message %q", msg)
+	}
+}
+
+// CORS headers follow client.allowed_origins: set only for a matching Origin.
+func TestStreamCORS(t *testing.T) {
+	s := NewStreams(StreamConfig{AllowedOrigins: []string{"https://*.example.com"}})
+	for origin, allowed := range map[string]bool{
+		"https://app.example.com": true,
+		"HTTPS://APP.EXAMPLE.COM": true,
+		"https://evil.com":        false,
+		"":                        false,
+	} {
+		var ctx fasthttp.RequestCtx
+		if origin != "" {
+			ctx.Request.Header.Set("Origin", origin)
+		}
+		ctx.Request.Header.Set("Access-Control-Request-Headers", "content-type")
+		s.cors(&ctx)
+		h := &ctx.Response.Header
+		got := string(h.Peek("Access-Control-Allow-Origin"))
+		if allowed != (got != "" && got == origin) || allowed != (string(h.Peek("Access-Control-Allow-Credentials")) == "true") ||
+			allowed != (string(h.Peek("Access-Control-Allow-Headers")) == "content-type") {
+			t.Fatalf("origin %q: allow-origin %q, headers %s", origin, got, h.String())
+		}
 	}
 }
