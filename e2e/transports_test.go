@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -613,6 +614,20 @@ func TestUniWebSocket(t *testing.T) {
 				t.Fatalf("publication %d: %s", i, m)
 			}
 		}
+		// App-level pings ({}) come with native ping frames (client.ping_interval 2s).
+		var pings atomic.Int32
+		conn.SetPingHandler(func(data string) error {
+			pings.Add(1)
+			return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		for appPing := false; !appPing || pings.Load() == 0; {
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				t.Fatalf("waiting for pings: %v", err)
+			}
+			appPing = appPing || string(msg) == "{}"
+		}
 		srv.MustAPI(t, "disconnect", map[string]any{"user": "gina", "client": c.Client})
 		if m := read(); string(m["disconnect"]) != `{"code":3503,"reason":"force disconnect"}` {
 			t.Fatalf("disconnect push %s", m)
@@ -683,6 +698,75 @@ func TestUniConnectCodeToHTTPResponse(t *testing.T) {
 		s := openStream(t, "POST", srv.BaseURL+path, "", []byte(`{"token":"`+harness.UserToken(t, "z")+`"}`), map[bool]string{true: "lines", false: "sse"}[path == "/connection/uni_http_stream"])
 		if m := s.nextJSON(); m["connect"] == nil {
 			t.Fatalf("connect push %s", m)
+		}
+	}
+}
+
+// TestUniWebSocketOptions: join_push_messages lets pushes share a message (split
+// on '\n', every publication arrives once, in order); disable_disconnect_push
+// leaves only the close frame.
+func TestUniWebSocketOptions(t *testing.T) {
+	t.Parallel()
+	srv := harness.Start(t, harness.DefaultConfig().
+		Set("uni_websocket.enabled", true).
+		Set("uni_websocket.join_push_messages", true).
+		Set("uni_websocket.disable_disconnect_push", true))
+	req := `{"token":"` + harness.UserToken(t, "hana") + `","subs":{"chat:join":{}}}`
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/connection/uni_websocket?cf_connect="+url.QueryEscape(req), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pending []string
+	next := func() (string, error) {
+		for len(pending) == 0 {
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
+				return "", err
+			}
+			pending = strings.Split(string(msg), "\n")
+		}
+		m := pending[0]
+		pending = pending[1:]
+		return m, nil
+	}
+	var c connectRes
+	if m, err := next(); err != nil || !strings.HasPrefix(m, `{"connect":`) || json.Unmarshal([]byte(m)[len(`{"connect":`):len(m)-1], &c) != nil {
+		t.Fatalf("connect push %q %v", m, err)
+	}
+	const n = 200
+	for i := 0; i < n; i++ { // queued while the client reads nothing: likely joined
+		srv.MustAPI(t, "publish", map[string]any{"channel": "chat:join", "data": map[string]any{"i": i}})
+	}
+	for i := 0; i < n; {
+		m, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == "{}" {
+			continue
+		}
+		if want := `{"channel":"chat:join","pub":{"data":{"i":` + strconv.Itoa(i) + `}`; !strings.HasPrefix(m, want) {
+			t.Fatalf("push %d: %q", i, m)
+		}
+		i++
+	}
+	srv.MustAPI(t, "disconnect", map[string]any{"user": "hana", "client": c.Client})
+	for {
+		m, err := next()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != 3503 {
+				t.Fatalf("close %v", err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(m, "disconnect") {
+			t.Fatalf("disconnect push sent although disabled: %q", m)
 		}
 	}
 }

@@ -138,6 +138,11 @@ func (c *conn) nextIsWebSocket() bool {
 		case routeMore:
 			need = len(b) + 1
 		case routeHTTP:
+			if p := c.srv.cfg.UniWebSocketPath; p != "" {
+				if k, _ := route(b, p, limit, &h); k != routeHTTP {
+					return true // a uni_websocket upgrade: sniff serves it
+				}
+			}
 			return false
 		default:
 			return true

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -342,7 +343,10 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 		t.pending = append(t.pending, '\r', '\n')
 	}
 	t.mu.Unlock()
-	body := &streamBody{t: t}
+	// Every write of the response may wait at most the write timeout (Read sets the
+	// deadline on the goroutine that writes); a failed write ends the response, and
+	// with it the session.
+	body := &streamBody{t: t, nc: ctx.Conn(), wt: s.cfg.WriteTimeout}
 	if hc != nil {
 		body.hc = hc
 		gone := func() { client.PeerGone(); t.Close(engine.DisconnectConnectionClosed) }
@@ -371,11 +375,6 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 	default:
 		client.HandleEmulated(first)
 	}
-	if hc != nil {
-		// Every write of the response may wait at most the write timeout; a failed
-		// write ends the response, and with it the session.
-		_ = hc.Connection.SetWriteTimeout(s.cfg.WriteTimeout)
-	}
 	h := &ctx.Response.Header
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
@@ -398,6 +397,8 @@ func (s *Streams) stream(ctx *fasthttp.RequestCtx, t *streamConn, first []byte, 
 type streamBody struct {
 	t      *streamConn
 	hc     *httpConn
+	nc     net.Conn
+	wt     time.Duration
 	closed bool
 }
 
@@ -409,6 +410,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 		t.mu.Lock()
 		if t.closeWrite {
 			t.mu.Unlock()
+			_ = b.nc.SetWriteDeadline(time.Time{})
 			return 0, io.EOF
 		}
 		if t.off < len(t.out) {
@@ -421,6 +423,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 				t.out, t.off = nil, 0
 			}
 			t.mu.Unlock()
+			_ = b.nc.SetWriteDeadline(time.Now().Add(b.wt))
 			return n, nil
 		}
 		if len(t.pending) > 0 {
@@ -431,6 +434,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 		closed := t.closed
 		t.mu.Unlock()
 		if closed {
+			_ = b.nc.SetWriteDeadline(time.Time{})
 			return 0, io.EOF
 		}
 		<-t.wake

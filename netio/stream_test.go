@@ -6,12 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/rotorhq/rotor/broker/memory"
 	"github.com/rotorhq/rotor/engine"
@@ -33,9 +37,10 @@ func startStreamServer(t *testing.T, queueMax int) (*engine.Node, string) {
 		UniHTTPStream: StreamEndpoint{Enabled: true}, UniSSE: StreamEndpoint{Enabled: true},
 	})
 	srv, err := Listen(Config{
-		Address:     "127.0.0.1:0",
-		HTTPHandler: streams.Handler(),
-		Accept:      func(tr engine.Transport, r *UpgradeRequest) Session { return node.NewClient(tr, nil) },
+		Address:          "127.0.0.1:0",
+		HTTPHandler:      streams.Handler(),
+		UniWebSocketPath: "/connection/uni_websocket",
+		Accept:           func(tr engine.Transport, r *UpgradeRequest) Session { return node.NewClient(tr, nil) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +192,80 @@ func TestUnwrapPush(t *testing.T) {
 	} {
 		if got := string(unwrapPush([]byte(in))); got != want {
 			t.Fatalf("%s: %s", in, got)
+		}
+	}
+}
+
+// A keep-alive connection that served an HTTP request can then upgrade on the
+// uni_websocket path: the connect push arrives as one text message.
+func TestUniWebSocketAfterHTTPRequest(t *testing.T) {
+	_, addr := startStreamServer(t, 0)
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	fmt.Fprint(c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	fmt.Fprint(c, "GET /connection/uni_websocket?cf_connect=%7B%7D HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	hdr := make([]byte, 2)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		t.Fatal(err)
+	}
+	if hdr[0] != 0x81 || hdr[1] > 126 {
+		t.Fatalf("frame header % x", hdr)
+	}
+	n := int(hdr[1])
+	if n == 126 {
+		if _, err := io.ReadFull(br, hdr); err != nil {
+			t.Fatal(err)
+		}
+		n = int(hdr[0])<<8 | int(hdr[1])
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(br, msg); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(msg, []byte(`{"connect":{`)) {
+		t.Fatalf("first message %q", msg)
+	}
+}
+
+// CORS headers follow client.allowed_origins: set only for a matching Origin.
+func TestStreamCORS(t *testing.T) {
+	s := NewStreams(StreamConfig{AllowedOrigins: []string{"https://*.example.com"}})
+	for origin, allowed := range map[string]bool{
+		"https://app.example.com": true,
+		"HTTPS://APP.EXAMPLE.COM": true,
+		"https://evil.com":        false,
+		"":                        false,
+	} {
+		var ctx fasthttp.RequestCtx
+		if origin != "" {
+			ctx.Request.Header.Set("Origin", origin)
+		}
+		ctx.Request.Header.Set("Access-Control-Request-Headers", "content-type")
+		s.cors(&ctx)
+		h := &ctx.Response.Header
+		got := string(h.Peek("Access-Control-Allow-Origin"))
+		if allowed != (got != "" && got == origin) || allowed != (string(h.Peek("Access-Control-Allow-Credentials")) == "true") ||
+			allowed != (string(h.Peek("Access-Control-Allow-Headers")) == "content-type") {
+			t.Fatalf("origin %q: allow-origin %q, headers %s", origin, got, h.String())
 		}
 	}
 }

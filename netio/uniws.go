@@ -112,7 +112,15 @@ func (u *uniConn) Enqueue(msg []byte) error {
 	if !u.c.preframed {
 		return u.c.Enqueue(msg)
 	}
-	return u.c.enqueueFrame(msg)
+	if err := u.c.enqueueFrame(ws.OpText, msg); err != nil {
+		return err
+	}
+	if len(msg) == 2 && msg[0] == '{' && msg[1] == '}' {
+		// The app-level ping goes with a native one, as Centrifugo's
+		// uni_websocket sends both; the client's pong is read and ignored.
+		return u.c.enqueueFrame(ws.OpPing, nil)
+	}
+	return nil
 }
 
 // Close implements engine.Transport: a disconnect push (unless disabled, or the
@@ -127,8 +135,9 @@ func (u *uniConn) Close(d engine.Disconnect) {
 	u.c.Close(d)
 }
 
-// enqueueFrame queues msg as one complete text frame (preframed connections).
-func (c *conn) enqueueFrame(msg []byte) error {
+// enqueueFrame queues msg as one complete frame of type op (preframed
+// connections).
+func (c *conn) enqueueFrame(op ws.Opcode, msg []byte) error {
 	h := ws.HeaderSize(len(msg))
 	max := c.srv.cfg.QueueMaxSize
 	c.mu.Lock()
@@ -153,7 +162,7 @@ func (c *conn) enqueueFrame(msg []byte) error {
 	}
 	off := len(p.b)
 	p.b = p.b[:off+h]
-	ws.PutHeader(p.b[off:], true, ws.OpText, len(msg))
+	ws.PutHeader(p.b[off:], true, op, len(msg))
 	p.b = append(p.b, msg...)
 	c.pending = p
 	sched := c.scheduleLocked()
