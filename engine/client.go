@@ -42,6 +42,8 @@ type Client struct {
 	node  *Node
 	t     Transport
 	proto codec.Protocol
+	// se is t when it takes broadcasts as shared messages (SharedEnqueuer), else nil.
+	se SharedEnqueuer
 	// closing is set by the first Disconnect; frames after it are ignored.
 	closing atomic.Bool
 
@@ -162,6 +164,9 @@ func (c *Client) PeerGone() {
 // headers backend proxies may forward (nil when none are configured).
 func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
 	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers}
+	if se, ok := t.(SharedEnqueuer); ok && se.SharesBroadcasts() {
+		c.se = se
+	}
 	c.tslot = -1
 	n.sessions.Add(1)
 	if n.shuttingDown.Load() {

@@ -18,8 +18,20 @@ import (
 // the whole process; the client goroutines read into fixed buffers and allocate
 // nothing. The budget is 0.
 func TestAllocsDeliveryThroughWorker(t *testing.T) {
+	allocsDelivery(t, Config{}, "")
+}
+
+// TestAllocsCompressedDeliveryThroughWorker is the same with permessage-deflate
+// negotiated by every subscriber: the publication is compressed once per
+// broadcast (engine.SharedMessage), and each delivery copies the frame. The
+// budget is 0 per publish, so 0 per delivery.
+func TestAllocsCompressedDeliveryThroughWorker(t *testing.T) {
+	allocsDelivery(t, Config{Compression: true, CompressionLevel: 1}, compressedHead)
+}
+
+func allocsDelivery(t *testing.T, cfg Config, head string) {
 	const subscribers = 50
-	ns := startNodeServer(t, Config{}, engine.Config{Insecure: true, PingInterval: -1}, nil)
+	ns := startNodeServer(t, cfg, engine.Config{Insecure: true, PingInterval: -1}, nil)
 	addr := ns.srv.Addr().String()
 	// The reader that brings total to target wakes the publisher: blocking on a
 	// channel (not spinning) lets the scheduler poll the network at once.
@@ -27,7 +39,7 @@ func TestAllocsDeliveryThroughWorker(t *testing.T) {
 	reached := make(chan struct{}, 1)
 	per := make([]atomic.Int64, subscribers)
 	for i := 0; i < subscribers; i++ {
-		wc := dialSubscribe(t, nil, addr, "news")
+		wc := dialSubscribeHead(t, nil, addr, "news", head)
 		if wc.br.Buffered() != 0 {
 			t.Fatal("unexpected data after the subscribe reply")
 		}
