@@ -6,6 +6,7 @@ import (
 
 	"github.com/rotorhq/rotor/broker/memory"
 	"github.com/rotorhq/rotor/broker/redis"
+	"github.com/rotorhq/rotor/cmd/rotor/config"
 	"github.com/rotorhq/rotor/engine"
 )
 
@@ -30,7 +31,7 @@ func (b *backends) close() {
 // broker/redis. A Redis that does not answer fails the start, as in Centrifugo,
 // with an error naming the key of the section; nothing falls back to memory (a node
 // running alone would silently split the cluster).
-func buildBackends(sc *ServerConfig, logger *slog.Logger) (*backends, error) {
+func buildBackends(sc *config.ServerConfig, logger *slog.Logger) (*backends, error) {
 	var out backends
 	brokerType, brokerOpts := sc.Backend.Broker()
 	presenceType, presenceOpts := sc.Backend.PresenceManager()
@@ -50,10 +51,10 @@ func buildBackends(sc *ServerConfig, logger *slog.Logger) (*backends, error) {
 	}
 	var brokerRedis *redis.Broker
 	switch brokerType {
-	case typeMemory:
+	case config.TypeMemory:
 		m := memOnce()
 		out.broker, out.control = m, m
-	case typeRedis:
+	case config.TypeRedis:
 		r, err := redis.New(brokerOpts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: redis: %w", brokerKey, err)
@@ -67,9 +68,9 @@ func buildBackends(sc *ServerConfig, logger *slog.Logger) (*backends, error) {
 		return nil, fmt.Errorf("%s: %q is not supported by Rotor (memory or redis)", brokerKey, brokerType)
 	}
 	switch presenceType {
-	case typeMemory:
+	case config.TypeMemory:
 		out.presence = memOnce()
-	case typeRedis:
+	case config.TypeRedis:
 		r := brokerRedis
 		if r == nil || sc.Backend.PresenceManagerEnabled {
 			var err error
@@ -85,7 +86,7 @@ func buildBackends(sc *ServerConfig, logger *slog.Logger) (*backends, error) {
 		out.close()
 		return nil, fmt.Errorf("%s: %q is not supported by Rotor (memory or redis)", presenceKey, presenceType)
 	}
-	if mem != nil && brokerType == typeRedis {
+	if mem != nil && brokerType == config.TypeRedis {
 		// A memory presence manager beside a Redis broker lists only this node's
 		// clients; Centrifugo allows the mix, so does Rotor, but says so.
 		logger.Warn("presence is kept in memory while the broker is Redis: presence lists only this node's clients")

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/benchmarks"
+	"github.com/rotorhq/rotor/cmd/rotor/config"
 	"github.com/rotorhq/rotor/engine"
 	"github.com/rotorhq/rotor/netio"
 )
@@ -74,7 +75,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 			dev = true
 		}
 	}
-	sc, err := LoadConfig(configPath, os.Environ())
+	sc, err := config.Load(configPath, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		logger.Warn("config key not supported by rotor yet, ignored", "key", key)
 	}
 
-	proxyHeaders, err := buildProxies(sc, logger)
+	proxyHeaders, err := config.BuildProxies(sc, logger)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 
 // externalHandler serves the client port's plain HTTP requests: everything when there
 // is no internal port, otherwise only the API when http_api.external asks for it.
-func externalHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.RequestHandler {
+func externalHandler(apiHandler *api.Handler, sc *config.ServerConfig) fasthttp.RequestHandler {
 	all := httpHandler(apiHandler, sc)
 	if sc.InternalPort == 0 {
 		return all
@@ -203,7 +204,7 @@ func externalHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.Request
 
 // internalHandler serves the internal port: health, metrics and the API, unless
 // http_api.external moved the API to the client port.
-func internalHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.RequestHandler {
+func internalHandler(apiHandler *api.Handler, sc *config.ServerConfig) fasthttp.RequestHandler {
 	all := httpHandler(apiHandler, sc)
 	if !sc.APIExternal {
 		return all
@@ -223,7 +224,7 @@ func isAPIPath(p []byte) bool {
 
 // httpHandler serves everything that is not a WebSocket upgrade. /health and
 // /metrics exist only with health.enabled and prometheus.enabled, as in Centrifugo.
-func httpHandler(apiHandler *api.Handler, sc *ServerConfig) fasthttp.RequestHandler {
+func httpHandler(apiHandler *api.Handler, sc *config.ServerConfig) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/health":
@@ -277,7 +278,7 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // applyDevDefaults turns the built-in defaults into a usable local playground:
 // loopback only, generated secrets, every origin, and channels without namespace open
 // to subscribers and their publications.
-func applyDevDefaults(sc *ServerConfig) {
+func applyDevDefaults(sc *config.ServerConfig) {
 	if sc.Address == "" {
 		sc.Address = "127.0.0.1"
 	}
@@ -296,7 +297,7 @@ func applyDevDefaults(sc *ServerConfig) {
 	sc.Engine.WithoutNamespace.AllowPublishForSubscriber = true
 }
 
-func printDevBanner(w io.Writer, base string, sc *ServerConfig) {
+func printDevBanner(w io.Writer, base string, sc *config.ServerConfig) {
 	token, _ := makeToken(sc.Engine.TokenHMACSecretKey, "demo", 24*time.Hour)
 	ws := "ws" + base[len("http"):] + "/connection/websocket"
 	fmt.Fprintf(w, `
@@ -349,7 +350,7 @@ func genToken(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	sc, err := LoadConfig(configPath, os.Environ())
+	sc, err := config.Load(configPath, os.Environ())
 	if err != nil {
 		fmt.Fprintf(stderr, "rotor: %v\n", err)
 		return 1

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"reflect"
@@ -54,7 +54,7 @@ engine:
     presence_hash_field_ttl: true
     presence_user_mapping: true
 `)
-	got, err := LoadConfig(path, nil)
+	got, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ engine:
 
 func TestRedisConfigEnv(t *testing.T) {
 	t.Parallel()
-	got, err := LoadConfig("", []string{
+	got, err := Load("", []string{
 		"CENTRIFUGO_ENGINE_TYPE=redis",
 		"CENTRIFUGO_ENGINE_REDIS_ADDRESS=redis://a:1 redis://b:2",
 		"ROTOR_ENGINE_REDIS_PREFIX=rotor",
@@ -149,7 +149,7 @@ func TestRedisConfigSectionsKeepTheirKeys(t *testing.T) {
 		"broker": {"enabled": true, "type": "redis", "redis": {"address": ["127.0.0.1:1"], "presence_ttl": "10s", "history_use_lists": true}},
 		"presence_manager": {"enabled": true, "type": "redis", "redis": {"cluster_address": ["127.0.0.1:2"], "history_use_lists": true, "presence_ttl": "10s"}}
 	}`)
-	got, err := LoadConfig(path, nil)
+	got, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestRedisConfigErrorsNameKey(t *testing.T) {
 		if c.file != "" {
 			path = writeFile(t, "bad.json", c.file)
 		}
-		_, err := LoadConfig(path, c.env)
+		_, err := Load(path, c.env)
 		if err == nil {
 			t.Errorf("%s %v: accepted", c.file, c.env)
 			continue
@@ -203,7 +203,7 @@ func TestRedisConfigErrorsNameKey(t *testing.T) {
 	}
 	// A memory engine does not validate the unused Redis section.
 	path := writeFile(t, "unused.json", `{"engine":{"type":"memory","redis":{"sentinel_address":["127.0.0.1:1"]}}}`)
-	if _, err := LoadConfig(path, nil); err != nil {
+	if _, err := Load(path, nil); err != nil {
 		t.Fatalf("unused redis section refused: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 // sub_refresh}, rpc.proxy, the named proxies list and the rpc.* routing keys, and
 // builds the proxy callers the engine uses.
 
-// ProxiesConfig holds the configured HTTP proxies. buildProxies turns the ones in use
+// ProxiesConfig holds the configured HTTP proxies. BuildProxies turns the ones in use
 // into engine.Config callers.
 type ProxiesConfig struct {
 	// Connect and Refresh are client.proxy.connect and client.proxy.refresh.
@@ -689,17 +689,17 @@ func validateProxyConfig(p string, c *proxy.HTTPConfig) error {
 	return nil
 }
 
-// buildProxies creates the HTTP proxies in use and fills the proxy fields of
+// BuildProxies creates the HTTP proxies in use and fills the proxy fields of
 // sc.Engine: ConnectProxy, RefreshProxy and the Subscribe/Publish/SubRefresh/RPC
 // maps, keyed by the name namespaces use ("default" for the built-in ones). A named
 // proxy used by several events is one caller (one connection pool). Call it once,
-// after LoadConfig and before engine.New.
-func buildProxies(sc *ServerConfig, logger *slog.Logger) (headers []string, err error) {
+// after Load and before engine.New.
+func BuildProxies(sc *ServerConfig, logger *slog.Logger) (headers []string, err error) {
 	err = buildProxyCallers(sc, logger, &headers)
 	return headers, err
 }
 
-// buildProxyCallers does the work of buildProxies and collects, into headers, the
+// buildProxyCallers does the work of BuildProxies and collects, into headers, the
 // request header names any built proxy forwards.
 func buildProxyCallers(sc *ServerConfig, logger *slog.Logger, headers *[]string) error {
 	pc := &sc.Proxies

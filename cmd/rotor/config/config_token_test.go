@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"crypto/ecdsa"
@@ -55,7 +55,7 @@ func TestLoadConfigTokenKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadConfig(writeFile(t, "tokens.json", string(data)), nil)
+	got, err := Load(writeFile(t, "tokens.json", string(data)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestLoadConfigTokenKeys(t *testing.T) {
 		"CENTRIFUGO_CLIENT_SUBSCRIPTION_TOKEN_AUDIENCE=subs",
 		"CENTRIFUGO_CLIENT_INSECURE_SKIP_TOKEN_SIGNATURE_VERIFY=true",
 	}
-	got, err = LoadConfig("", env)
+	got, err = Load("", env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestLoadConfigTokenErrors(t *testing.T) {
 			if tc.file != "" {
 				path = writeFile(t, "config.json", tc.file)
 			}
-			_, err := LoadConfig(path, tc.env)
+			_, err := Load(path, tc.env)
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("error %v, want prefix %q", err, tc.want)
 			}
@@ -158,7 +158,7 @@ func TestLoadConfigTokenErrors(t *testing.T) {
 	}
 	// A bad key under a disabled subscription_token section is not used, so it is
 	// accepted, as Centrifugo does.
-	if _, err := LoadConfig(writeFile(t, "c.json", `{"client":{"subscription_token":{"rsa_public_key":"x"}}}`), nil); err != nil {
+	if _, err := Load(writeFile(t, "c.json", `{"client":{"subscription_token":{"rsa_public_key":"x"}}}`), nil); err != nil {
 		t.Fatal(err)
 	}
 }

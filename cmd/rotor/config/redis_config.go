@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -13,8 +13,8 @@ import (
 
 // Engine type names.
 const (
-	typeMemory = "memory"
-	typeRedis  = "redis"
+	TypeMemory = "memory"
+	TypeRedis  = "redis"
 )
 
 // BackendConfig says which broker and presence manager the node uses.
@@ -61,8 +61,8 @@ const (
 
 // redisSectionKeys are the keys of a Redis section (Centrifugo's configtypes.Redis
 // and the section's own), relative to it, with the field each fills.
-func redisSectionKeys(o *redis.Options, section string) []mappedKey {
-	keys := []mappedKey{
+func redisSectionKeys(o *redis.Options, section string) []Key {
+	keys := []Key{
 		{"address", &o.Address},
 		{"prefix", &o.Prefix},
 		{"connect_timeout", &o.ConnectTimeout},
@@ -83,20 +83,20 @@ func redisSectionKeys(o *redis.Options, section string) []mappedKey {
 	keys = append(keys, tlsKeys("tls", &o.TLS)...)
 	keys = append(keys, tlsKeys("sentinel_tls", &o.SentinelTLS)...)
 	if section != keyPresenceManager {
-		keys = append(keys, mappedKey{"history_use_lists", &o.HistoryUseLists})
+		keys = append(keys, Key{"history_use_lists", &o.HistoryUseLists})
 	}
 	if section != keyBroker {
 		keys = append(keys,
-			mappedKey{"presence_ttl", &o.PresenceTTL},
-			mappedKey{"presence_hash_field_ttl", &o.PresenceHashFieldTTL},
-			mappedKey{"presence_user_mapping", &o.PresenceUserMapping},
+			Key{"presence_ttl", &o.PresenceTTL},
+			Key{"presence_hash_field_ttl", &o.PresenceHashFieldTTL},
+			Key{"presence_user_mapping", &o.PresenceUserMapping},
 		)
 	}
 	return keys
 }
 
-func tlsKeys(p string, t *redis.TLSOptions) []mappedKey {
-	return []mappedKey{
+func tlsKeys(p string, t *redis.TLSOptions) []Key {
+	return []Key{
 		{p + ".enabled", &t.Enabled},
 		{p + ".cert_pem", &t.CertPEM},
 		{p + ".key_pem", &t.KeyPEM},
@@ -108,8 +108,8 @@ func tlsKeys(p string, t *redis.TLSOptions) []mappedKey {
 }
 
 // backendKeys are every key of this file with its full dotted path.
-func backendKeys(c *BackendConfig) []mappedKey {
-	keys := []mappedKey{
+func backendKeys(c *BackendConfig) []Key {
+	keys := []Key{
 		{keyEngine + ".type", &c.EngineType},
 		{keyBroker + ".enabled", &c.BrokerEnabled},
 		{keyBroker + ".type", &c.BrokerType},
@@ -121,7 +121,7 @@ func backendKeys(c *BackendConfig) []mappedKey {
 		o    *redis.Options
 	}{{keyEngine, &c.EngineRedis}, {keyBroker, &c.BrokerRedis}, {keyPresenceManager, &c.PresenceManagerRedis}} {
 		for _, k := range redisSectionKeys(sec.o, sec.name) {
-			keys = append(keys, mappedKey{sec.name + ".redis." + k.path, k.field})
+			keys = append(keys, Key{sec.name + ".redis." + k.Path, k.Field})
 		}
 	}
 	return keys
@@ -131,7 +131,7 @@ func backendKeys(c *BackendConfig) []mappedKey {
 // and the like (lists space-separated).
 func (s *source) applyBackendEnv(envs *envSet) {
 	for _, k := range backendKeys(&BackendConfig{}) {
-		s.applyEnvKey(envs, k.path, envName(k.path), isList(k.field))
+		s.applyEnvKey(envs, k.Path, envName(k.Path), isList(k.Field))
 	}
 }
 
@@ -139,7 +139,7 @@ func (s *source) applyBackendEnv(envs *envSet) {
 func (s *source) extractBackend(cfg *ServerConfig) error {
 	c := &cfg.Backend
 	for _, k := range backendKeys(c) {
-		if err := s.read(k.path, k.field); err != nil {
+		if err := s.read(k.Path, k.Field); err != nil {
 			return err
 		}
 	}
@@ -149,7 +149,7 @@ func (s *source) extractBackend(cfg *ServerConfig) error {
 	for _, t := range []*string{&c.EngineType, &c.BrokerType, &c.PresenceManagerType} {
 		*t = strings.ToLower(strings.TrimSpace(*t))
 		if *t == "" {
-			*t = typeMemory
+			*t = TypeMemory
 		}
 	}
 	return nil
@@ -169,16 +169,16 @@ func (c *BackendConfig) validate() error {
 		if !t.used {
 			continue
 		}
-		if t.val != typeMemory && t.val != typeRedis {
+		if t.val != TypeMemory && t.val != TypeRedis {
 			return fmt.Errorf("%s: %q is not supported by Rotor (memory or redis)", t.key, t.val)
 		}
 	}
-	if typ, o := c.Broker(); typ == typeRedis {
+	if typ, o := c.Broker(); typ == TypeRedis {
 		if err := o.Validate(); err != nil {
 			return err
 		}
 	}
-	if typ, o := c.PresenceManager(); typ == typeRedis {
+	if typ, o := c.PresenceManager(); typ == TypeRedis {
 		if err := o.Validate(); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -69,7 +70,7 @@ type ServerConfig struct {
 	// and HubShards are left for main to fill.
 	Engine engine.Config
 	// Proxies are the configured HTTP proxies (client.proxy.*, channel.proxy.*,
-	// rpc.proxy, proxies); buildProxies turns those in use into Engine's callers.
+	// rpc.proxy, proxies); BuildProxies turns those in use into Engine's callers.
 	Proxies ProxiesConfig
 	// API is the HTTP server API configuration (http_api.key, insecure, error_mode).
 	API api.Config
@@ -81,9 +82,14 @@ type ServerConfig struct {
 	// "channel.namespaces[0].delta_publish") and variable names for environment
 	// variables ("CENTRIFUGO_ENGINE_TYPE"). main prints them once at start.
 	Ignored []string
+	// Report sorts Ignored by what the operator should hear of it (report.go).
+	Report Report
+
+	// ext holds the registered topics' structs (topics.go), by type.
+	ext map[reflect.Type]any
 }
 
-// Defaults of the keys LoadConfig maps (Centrifugo's defaults).
+// Defaults of the keys Load maps (Centrifugo's defaults).
 const (
 	defaultPort             = 8000
 	defaultMaxHeaderBytes   = netio.DefaultMaxHeaderBytes
@@ -110,11 +116,11 @@ const (
 // errNotObject is wrapped when a config section that must be an object is not.
 var errNotObject = errors.New("expected an object")
 
-// topKeys are the scalar and list keys LoadConfig maps, with the field each one fills.
+// topKeys are the scalar and list keys Load maps, with the field each one fills.
 // Their environment variable is the key upper-cased with '.' → '_' after a prefix.
-func topKeys(c *ServerConfig) []mappedKey {
+func topKeys(c *ServerConfig) []Key {
 	e := &c.Engine
-	keys := []mappedKey{
+	keys := []Key{
 		{"http_server.address", &c.Address},
 		{"http_server.port", &c.Port},
 		{"http_server.max_header_bytes", &c.MaxHeaderBytes},
@@ -161,9 +167,9 @@ func topKeys(c *ServerConfig) []mappedKey {
 // client.subscription_token.* and client.insecure_skip_token_signature_verify.
 // client.token.hmac_secret_key fills TokenHMACSecretKey, the key gentoken and dev
 // mode use; the engine takes it when Token.HMACSecretKey is empty.
-func tokenKeys(e *engine.Config) []mappedKey {
-	section := func(prefix string, t *engine.TokenConfig, hmacKey *string) []mappedKey {
-		return []mappedKey{
+func tokenKeys(e *engine.Config) []Key {
+	section := func(prefix string, t *engine.TokenConfig, hmacKey *string) []Key {
+		return []Key{
 			{prefix + ".hmac_secret_key", hmacKey},
 			{prefix + ".hmac_previous_secret_key", &t.HMACPreviousSecretKey},
 			{prefix + ".hmac_previous_secret_key_valid_until", &t.HMACPreviousSecretKeyValidUntil},
@@ -181,16 +187,16 @@ func tokenKeys(e *engine.Config) []mappedKey {
 	keys := section("client.token", &e.Token, &e.TokenHMACSecretKey)
 	keys = append(keys, section("client.subscription_token", &e.SubscriptionToken, &e.SubscriptionToken.HMACSecretKey)...)
 	return append(keys,
-		mappedKey{"client.subscription_token.enabled", &e.SubscriptionTokenEnabled},
-		mappedKey{"client.insecure_skip_token_signature_verify", &e.InsecureSkipTokenSignatureVerify},
+		Key{"client.subscription_token.enabled", &e.SubscriptionTokenEnabled},
+		Key{"client.insecure_skip_token_signature_verify", &e.InsecureSkipTokenSignatureVerify},
 	)
 }
 
-// mappedKey is one config key and the field it fills: *string, *int, *int64,
+// Key is one config key and the field it fills: *string, *int, *int64,
 // *bool, *time.Duration or *[]string.
-type mappedKey struct {
-	path  string
-	field any
+type Key struct {
+	Path  string
+	Field any
 }
 
 // nsOptions are the namespace option keys (channels-and-namespaces.md §2) that
@@ -247,7 +253,7 @@ const (
 	keyWithoutNamespace      = "channel.without_namespace"
 )
 
-// LoadConfig reads the config file at path (format by extension: .json, .yaml/.yml,
+// Load reads the config file at path (format by extension: .json, .yaml/.yml,
 // .toml; "" → no file, defaults only), then applies the environment env (entries
 // "KEY=VALUE", as os.Environ returns them; a later entry for the same name wins, so
 // main may append flag values as ROTOR_* entries to give them precedence).
@@ -265,7 +271,7 @@ const (
 // checks of engine.Config.Validate and api.Config.Validate. A path that does not exist
 // returns an error wrapping fs.ErrNotExist (main decides whether a missing default
 // config.json is fatal).
-func LoadConfig(path string, env []string) (*ServerConfig, error) {
+func Load(path string, env []string) (*ServerConfig, error) {
 	tree := map[string]any{}
 	if path != "" {
 		var err error
@@ -285,9 +291,12 @@ func LoadConfig(path string, env []string) (*ServerConfig, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cfg.Ignored = append(s.unknownKeys(), envs.unknown()...)
+	ignoredKeys, unknownEnv := s.unknownKeys(), envs.unknown()
+	cfg.Ignored = append(slices.Clone(ignoredKeys), unknownEnv...)
 	slices.Sort(cfg.Ignored)
 	cfg.Ignored = slices.Compact(cfg.Ignored)
+	cfg.Report = s.report(ignoredKeys, envs, unknownEnv) // report.go
+	cfg.Report.sort()
 	return cfg, nil
 }
 
@@ -380,7 +389,7 @@ func normalize(v any) any {
 // source is the merged document (file, then environment) being read.
 type source struct {
 	tree map[string]any
-	// consumed holds the dotted paths LoadConfig applied.
+	// consumed holds the dotted paths Load applied.
 	consumed map[string]bool
 	// origin maps a dotted path to the environment variable that set it.
 	origin map[string]string
@@ -388,8 +397,8 @@ type source struct {
 
 // applyEnv writes the values of known environment variables into the tree.
 func (s *source) applyEnv(envs *envSet, cfg *ServerConfig) error {
-	for _, k := range topKeys(cfg) {
-		s.applyEnvKey(envs, k.path, envName(k.path), isList(k.field))
+	for _, k := range allKeys(cfg) {
+		s.applyEnvKey(envs, k.Path, envName(k.Path), isList(k.Field))
 	}
 	var probe engine.NamespaceOptions
 	for _, o := range nsOptions[1:] { // without_namespace has no name
@@ -612,8 +621,8 @@ func (s *source) extract(cfg *ServerConfig) error {
 	e.ChannelLimit = defaultChannelLimit
 	e.ChannelMaxLength = defaultChannelMaxLength
 
-	for _, k := range topKeys(cfg) {
-		if err := s.read(k.path, k.field); err != nil {
+	for _, k := range allKeys(cfg) {
+		if err := s.read(k.Path, k.Field); err != nil {
 			return err
 		}
 	}
@@ -733,7 +742,7 @@ func (c *ServerConfig) allNamespaces() []namedNamespace {
 	return out
 }
 
-// validate checks the values LoadConfig owns, then the engine's and the API's rules.
+// validate checks the values Load owns, then the engine's and the API's rules.
 func (c *ServerConfig) validate() error {
 	if c.Port < 0 || c.Port > math.MaxUint16 {
 		return fmt.Errorf("http_server.port: %d is out of range 0-65535", c.Port)
@@ -793,6 +802,9 @@ func (c *ServerConfig) validate() error {
 		if o.ForceRecovery && (o.HistorySize == 0 || o.HistoryTTL == 0) {
 			return fmt.Errorf("%s.force_recovery: needs history_size and history_ttl", ns.path)
 		}
+	}
+	if err := c.validateTopics(); err != nil { // topics.go
+		return err
 	}
 	return c.validateProxies() // proxies.go
 }
@@ -930,6 +942,9 @@ func toInt(v any) (int, error) {
 		}
 		return toInt(f)
 	case string:
+		if strings.TrimSpace(x) == "" {
+			return 0, nil // viper's weak typing: http_server.internal_port is "" by default
+		}
 		n, err := strconv.ParseInt(strings.TrimSpace(x), 0, 0)
 		if err != nil {
 			return 0, fmt.Errorf("invalid integer %q", x)
@@ -1032,7 +1047,7 @@ func typeName(v any) string {
 	}
 }
 
-// envSet is the environment given to LoadConfig, restricted to ROTOR_* and
+// envSet is the environment given to Load, restricted to ROTOR_* and
 // CENTRIFUGO_* variables, remembering which names were looked up.
 type envSet struct {
 	vals map[string]string

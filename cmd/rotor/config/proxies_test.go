@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"context"
@@ -100,7 +100,7 @@ func wantProxies() ProxiesConfig {
 
 func TestLoadConfigProxies(t *testing.T) {
 	t.Parallel()
-	got, err := LoadConfig(writeFile(t, "config.json", proxiesJSON), []string{"CENTRIFUGO_VAR_SECRET=s3cret"})
+	got, err := Load(writeFile(t, "config.json", proxiesJSON), []string{"CENTRIFUGO_VAR_SECRET=s3cret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +130,9 @@ func TestLoadConfigProxies(t *testing.T) {
 	if len(got.Ignored) != 0 {
 		t.Fatalf("ignored %v", got.Ignored)
 	}
-	// The engine callers are left for buildProxies.
+	// The engine callers are left for BuildProxies.
 	if e.ConnectProxy != nil || e.SubscribeProxies != nil {
-		t.Fatal("LoadConfig must not build proxies")
+		t.Fatal("Load must not build proxies")
 	}
 }
 
@@ -161,7 +161,7 @@ rpc:
     endpoint: http://127.0.0.1:3000/rpc
     timeout: 1500ms
 `)
-	got, err := LoadConfig(path, nil)
+	got, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestLoadConfigProxiesEnv(t *testing.T) {
 		"CENTRIFUGO_RPC_PING_ENABLED=true",
 		"CENTRIFUGO_RPC_PING_METHOD=hc",
 	}
-	got, err := LoadConfig("", env)
+	got, err := Load("", env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestLoadConfigProxyErrors(t *testing.T) {
 			if tc.file != "" {
 				path = writeFile(t, "config.json", tc.file)
 			}
-			_, err := LoadConfig(path, tc.env)
+			_, err := Load(path, tc.env)
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("error %v, want prefix %q", err, tc.want)
 			}
@@ -350,14 +350,14 @@ func TestLoadConfigUnusedProxies(t *testing.T) {
 		"channel": {"proxy": {"subscribe": {"endpoint": "grpc://127.0.0.1:1"}}, "namespaces": [{"name": "chat", "subscribe_proxy_name": "default"}]},
 		"rpc": {"proxy": {"endpoint": ""}, "without_namespace": {"proxy_name": "default"}, "ping": {"method": "x"}}
 	}`)
-	got, err := LoadConfig(path, nil)
+	got, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Engine.RPCPingMethod != "" {
 		t.Fatalf("ping method %q without rpc.ping.enabled", got.Engine.RPCPingMethod)
 	}
-	if _, err := buildProxies(got, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := BuildProxies(got, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	e := &got.Engine
@@ -368,11 +368,11 @@ func TestLoadConfigUnusedProxies(t *testing.T) {
 
 func TestBuildProxies(t *testing.T) {
 	t.Parallel()
-	sc, err := LoadConfig(writeFile(t, "config.json", proxiesJSON), []string{"CENTRIFUGO_VAR_SECRET=s3cret"})
+	sc, err := Load(writeFile(t, "config.json", proxiesJSON), []string{"CENTRIFUGO_VAR_SECRET=s3cret"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := buildProxies(sc, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := BuildProxies(sc, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	e := &sc.Engine
@@ -441,7 +441,7 @@ func TestBuildProxiesEndToEnd(t *testing.T) {
 		_, _ = io.WriteString(w, `{"result":{"b64data":"AQI="}}`)
 	}))
 	t.Cleanup(srv.Close)
-	sc, err := LoadConfig("", []string{
+	sc, err := Load("", []string{
 		`CENTRIFUGO_PROXIES=[{"name":"backend","endpoint":"` + srv.URL + `/rpc","binary_encoding":true,"include_connection_meta":true,"http_headers":["authorization"],"http":{"static_headers":{"X-Api-Key":"${CENTRIFUGO_VAR_KEY}"}}}]`,
 		"CENTRIFUGO_VAR_KEY=secret",
 		"CENTRIFUGO_RPC_WITHOUT_NAMESPACE_PROXY_ENABLED=true",
@@ -453,7 +453,7 @@ func TestBuildProxiesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := buildProxies(sc, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := BuildProxies(sc, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
