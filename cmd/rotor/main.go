@@ -117,8 +117,13 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		AllowedOrigins:   sc.AllowedOrigins,
 		MessageSizeLimit: sc.MessageSizeLimit,
 		QueueMaxSize:     sc.QueueMaxSize,
-		MaxHeaderBytes:   sc.MaxHeaderBytes,
-		WriteTimeout:     sc.WriteTimeout,
+		// compression.go
+		Compression:                  config.Ext[config.Compression](sc).Enabled,
+		CompressionLevel:             config.Ext[config.Compression](sc).Level,
+		CompressionMinSize:           config.Ext[config.Compression](sc).MinSize,
+		DecompressedMessageSizeLimit: config.Ext[config.Compression](sc).DecompressedMessageSizeLimit,
+		MaxHeaderBytes:               sc.MaxHeaderBytes,
+		WriteTimeout:                 sc.WriteTimeout,
 		HTTPServer: &fasthttp.Server{
 			Handler:               externalHandler(apiHandler, sc),
 			ReadTimeout:           30 * time.Second,

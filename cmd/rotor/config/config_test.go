@@ -95,7 +95,6 @@ func wantTestdata() *ServerConfig {
 		Ignored: []string{
 			"admin.enabled", "admin.password", "admin.secret",
 			"http_server.tls.enabled",
-			"websocket.compression",
 		},
 	}
 }
