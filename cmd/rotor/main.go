@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -28,6 +29,7 @@ import (
 	"github.com/rotorhq/rotor/cmd/rotor/config"
 	"github.com/rotorhq/rotor/engine"
 	"github.com/rotorhq/rotor/netio"
+	"github.com/rotorhq/rotor/netio/stdws"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -112,31 +114,64 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 
 	netio.Init()
 	addr := net.JoinHostPort(sc.Address, strconv.Itoa(sc.Port))
-	srv, err := netio.Listen(netio.Config{
-		Address:          addr,
-		AllowedOrigins:   sc.AllowedOrigins,
-		MessageSizeLimit: sc.MessageSizeLimit,
-		QueueMaxSize:     sc.QueueMaxSize,
-		// compression.go
-		Compression:                  config.Ext[config.Compression](sc).Enabled,
-		CompressionLevel:             config.Ext[config.Compression](sc).Level,
-		CompressionMinSize:           config.Ext[config.Compression](sc).MinSize,
-		DecompressedMessageSizeLimit: config.Ext[config.Compression](sc).DecompressedMessageSizeLimit,
-		MaxHeaderBytes:               sc.MaxHeaderBytes,
-		WriteTimeout:                 sc.WriteTimeout,
-		HTTPServer: &fasthttp.Server{
-			Handler:               externalHandler(apiHandler, sc),
-			ReadTimeout:           30 * time.Second,
-			IdleTimeout:           60 * time.Second,
-			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
-			NoDefaultServerHeader: true,
-		},
-		Admit: node.Admit,
-		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
-			return node.NewClient(t, requestHeaders(r, proxyHeaders))
-		},
-		Logger: logger,
-	})
+	ltls := config.Ext[config.ListenerTLS](sc) // tls.go
+	clientTLS, err := ltls.Client()
+	if err != nil {
+		return err
+	}
+	comp := config.Ext[config.Compression](sc) // compression.go
+	httpServer := &fasthttp.Server{
+		Handler:               externalHandler(apiHandler, sc),
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
+		NoDefaultServerHeader: true,
+	}
+	accept := func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
+		return node.NewClient(t, requestHeaders(r, proxyHeaders))
+	}
+	var srv interface {
+		Addr() net.Addr
+		Serve() error
+		Shutdown(context.Context) error
+	}
+	if clientTLS != nil {
+		// netpoll has no TLS: the goroutine-per-connection path serves it.
+		httpServer.ReadBufferSize = sc.MaxHeaderBytes
+		srv, err = stdws.Listen(stdws.Config{
+			Address:                      addr,
+			TLS:                          clientTLS,
+			AllowedOrigins:               sc.AllowedOrigins,
+			MessageSizeLimit:             sc.MessageSizeLimit,
+			QueueMaxSize:                 sc.QueueMaxSize,
+			WriteTimeout:                 sc.WriteTimeout,
+			Compression:                  comp.Enabled,
+			CompressionLevel:             comp.Level,
+			CompressionMinSize:           comp.MinSize,
+			DecompressedMessageSizeLimit: comp.DecompressedMessageSizeLimit,
+			HTTPServer:                   httpServer,
+			Admit:                        node.Admit,
+			Accept:                       accept,
+			Logger:                       logger,
+		})
+	} else {
+		srv, err = netio.Listen(netio.Config{
+			Address:                      addr,
+			AllowedOrigins:               sc.AllowedOrigins,
+			MessageSizeLimit:             sc.MessageSizeLimit,
+			QueueMaxSize:                 sc.QueueMaxSize,
+			MaxHeaderBytes:               sc.MaxHeaderBytes,
+			WriteTimeout:                 sc.WriteTimeout,
+			Compression:                  comp.Enabled,
+			CompressionLevel:             comp.Level,
+			CompressionMinSize:           comp.MinSize,
+			DecompressedMessageSizeLimit: comp.DecompressedMessageSizeLimit,
+			HTTPServer:                   httpServer,
+			Admit:                        node.Admit,
+			Accept:                       accept,
+			Logger:                       logger,
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -147,6 +182,13 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		ln, err := net.Listen("tcp", net.JoinHostPort(sc.InternalAddress, strconv.Itoa(sc.InternalPort)))
 		if err != nil {
 			return fmt.Errorf("http_server.internal_port: %w", err)
+		}
+		internalTLS, err := ltls.Internal()
+		if err != nil {
+			return err
+		}
+		if internalTLS != nil {
+			ln = tls.NewListener(ln, internalTLS)
 		}
 		internal = &fasthttp.Server{
 			Handler:               internalHandler(apiHandler, sc),
@@ -159,6 +201,9 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	}
 
 	base := "http://" + srv.Addr().String()
+	if clientTLS != nil {
+		base = "https://" + srv.Addr().String()
+	}
 	logger.Info("rotor started", "version", version, "address", srv.Addr().String())
 	if dev {
 		printDevBanner(stdout, base, sc)

@@ -94,7 +94,6 @@ func wantTestdata() *ServerConfig {
 		Backend: defaultBackend(),
 		Ignored: []string{
 			"admin.enabled", "admin.password", "admin.secret",
-			"http_server.tls.enabled",
 		},
 	}
 }
