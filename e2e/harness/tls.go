@@ -116,3 +116,13 @@ func ClientTLSConfig() *tls.Config {
 
 // CertFiles returns the test certificate and key files (TLS mode only).
 func CertFiles() (certFile, keyFile string) { return cert.certFile, cert.keyFile }
+
+// DialConn opens a raw connection to the server for tests that write HTTP by
+// hand: TCP, or TLS (verifying the test certificate) in TLS mode.
+func (s *Server) DialConn(timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if tlsMode {
+		return tls.DialWithDialer(d, "tcp", s.Addr, ClientTLSConfig())
+	}
+	return d.Dial("tcp", s.Addr)
+}

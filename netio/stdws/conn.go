@@ -246,43 +246,71 @@ func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bo
 	sess.OnClose()
 }
 
-// read hands messages to sess until the connection ends.
+// read hands messages to sess until the connection ends. A handler goroutine
+// runs HandleFrame while this one goes on reading, so a peer that hangs up while
+// a handler waits (a connect proxy call, a JWKS fetch) is noticed at once and
+// the session hears it through netio.PeerWatcher, as on the event-loop path.
+// Two buffers rotate between them: reading runs at most one message ahead.
 func (c *conn) read(sess netio.Session) {
 	limit := c.srv.cfg.MessageSizeLimit
 	if c.deflate {
 		limit = c.srv.cfg.DecompressedMessageSizeLimit
 	}
-	var buf []byte
-	stop := false
+	msgs := make(chan []byte, 1)
+	free := make(chan []byte, 2)
+	free <- nil
+	free <- nil
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		stop := false
+		for m := range msgs {
+			if !stop && !sess.HandleFrame(m) {
+				stop = true
+			}
+			if cap(m) > 64<<10 {
+				m = nil
+			}
+			free <- m[:0]
+		}
+	}()
+	defer func() {
+		close(msgs)
+		select {
+		case <-handled:
+		default:
+			// The handler is still busy: the peer is gone meanwhile.
+			if w, ok := sess.(netio.PeerWatcher); ok {
+				w.PeerGone()
+			}
+			<-handled
+		}
+	}()
+	discard := false
 	for {
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
 			return // peer close (echoed), read limit (1009 sent), I/O error
 		}
-		buf, err = readAtMost(r, buf[:0], limit)
-		if errors.Is(err, errTooBig) {
-			stop = true
+		buf := <-free
+		buf, err = readAtMost(r, buf, limit)
+		switch {
+		case errors.Is(err, errTooBig):
+			discard = true
 			c.requestClose(websocket.CloseMessageTooBig, "", false)
-			continue
-		}
-		if err != nil {
+		case err != nil:
 			// A corrupt compressed message; the next NextReader reports the
 			// stream's state.
-			stop = true
+			discard = true
 			c.protocolError(websocket.CloseProtocolError)
-			continue
-		}
-		if mt == websocket.TextMessage && !utf8.Valid(buf) {
-			stop = true
+		case mt == websocket.TextMessage && !utf8.Valid(buf):
+			discard = true
 			c.protocolError(websocket.CloseInvalidFramePayloadData)
+		case !discard:
+			msgs <- buf
 			continue
 		}
-		if !stop && !sess.HandleFrame(buf) {
-			stop = true
-		}
-		if cap(buf) > 64<<10 {
-			buf = nil
-		}
+		free <- buf[:0]
 	}
 }
 

@@ -376,3 +376,41 @@ func TestWriteTimeout(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// blockingSession blocks in HandleFrame until PeerGone, like a session waiting
+// on a connect proxy call.
+type blockingSession struct {
+	entered, gone, closed chan struct{}
+}
+
+func (b *blockingSession) HandleFrame([]byte) bool {
+	close(b.entered)
+	<-b.gone
+	return false
+}
+func (b *blockingSession) PeerGone() { close(b.gone) }
+func (b *blockingSession) OnClose()  { close(b.closed) }
+
+// TestPeerGoneWhileHandling: the client hangs up while HandleFrame blocks; the
+// session hears PeerGone (and then OnClose) without waiting for the handler.
+func TestPeerGoneWhileHandling(t *testing.T) {
+	ts := start(t, Config{})
+	bs := &blockingSession{entered: make(chan struct{}), gone: make(chan struct{}), closed: make(chan struct{})}
+	ts.srv.cfg.Accept = func(engine.Transport, *netio.UpgradeRequest) netio.Session { return bs }
+	c := ts.dial(t, false, nil)
+	_ = c.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"connect":{}}`))
+	for _, step := range []struct {
+		ch   chan struct{}
+		what string
+	}{{bs.entered, "HandleFrame"}, {nil, ""}, {bs.gone, "PeerGone"}, {bs.closed, "OnClose"}} {
+		if step.ch == nil {
+			_ = c.NetConn().Close()
+			continue
+		}
+		select {
+		case <-step.ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s", step.what)
+		}
+	}
+}
