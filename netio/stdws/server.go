@@ -106,6 +106,7 @@ type Server struct {
 	mu         sync.Mutex
 	conns      map[*conn]struct{}
 	idle       chan struct{} // closed when conns empties during Shutdown
+	httpConns  map[net.Conn]int // open HTTP connections → requests in a handler; guarded by mu
 	shutting   atomic.Bool
 	served     atomic.Bool
 	shutdownCh chan struct{}
@@ -136,6 +137,7 @@ func Listen(cfg Config) (*Server, error) {
 		ln:         ln,
 		origins:    netio.OriginChecker(cfg.AllowedOrigins),
 		conns:      make(map[*conn]struct{}),
+		httpConns:  make(map[net.Conn]int),
 		shutdownCh: make(chan struct{}),
 	}
 	s.http = cfg.HTTPServer
@@ -152,6 +154,13 @@ func Listen(cfg Config) (*Server, error) {
 		s.next = func(ctx *fasthttp.RequestCtx) { ctx.Error("404 page not found", fasthttp.StatusNotFound) }
 	}
 	s.http.Handler = s.handle
+	hook := s.http.ConnState
+	s.http.ConnState = func(nc net.Conn, st fasthttp.ConnState) {
+		s.connState(nc, st)
+		if hook != nil {
+			hook(nc, st)
+		}
+	}
 	if s.http.ReadTimeout == 0 {
 		s.http.ReadTimeout = 30 * time.Second // also bounds the TLS handshake and head
 	}
@@ -193,6 +202,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.ln.Close()
 	}
 	s.mu.Lock()
+	// fasthttp waits for connections that have not sent a whole request (its
+	// StateActive starts with the first byte): close every connection with no
+	// request in a handler now, as netio does; requests under way finish, and
+	// fasthttp closes their connections after the response.
+	for nc, busy := range s.httpConns {
+		if busy == 0 {
+			_ = nc.Close()
+		}
+	}
 	s.idle = make(chan struct{})
 	if len(s.conns) == 0 {
 		close(s.idle)
@@ -214,6 +232,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = herr
 	}
 	return err
+}
+
+// connState follows HTTP connections for Shutdown.
+func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch st {
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		delete(s.httpConns, nc)
+	case fasthttp.StateNew:
+		s.httpConns[nc] = 0
+	}
+}
+
+// busy counts a request in a handler on nc (+1 at the start, -1 at the end).
+func (s *Server) busy(nc net.Conn, d int) {
+	s.mu.Lock()
+	if _, ok := s.httpConns[nc]; ok {
+		s.httpConns[nc] += d
+	}
+	s.mu.Unlock()
 }
 
 func (s *Server) track(c *conn) bool {
@@ -242,6 +281,9 @@ func (s *Server) untrack(c *conn) {
 // handle routes a request: upgrades on the WebSocket path, the rest to next.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if string(ctx.Path()) != s.cfg.WebSocketPath {
+		nc := ctx.Conn()
+		s.busy(nc, 1)
+		defer s.busy(nc, -1)
 		s.next(ctx)
 		return
 	}

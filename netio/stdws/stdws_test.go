@@ -414,3 +414,40 @@ func TestPeerGoneWhileHandling(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownClosesUnfinishedHeads: connections that never complete a request
+// head do not hold Shutdown up.
+func TestShutdownClosesUnfinishedHeads(t *testing.T) {
+	ts := start(t, Config{})
+	var conns []*tls.Conn
+	for _, half := range []string{"GET /connection/websocket HTTP/1.1\r\nHost: x\r\nUpgr", "POST /api/ping HTTP/1.1\r\nContent-Le"} {
+		c, err := tls.Dial("tcp", ts.srv.Addr().String(), ts.client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, half)
+		conns = append(conns, c)
+	}
+	// A complete request on a later connection: the earlier ones were accepted
+	// and are being read.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: ts.client}}
+	if resp, err := hc.Get("https://" + ts.srv.Addr().String() + "/api/ping"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	hc.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v after %v", err, time.Since(start))
+	}
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil || n > 0 {
+			t.Fatalf("connection still open: %d %v", n, err)
+		}
+	}
+}
