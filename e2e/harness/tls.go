@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -114,8 +115,16 @@ func ClientTLSConfig() *tls.Config {
 	return &tls.Config{RootCAs: cert.pool}
 }
 
-// CertFiles returns the test certificate and key files (TLS mode only).
-func CertFiles() (certFile, keyFile string) { return cert.certFile, cert.keyFile }
+// TestCert returns the files of the test certificate and key (generated on
+// first use, in any mode) and a client TLS config trusting it.
+func TestCert(t testing.TB) (certFile, keyFile string, client *tls.Config) {
+	t.Helper()
+	c, err := generatedCert()
+	if err != nil {
+		t.Fatalf("test certificate: %v", err)
+	}
+	return c.certFile, c.keyFile, &tls.Config{RootCAs: c.pool}
+}
 
 // DialConn opens a raw connection to the server for tests that write HTTP by
 // hand: TCP, or TLS (verifying the test certificate) in TLS mode.
