@@ -4,18 +4,19 @@ ROTOR_BIN := $(abspath $(BIN))
 FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test test-unit test-alloc test-stalled test-e2e test-js test-e2e-tls test-js-tls fuzz fuzz-smoke bench vet fmt-check test-bench-tool
+.PHONY: admin-ui admin-ui-check build run test test-unit test-alloc test-stalled test-e2e test-js test-e2e-tls test-js-tls fuzz fuzz-smoke bench vet fmt-check test-bench-tool
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rotor
 
-## run: a development server on 127.0.0.1:8000 (in-memory engine, generated secrets)
+## run: a development server on 127.0.0.1:8000 (in-memory engine, generated secrets;
+## prints the admin UI URL with a generated password, and a demo token)
 run: build
 	./$(BIN)
 
 ## test: every test — formatting, vet, unit tests under -race, allocation budgets,
 ## a short fuzz pass over every parser, and the end-to-end suites through the SDKs.
-test: fmt-check vet test-unit test-alloc test-stalled fuzz-smoke test-e2e test-js test-e2e-tls test-js-tls test-bench-tool
+test: fmt-check vet admin-ui-check test-unit test-alloc test-stalled fuzz-smoke test-e2e test-js test-e2e-tls test-js-tls test-bench-tool
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -63,3 +64,12 @@ test-bench-tool: build
 ## bench: Go benchmarks in a form benchstat reads (go install golang.org/x/perf/cmd/benchstat)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.txt
+
+## admin-ui: rebuild the embedded admin UI (admin-ui/dist, committed) from admin-ui/src with npm
+admin-ui:
+	cd admin-ui && npm ci --no-audit --no-fund && npm run build
+
+## admin-ui-check: the committed admin-ui/dist is what the sources build to (the build is deterministic)
+admin-ui-check: admin-ui
+	@if [ -n "$$(git status --porcelain -- admin-ui/dist)" ]; then \
+		echo "admin-ui/dist is stale: run 'make admin-ui' and commit it"; git status --short -- admin-ui/dist; exit 1; fi

@@ -16,17 +16,18 @@ const (
 func (n *Node) namespaceFor(channel string) (opts *NamespaceOptions, rest string, ok bool) {
 	name := strings.TrimPrefix(channel, privatePrefix)
 	i := strings.Index(name, namespaceBoundary)
+	co := n.chanOpts.Load()
 	if i < 0 {
-		return &n.cfg.WithoutNamespace, channel, true
+		return co.without, channel, true
 	}
-	opts, ok = n.namespaces[name[:i]]
+	opts, ok = co.byName[name[:i]]
 	return opts, name[i+1:], ok
 }
 
 // validChannelName applies the client-side name check: the namespace's channel_regex
 // on rest when set, otherwise the whole channel must be ASCII.
 func (n *Node) validChannelName(opts *NamespaceOptions, channel, rest string) bool {
-	if re := n.regexps[opts]; re != nil {
+	if re := n.chanOpts.Load().regexps[opts]; re != nil {
 		return re.MatchString(rest)
 	}
 	for i := 0; i < len(channel); i++ {

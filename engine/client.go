@@ -46,14 +46,28 @@ type Client struct {
 	se SharedEnqueuer
 	// closing is set by the first Disconnect; frames after it are ignored.
 	closing atomic.Bool
+	// tm are the series of c's transport.
+	tm *transportMetrics
+	// disc is the disconnect the server closed the session with (nil: none, or the
+	// peer went first), for OnClose to log.
+	disc atomic.Pointer[Disconnect]
+	// method is the command being handled, for the counters of the replies it
+	// writes. Owned by the goroutine running HandleFrame.
+	method frameType
+	// nameIdx and versionIdx are the client_name/client_version label values of c
+	// (clientLabelIndex), set at connect.
+	nameIdx, versionIdx uint8
 
 	mu      sync.Mutex // guards the fields below
 	state   clientState
 	tkind   timerKind
 	pingOut bool // a ping is waiting for its pong
-	id      string
-	user    string
-	info    []byte
+	// pingSent is when the last ping was queued (unix nanos), for the ping/pong
+	// duration.
+	pingSent int64
+	id       string
+	user     string
+	info     []byte
 	// expireAt is the unix second the connection expires at; 0 never.
 	expireAt int64
 	// subs holds the subscribed channels; nil until the first subscribe.
@@ -144,7 +158,7 @@ func (c *Client) cancelCalls() {
 // subscription token: a JWKS fetch may block, so then it is a call context (end it
 // with endCall); static keys never block and cost no context.
 func (c *Client) tokenCall(sub bool) (context.Context, *callScope) {
-	if !c.node.verifier.fetches(sub) {
+	if !c.node.verifier.Load().fetches(sub) {
 		return context.Background(), nil
 	}
 	return c.beginCall()
@@ -163,7 +177,7 @@ func (c *Client) PeerGone() {
 // timer. The transport must later call OnClose exactly once. headers are the request
 // headers backend proxies may forward (nil when none are configured).
 func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
-	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers}
+	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers, tm: n.metrics.transport(transportName(t))}
 	if se, ok := t.(SharedEnqueuer); ok && se.SharesBroadcasts() {
 		c.se = se
 	}
@@ -195,9 +209,15 @@ func (c *Client) ID() string {
 	return c.id
 }
 
-// Disconnect closes the session with d. Idempotent, non-blocking, any goroutine.
+// Disconnect closes the session with d. Idempotent, non-blocking, any goroutine
+// (also under hub and channel locks: it counts the disconnect, and OnClose logs it).
 func (c *Client) Disconnect(d Disconnect) {
 	if c.closing.CompareAndSwap(false, true) {
+		if d.Code != DisconnectConnectionClosed.Code {
+			c.countServerDisconnect(d.Code)
+			dc := d
+			c.disc.Store(&dc)
+		}
 		c.cancelCalls()
 		c.t.Close(d)
 	}
@@ -247,7 +267,22 @@ func (c *Client) HandleFrame(payload []byte) bool {
 			c.Disconnect(DisconnectBadRequest)
 			break
 		}
-		if err := c.dispatch(cmd); err != nil {
+		ft := commandType(cmd)
+		c.method = ft
+		if tm := c.tm; tm != nil {
+			// The frame's size goes to its first command: per-command sizes would
+			// need the decoder's offsets, and frames usually carry one command.
+			tm.received[ft].Inc()
+			tm.recvSize[ft].Add(len(payload))
+			payload = nil
+		}
+		started := time.Now()
+		err = c.dispatch(cmd)
+		if ft <= ftUnknown {
+			m := c.node.metrics
+			observeDuration(m.cmdSummary[ft], m.cmdHistogram[ft], time.Since(started))
+		}
+		if err != nil {
 			var d Disconnect
 			if errors.As(err, &d) {
 				c.Disconnect(d)
@@ -312,6 +347,8 @@ func (c *Client) writeError(id uint32, e *Error) {
 	b := getBuf()
 	*b = codec.AppendErrorReply(c.proto, (*b)[:0], id, e.Code, e.Message, e.Temporary)
 	c.enqueue(*b)
+	c.countSent(c.method, len(*b))
+	c.node.metrics.code(codeKey{kind: codeReplyError, method: c.method, code: e.Code}).Inc()
 	putBuf(b)
 }
 
@@ -335,6 +372,7 @@ func (c *Client) writeReply(r *codec.Reply) error {
 		return DisconnectBadProtocol
 	}
 	c.enqueue(out)
+	c.countSent(c.method, len(out))
 	return nil
 }
 
@@ -356,6 +394,9 @@ func (c *Client) handlePong() error {
 		return DisconnectBadRequest
 	}
 	c.pingOut = false
+	if c.tm != nil && c.pingSent != 0 {
+		c.tm.pingPong.Update(float64(time.Now().UnixNano()-c.pingSent) / 1e9)
+	}
 	return nil
 }
 
@@ -378,7 +419,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	case req.Token != "":
 		ctx, cs := c.tokenCall(false)
 		var err error
-		vt, err = n.verifier.verifyConnection(ctx, req.Token)
+		vt, err = n.verifier.Load().verifyConnection(ctx, req.Token)
 		c.endCall(cs)
 		if err == errTokenExpired {
 			c.failConnect(id, ErrorTokenExpired)
@@ -482,8 +523,14 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	c.state = stateConnected
 	c.tkind = timerPing
 	clientID := c.id
+	c.nameIdx, c.versionIdx = uint8(clientLabelIndex(req.Name)), uint8(clientLabelIndex(req.Version))
 	c.mu.Unlock()
 	n.hub.addConn(c)
+	n.countAction(actAddClient)
+	if tm := c.tm; tm != nil {
+		tm.accepted[c.nameIdx][c.versionIdx].Inc()
+		tm.inflight[c.nameIdx][c.versionIdx].Inc()
+	}
 
 	res := codec.ConnectResult{Client: clientID, Version: n.cfg.Version, Expires: vt.expireAt > 0, TTL: ttl, Data: connectData}
 	if n.cfg.RefreshProxy != nil {
@@ -712,6 +759,7 @@ func (c *Client) onTimer() {
 		switch c.tkind {
 		case timerPing:
 			c.pingOut = true
+			c.pingSent = now
 			c.tkind = timerPong
 			c.pingDue = now + int64(n.pongTimeout)
 			sendPing = true
@@ -740,7 +788,9 @@ func (c *Client) onTimer() {
 	}
 	if sendPing {
 		var buf [2]byte
-		c.enqueue(codec.AppendPing(c.proto, buf[:0]))
+		ping := codec.AppendPing(c.proto, buf[:0])
+		c.enqueue(ping)
+		c.countSent(ftServerPing, len(ping))
 	}
 }
 
@@ -781,7 +831,9 @@ func (c *Client) expireSub(ch string, serverSide bool) {
 	}
 	if _, ok := c.detach(ch); ok {
 		var buf [128]byte
-		c.enqueue(codec.AppendUnsubscribePush(c.proto, buf[:0], ch, 2501, "subscription expired"))
+		push := codec.AppendUnsubscribePush(c.proto, buf[:0], ch, 2501, "subscription expired")
+		c.enqueue(push)
+		c.countServerUnsubscribe(2501, len(push))
 	}
 }
 
@@ -802,12 +854,19 @@ func (c *Client) OnClose() {
 	c.subs = nil
 	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
 	c.mu.Unlock()
+	if d := c.disc.Load(); d != nil {
+		n.logDisconnect(info.Client, info.User, d)
+	}
 	n.wheel.cancel(c)
 	for _, e := range subs {
 		c.leave(e.ch, e.sub, &info)
 	}
 	if wasConnected {
 		n.hub.removeConn(c)
+		n.countAction(actRemoveClient)
+		if tm := c.tm; tm != nil {
+			tm.inflight[c.nameIdx][c.versionIdx].Dec()
+		}
 	}
 	n.sessionEnded()
 }

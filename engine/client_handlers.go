@@ -56,7 +56,7 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 	switch {
 	case req.Token != "":
 		ctx, cs := c.tokenCall(true)
-		vt, err := n.verifier.verifySubscription(ctx, req.Token)
+		vt, err := n.verifier.Load().verifySubscription(ctx, req.Token)
 		c.endCall(cs)
 		if err == errTokenExpired {
 			c.writeError(id, ErrorTokenExpired)
@@ -112,7 +112,7 @@ func (c *Client) handleSubscribe(id uint32, req *codec.SubscribeRequest) error {
 
 // finishSubscribe attaches a granted client-side subscription and writes its reply.
 func (c *Client) finishSubscribe(id uint32, ch string, p *subParams) error {
-	err := c.attach(ch, p, func(res *codec.SubscribeResult) ([]byte, error) {
+	err := c.attach(ch, p, ftSubscribe, func(res *codec.SubscribeResult) ([]byte, error) {
 		b := getBuf()
 		defer putBuf(b)
 		out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{ID: id, Subscribe: res})
@@ -259,6 +259,7 @@ func (c *Client) handlePresence(id uint32, ch string) error {
 	if _, ok, err := c.checkReadable(id, ch, false); !ok {
 		return err
 	}
+	c.node.countAction(actPresence)
 	m, err := c.node.presence.Presence(c.node.ctx, ch)
 	if err != nil {
 		return c.replyError(id, c.node.brokerError("presence", ch, err))
@@ -270,6 +271,7 @@ func (c *Client) handlePresenceStats(id uint32, ch string) error {
 	if _, ok, err := c.checkReadable(id, ch, false); !ok {
 		return err
 	}
+	c.node.countAction(actPresenceStats)
 	st, err := c.node.presence.PresenceStats(c.node.ctx, ch)
 	if err != nil {
 		return c.replyError(id, c.node.brokerError("presence stats", ch, err))
@@ -303,7 +305,7 @@ func (c *Client) handleRefresh(id uint32, req *codec.RefreshRequest) error {
 		return DisconnectBadRequest
 	}
 	ctx, cs := c.tokenCall(false)
-	vt, err := n.verifier.verifyConnection(ctx, req.Token)
+	vt, err := n.verifier.Load().verifyConnection(ctx, req.Token)
 	c.endCall(cs)
 	if err == errTokenExpired {
 		return DisconnectExpired
@@ -359,7 +361,7 @@ func (c *Client) handleSubRefresh(id uint32, req *codec.SubRefreshRequest) error
 		return nil
 	}
 	ctx, cs := c.tokenCall(true)
-	vt, err := n.verifier.verifySubscription(ctx, req.Token)
+	vt, err := n.verifier.Load().verifySubscription(ctx, req.Token)
 	c.endCall(cs)
 	if err == errTokenExpired {
 		c.writeError(id, ErrorTokenExpired)

@@ -38,6 +38,10 @@ type Config struct {
 	// DisallowAnonymousConnectionTokens rejects tokens with an empty sub (3507)
 	// (client.disallow_anonymous_connection_tokens).
 	DisallowAnonymousConnectionTokens bool
+	// NodeInfoMetricsAggregateInterval is node.info_metrics_aggregate_interval: how
+	// often the node snapshots its metrics for the info API and the node-control
+	// announcement. Zero means 60 s.
+	NodeInfoMetricsAggregateInterval time.Duration
 	// ConnectionLimit caps this node's client connections (client.connection_limit);
 	// 0 = no limit. Transports check Node.Admit before accepting.
 	ConnectionLimit int

@@ -64,10 +64,10 @@ type nodeControl struct {
 	// nodes are the other nodes heard from, by ID.
 	nodes map[string]*knownNode
 
-	// metricsEvery is nodeMetricsInterval; metricsSent the unix nanoseconds of the
-	// last announcement that carried metrics (0: none yet).
+	// metricsEvery is Config.NodeInfoMetricsAggregateInterval (default
+	// nodeMetricsInterval): how often the node snapshots its metrics for info and
+	// the next announcement.
 	metricsEvery time.Duration
-	metricsSent  atomic.Int64
 
 	// announceFailing is set while announcements fail, so an outage is logged
 	// once when it starts and once when it ends, not every 3 s.
@@ -101,6 +101,9 @@ func (n *Node) initControl() error {
 	c.ctl = n.cfg.Controller
 	c.interval, c.maxDelay, c.surveyWait = nodeInfoInterval, nodeInfoMaxDelay, surveyTimeout
 	c.metricsEvery = nodeMetricsInterval
+	if d := n.cfg.NodeInfoMetricsAggregateInterval; d > 0 {
+		c.metricsEvery = d
+	}
 	c.nodes = make(map[string]*knownNode)
 	c.surveys = make(map[uint64]chan surveyReply)
 	c.stop = make(chan struct{})
@@ -170,6 +173,7 @@ func (n *Node) publishControl(ctx context.Context, cmd *codec.ControlCommand, to
 	}
 	b := getBuf()
 	*b = codec.AppendControlCommand((*b)[:0], cmd)
+	n.metrics.msgSent[msgControl].Inc()
 	err := n.control.ctl.PublishControl(ctx, *b, to)
 	putBuf(b)
 	return err
@@ -203,20 +207,12 @@ func (n *Node) announce(to string) {
 		NumClients: info.NumClients, NumUsers: info.NumUsers, NumChannels: info.NumChannels,
 		Uptime: info.Uptime, NumSubs: info.NumSubs,
 	}}
-	c := &n.control
-	now := time.Now().UnixNano()
-	if last := c.metricsSent.Load(); to == "" && (last == 0 || now-last >= int64(c.metricsEvery)) {
-		interval := c.metricsEvery.Seconds()
-		if last != 0 {
-			interval = float64(now-last) / float64(time.Second)
+	if to == "" {
+		// Each snapshot goes out once (the receivers keep it until the next), as
+		// Centrifugo sends its own.
+		if m, unsent := n.latestSnapshot(true); unsent && m != nil {
+			cmd.Node.Metrics = &codec.ControlMetrics{Interval: m.Interval, Items: m.Items}
 		}
-		c.metricsSent.Store(now)
-		cmd.Node.Metrics = &codec.ControlMetrics{Interval: interval, Items: map[string]float64{
-			"centrifugo.node.num_clients":       float64(info.NumClients),
-			"centrifugo.node.num_users":         float64(info.NumUsers),
-			"centrifugo.node.num_channels":      float64(info.NumChannels),
-			"centrifugo.node.num_subscriptions": float64(info.NumSubs),
-		}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), controlPublishLimit)
 	defer cancel()
@@ -250,6 +246,7 @@ func (n *Node) forgetSilentNodes(now time.Time) {
 // while holding a lock its PublishControl takes. An error is a message that cannot
 // be decoded.
 func (n *Node) HandleControl(data []byte) error {
+	n.metrics.msgReceived[msgControl].Inc()
 	var cmd codec.ControlCommand
 	if err := codec.DecodeControlCommand(data, &cmd); err != nil {
 		n.log.Warn("control: undecodable message", "err", err, "len", len(data))
@@ -470,7 +467,10 @@ func (n *Node) surveyAnswer(op string, data []byte) surveyReply {
 func (n *Node) clusterChannels(pattern string) (map[string]ChannelInfo, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.control.surveyWait)
 	defer cancel()
+	started := time.Now()
 	replies, err := n.survey(ctx, surveyChannelsOp, codec.AppendChannelsSurveyRequest(nil, pattern))
+	n.countAction(actSurvey)
+	observeDuration(n.metrics.surveySummary, n.metrics.surveyHistogram, time.Since(started))
 	if err != nil {
 		return nil, err
 	}
@@ -566,6 +566,7 @@ func (n *Node) unsubscribeLocal(u *codec.ControlUnsubscribe) {
 			b := getBuf()
 			*b = codec.AppendUnsubscribePush(c.proto, (*b)[:0], u.Channel, u.Code, u.Reason)
 			c.enqueue(*b)
+			c.countServerUnsubscribe(u.Code, len(*b))
 			putBuf(b)
 		}
 	}
@@ -613,6 +614,7 @@ func (n *Node) refreshLocal(r *codec.ControlRefresh) {
 		if out, err := codec.AppendReply(c.proto, (*b)[:0], &codec.Reply{Push: &push}); err == nil {
 			*b = out
 			c.enqueue(out)
+			c.countSent(ftPushRefresh, len(out))
 		}
 		putBuf(b)
 	}

@@ -59,8 +59,9 @@ func deltaSequence(p codec.Protocol, pubs []*codec.Publication) []*codec.Publica
 // broadcastDelta sends pub to the delta subscriber e: a patch against prev when the
 // subscriber holds the previous publication and the patch is smaller, else the full
 // payload. encoded caches the two variants per protocol across subscribers.
-// Must hold the channel's hub shard (R) and publish lock.
-func (h *hub) sendDelta(e *subEntry, channel string, pub *codec.Publication, prev []byte, d *deltaCache) {
+// It returns the size of the message queued. Must hold the channel's hub shard (R)
+// and publish lock.
+func (h *hub) sendDelta(e *subEntry, channel string, pub *codec.Publication, prev []byte, d *deltaCache) int {
 	p := e.c.proto
 	usePatch := false
 	if e.x.deltaReady && prev != nil {
@@ -88,9 +89,10 @@ func (h *hub) sendDelta(e *subEntry, channel string, pub *codec.Publication, pre
 	}
 	if err := e.c.t.Enqueue(*b); err != nil {
 		e.c.enqueueFailed(err)
-		return
+		return 0
 	}
 	e.x.deltaReady = true
+	return len(*b)
 }
 
 // deltaCache holds the per-broadcast encodings for delta subscribers.

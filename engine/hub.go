@@ -3,6 +3,7 @@ package engine
 import (
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/rotorhq/rotor/codec"
 )
@@ -15,6 +16,8 @@ type hub struct {
 	mask  uint64
 	subs  []subShard
 	conns []connShard
+	// m is the node's metrics; nil for a hub built alone (tests).
+	m *nodeMetrics
 }
 
 type subShard struct {
@@ -153,6 +156,9 @@ func (h *hub) numSubscribers(channel string) int {
 // otherwise); delta subscribers then get a patch against it. Callers passing prev
 // hold the channel's publish lock.
 func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int {
+	if h.m != nil {
+		h.m.msgReceived[msgPublication].Inc()
+	}
 	sh := h.subShard(channel)
 	sh.mu.RLock()
 	cs := sh.channels[channel]
@@ -160,9 +166,14 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 		sh.mu.RUnlock()
 		return 0
 	}
+	var started time.Time
+	if h.m != nil {
+		started = time.Now()
+	}
 	var encoded [2]*[]byte // indexed by codec.Protocol
 	var shared [2]*SharedMessage
 	var deltas *deltaCache
+	var sent sentCounts
 	n := 0
 	for i := range cs.clients {
 		e := &cs.clients[i]
@@ -177,7 +188,9 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 				if deltas == nil {
 					deltas = new(deltaCache)
 				}
-				h.sendDelta(e, channel, pub, prev, deltas)
+				if size := h.sendDelta(e, channel, pub, prev, deltas); size > 0 {
+					sent.add(e.c.tm, size)
+				}
 				n++
 				continue
 			}
@@ -205,6 +218,7 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 			c.enqueueFailed(err)
 			continue
 		}
+		sent.add(c.tm, len(*b))
 		n++
 	}
 	sh.mu.RUnlock()
@@ -219,12 +233,63 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 	if deltas != nil {
 		deltas.release()
 	}
+	sent.flush(ftPushPublication)
+	if h.m != nil {
+		h.m.broadcastDuration.Update(time.Since(started).Seconds())
+	}
 	return n
+}
+
+// sentCounts adds up, during one broadcast, the messages and bytes queued per
+// transport, so that the transport counters take one atomic add per broadcast
+// rather than one per subscriber. A channel's subscribers use one or two transports;
+// a third one is counted directly.
+type sentCounts [2]struct {
+	tm       *transportMetrics
+	n, bytes int
+}
+
+// add counts one message of size bytes queued on a tm connection (nil: a client
+// without metrics, in tests).
+func (s *sentCounts) add(tm *transportMetrics, size int) {
+	for i := range s {
+		e := &s[i]
+		if e.tm == tm {
+			e.n++
+			e.bytes += size
+			return
+		}
+		if e.tm == nil {
+			e.tm, e.n, e.bytes = tm, 1, size
+			return
+		}
+	}
+	if tm != nil {
+		tm.sent[ftPushPublication].Inc()
+		tm.sentSize[ftPushPublication].Add(size)
+	}
+}
+
+// flush adds the counts to the ft series of each transport.
+func (s *sentCounts) flush(ft frameType) {
+	for i := range s {
+		if e := &s[i]; e.tm != nil {
+			e.tm.sent[ft].Add(e.n)
+			e.tm.sentSize[ft].Add(e.bytes)
+		}
+	}
 }
 
 // broadcastJoinLeave pushes a join (or leave) of info to the subscribers of channel
 // that asked for join/leave pushes.
 func (h *hub) broadcastJoinLeave(channel string, info *codec.ClientInfo, join bool) {
+	if h.m != nil {
+		if join {
+			h.m.msgReceived[msgJoin].Inc()
+		} else {
+			h.m.msgReceived[msgLeave].Inc()
+		}
+	}
 	sh := h.subShard(channel)
 	sh.mu.RLock()
 	cs := sh.channels[channel]
@@ -233,6 +298,7 @@ func (h *hub) broadcastJoinLeave(channel string, info *codec.ClientInfo, join bo
 		return
 	}
 	var encoded [2]*[]byte
+	var sent sentCounts
 	for i := range cs.clients {
 		e := &cs.clients[i]
 		if e.x == nil || !e.x.joinLeave {
@@ -251,9 +317,16 @@ func (h *hub) broadcastJoinLeave(channel string, info *codec.ClientInfo, join bo
 		}
 		if err := e.c.t.Enqueue(*b); err != nil {
 			e.c.enqueueFailed(err)
+			continue
 		}
+		sent.add(e.c.tm, len(*b))
 	}
 	sh.mu.RUnlock()
+	if join {
+		sent.flush(ftPushJoin)
+	} else {
+		sent.flush(ftPushLeave)
+	}
 	for _, b := range encoded {
 		if b != nil {
 			putBuf(b)

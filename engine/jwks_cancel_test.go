@@ -92,7 +92,7 @@ func TestConnectJWKSWaitEndsWithSession(t *testing.T) {
 	cfg.TokenHMACSecretKey = ""
 	cfg.Token = TokenConfig{JWKSPublicEndpoint: srv.URL + "/jwks"}
 	n := newTestNode(t, cfg)
-	for _, jv := range []*jwtVerifier{n.verifier.conn, n.verifier.sub} {
+	for _, jv := range []*jwtVerifier{n.verifier.Load().conn, n.verifier.Load().sub} {
 		jv.jwks.client.Timeout = 10 * time.Second
 	}
 	c, tr := newTestClient(n)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,12 +38,12 @@ type Node struct {
 	local bool
 	// pending counts, per channel, subscriptions that hold a remote broker's
 	// subscription but have not joined the hub yet (broker_node.go).
-	pendMu     sync.Mutex
-	pending    map[string]int
-	verifier   *tokenVerifier
-	namespaces map[string]*NamespaceOptions
-	regexps    map[*NamespaceOptions]*regexp.Regexp
-	log        *slog.Logger
+	pendMu  sync.Mutex
+	pending map[string]int
+	// verifier and chanOpts are replaced as a whole by Reload (reload.go).
+	verifier atomic.Pointer[tokenVerifier]
+	chanOpts atomic.Pointer[channelOptions]
+	log      *slog.Logger
 
 	pingInterval, pongTimeout, staleDelay, expiredDelay, expiredSubDelay time.Duration
 	presenceInterval                                                     time.Duration
@@ -54,7 +53,7 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	metrics      *metrics.Set
+	metrics      *nodeMetrics
 	shuttingDown atomic.Bool
 	// sessions counts live sessions (NewClient to OnClose), for connection_limit and
 	// for a drained shutdown.
@@ -114,9 +113,6 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		local:            cfg.Broker.Local(),
 		pending:          make(map[string]int),
 		drained:          make(chan struct{}),
-		verifier:         newTokenVerifier(&cfg),
-		namespaces:       make(map[string]*NamespaceOptions, len(cfg.Namespaces)),
-		regexps:          make(map[*NamespaceOptions]*regexp.Regexp),
 		log:              log,
 		pingInterval:     cfg.pingInterval(),
 		pongTimeout:      cfg.pongTimeout(),
@@ -126,16 +122,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		presenceInterval: durOr(cfg.PresenceUpdateInterval, 27*time.Second),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.verifier.bind(n.ctx)
-	for i := range n.cfg.Namespaces {
-		ns := &n.cfg.Namespaces[i]
-		n.namespaces[ns.Name] = ns
-	}
-	for _, ns := range append([]*NamespaceOptions{&n.cfg.WithoutNamespace}, mapValues(n.namespaces)...) {
-		if ns.ChannelRegex != "" {
-			n.regexps[ns] = regexp.MustCompile(ns.ChannelRegex) // validated above
-		}
-	}
+	v := newTokenVerifier(&cfg)
+	v.bind(n.ctx)
+	n.verifier.Store(v)
+	n.chanOpts.Store(newChannelOptions(&n.cfg))
+	n.registerMetrics()
+	n.hub.m = n.metrics
 	// Registered last but for the wheel: messages may arrive from now on.
 	if err := n.initControl(); err != nil {
 		return nil, err
@@ -156,18 +148,10 @@ func durOr(d, def time.Duration) time.Duration {
 	return d
 }
 
-func mapValues(m map[string]*NamespaceOptions) []*NamespaceOptions {
-	out := make([]*NamespaceOptions, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
 // Run starts the node's timer wheel. Call once.
 func (n *Node) Run() {
-	n.registerMetrics()
 	n.wheel.start()
+	n.runSnapshots(n.control.stop)
 	n.runControl()
 }
 
@@ -179,7 +163,6 @@ func (n *Node) Config() Config { return n.cfg }
 // It leaves no goroutine behind when ctx ends first.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shuttingDown.Store(true)
-	n.stopControl(ctx)
 	// Proxy calls and JWKS fetches in flight end now: their sessions are closing.
 	n.cancel()
 	// Paired with sessionEnded: whichever of the two sees the other's write signals.
@@ -190,17 +173,23 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	// Sessions that have not connected yet are not in the hub, but each has its stale
 	// timer armed in the wheel.
 	n.wheel.each(func(c *Client) { c.Disconnect(DisconnectShutdown) })
+	// The other nodes hear of the shutdown while the clients drain, not before
+	// their 3001: a broker that hangs must not hold the disconnects back.
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		n.stopControl(ctx)
+	}()
 	var err error
 	select {
 	case <-n.drained:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	<-ctlDone // bounded by ctx
 	n.stopOnce.Do(func() {
 		n.wheel.close()
-		if n.metrics != nil {
-			metrics.UnregisterSet(n.metrics, true)
-		}
+		metrics.UnregisterSet(n.metrics.set, true)
 		n.closeBrokers(ctx)
 	})
 	return err
@@ -233,6 +222,7 @@ func (n *Node) Publish(channel string, data []byte, opts PublishOptions) (Publis
 	if !checkPublicationData(ns, data) {
 		return PublishResult{}, ErrorBadRequest
 	}
+	n.metrics.msgSent[msgPublication].Inc()
 	if !n.local {
 		return n.publishRemote(channel, ns, data, &opts)
 	}
@@ -347,7 +337,11 @@ func (n *Node) Admit() bool {
 	if n.cfg.ConnectionLimit <= 0 {
 		return true
 	}
-	return n.sessions.Load() < int64(n.cfg.ConnectionLimit)
+	if n.sessions.Load() < int64(n.cfg.ConnectionLimit) {
+		return true
+	}
+	n.metrics.connectionLimit.Inc()
+	return false
 }
 
 // ShuttingDown reports whether Shutdown has started (the legacy API answers 503).
@@ -356,6 +350,7 @@ func (n *Node) ShuttingDown() bool { return n.shuttingDown.Load() }
 // localInfo reports this node's counters (Info lists every node).
 func (n *Node) localInfo() NodeInfo {
 	clients, users, channels, subs := n.hub.counts()
+	metrics, _ := n.latestSnapshot(false)
 	return NodeInfo{
 		UID:         n.uid,
 		Name:        n.cfg.Name,
@@ -365,6 +360,7 @@ func (n *Node) localInfo() NodeInfo {
 		NumChannels: uint32(channels),
 		NumSubs:     uint32(subs),
 		Uptime:      uint32(time.Since(n.started).Seconds()),
+		Metrics:     metrics,
 	}
 }
 

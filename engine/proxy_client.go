@@ -188,12 +188,13 @@ func (c *Client) handleRPC(id uint32, req *codec.RPCRequest) error {
 		c.writeError(id, ErrorNotAvailable)
 		return nil
 	}
-	ns := &n.cfg.RPCWithoutNamespace
+	co := n.chanOpts.Load()
+	ns := &co.rpcWithout
 	if i := strings.Index(req.Method, namespaceBoundary); i >= 0 {
 		ns = nil
-		for j := range n.cfg.RPCNamespaces {
-			if n.cfg.RPCNamespaces[j].Name == req.Method[:i] {
-				ns = &n.cfg.RPCNamespaces[j]
+		for j := range co.rpcNamespaces {
+			if co.rpcNamespaces[j].Name == req.Method[:i] {
+				ns = &co.rpcNamespaces[j]
 				break
 			}
 		}

@@ -18,6 +18,7 @@ func (n *Node) History(req HistoryRequest) (HistoryResult, error) {
 	if !historyEnabled(ns) {
 		return HistoryResult{}, ErrorNotAvailable
 	}
+	n.countAction(actHistory)
 	pubs, top, err := n.broker.History(n.ctx, req.Channel, HistoryOptions{
 		Filter:  HistoryFilter{Since: req.Since, Limit: req.Limit, Reverse: req.Reverse},
 		MetaTTL: metaTTL(ns),
@@ -40,6 +41,7 @@ func (n *Node) HistoryRemove(channel string) error {
 	if !historyEnabled(ns) {
 		return ErrorNotAvailable
 	}
+	n.countAction(actHistoryRemove)
 	if err := n.broker.RemoveHistory(n.ctx, channel); err != nil {
 		return n.brokerError("history remove", channel, err)
 	}
@@ -51,6 +53,7 @@ func (n *Node) Presence(channel string) (map[string]*codec.ClientInfo, error) {
 	if err := n.checkPresenceChannel(channel); err != nil {
 		return nil, err
 	}
+	n.countAction(actPresence)
 	m, err := n.presence.Presence(n.ctx, channel)
 	if err != nil {
 		return nil, n.brokerError("presence", channel, err)
@@ -63,6 +66,7 @@ func (n *Node) PresenceStats(channel string) (PresenceStats, error) {
 	if err := n.checkPresenceChannel(channel); err != nil {
 		return PresenceStats{}, err
 	}
+	n.countAction(actPresenceStats)
 	st, err := n.presence.PresenceStats(n.ctx, channel)
 	if err != nil {
 		return PresenceStats{}, n.brokerError("presence stats", channel, err)
@@ -165,7 +169,7 @@ func (c *Client) serverSubscribe(ch string, p *subParams) error {
 		c.Disconnect(DisconnectChannelLimit)
 		return nil
 	}
-	err := c.attach(ch, p, func(res *codec.SubscribeResult) ([]byte, error) {
+	err := c.attach(ch, p, ftPushSubscribe, func(res *codec.SubscribeResult) ([]byte, error) {
 		push := codec.Push{Channel: ch, Subscribe: &codec.Subscribe{
 			Recoverable: res.Recoverable, Epoch: res.Epoch, Offset: res.Offset,
 			Positioned: res.Positioned, Data: res.Data,

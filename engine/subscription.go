@@ -151,9 +151,9 @@ func namespaceFlags(ns *NamespaceOptions, o *SubscribeOverride) subFlags {
 
 // attach subscribes c to ch with p and queues the message built by encode (the
 // subscribe reply or push) before any publication of ch. It returns an *Error (112)
-// when recovery must fail, and encode's error unchanged, with nothing attached.
-// Must not hold c.mu.
-func (c *Client) attach(ch string, p *subParams, encode func(res *codec.SubscribeResult) ([]byte, error)) error {
+// when recovery must fail, and encode's error unchanged, with nothing attached. ft
+// is the frame type the message is counted as. Must not hold c.mu.
+func (c *Client) attach(ch string, p *subParams, ft frameType, encode func(res *codec.SubscribeResult) ([]byte, error)) error {
 	res, pos, err := c.prepareSub(ch, p)
 	if err != nil {
 		return err
@@ -164,6 +164,7 @@ func (c *Client) attach(ch string, p *subParams, encode func(res *codec.Subscrib
 		return err
 	}
 	c.enqueue(out)
+	c.countSent(ft, len(out))
 	c.joinSub(ch, p, pos)
 	return nil
 }
@@ -214,6 +215,8 @@ func (c *Client) prepareSub(ch string, p *subParams) (codec.SubscribeResult, cod
 			} else {
 				recoverStream(pubs, top, p, &res)
 			}
+			c.node.countAction(actHistoryRecover)
+			c.node.metrics.recover[b2i(res.Recovered)][b2i(len(res.Publications) > 0)].Inc()
 			if !res.Recovered && p.rejectUnrecovered {
 				c.node.brokerRelease(ch, p)
 				return res, pos, ErrorUnrecoverablePosition
@@ -291,10 +294,14 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 	if current && !lostPosition {
 		sub.joined = true
 		n.hub.addSub(ch, c.entry(p))
+		n.countAction(actAddSubscription)
+		n.metrics.subsAccepted[c.nameIdx].Inc()
+		n.metrics.subsInflight[c.nameIdx].Inc()
 		if first {
 			n.hub.setStreamPos(ch, top)
 		}
 		if p.flags&subPresence != 0 {
+			n.countAction(actAddPresence)
 			if err := n.presence.AddPresence(n.ctx, ch, info.Client, &info); err != nil {
 				n.log.Error("presence add failed", "channel", ch, "err", err)
 			}
@@ -382,7 +389,9 @@ func (c *Client) insufficientState(ch string, serverSide bool) {
 		return
 	}
 	var buf [128]byte
-	c.enqueue(codec.AppendUnsubscribePush(c.proto, buf[:0], ch, 2500, "insufficient state"))
+	push := codec.AppendUnsubscribePush(c.proto, buf[:0], ch, 2500, "insufficient state")
+	c.enqueue(push)
+	c.countServerUnsubscribe(2500, len(push))
 }
 
 // recoverStream implements history-recovery.md §3.1 on pubs, the stream's
@@ -451,7 +460,10 @@ func (c *Client) leave(ch string, sub *subscription, info *codec.ClientInfo) {
 	if n.hub.removeSub(ch, c) && n.pendingJoins(ch) == 0 {
 		n.brokerUnsubscribeLocked(ch)
 	}
+	n.countAction(actRemoveSubscription)
+	n.metrics.subsInflight[c.nameIdx].Dec()
 	if sub.flags&subPresence != 0 {
+		n.countAction(actRemovePresence)
 		if err := n.presence.RemovePresence(n.ctx, ch, info.Client, info.User); err != nil {
 			n.log.Error("presence remove failed", "channel", ch, "err", err)
 		}
@@ -466,6 +478,11 @@ func (c *Client) leave(ch string, sub *subscription, info *codec.ClientInfo) {
 // local broker, through the broker (to every node, this one included) otherwise.
 // Must hold ch's channel lock.
 func (n *Node) joinLeaveLocked(ch string, info *codec.ClientInfo, join bool) {
+	if join {
+		n.metrics.msgSent[msgJoin].Inc()
+	} else {
+		n.metrics.msgSent[msgLeave].Inc()
+	}
 	if n.local {
 		n.hub.broadcastJoinLeave(ch, info, join)
 		return

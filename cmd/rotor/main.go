@@ -5,27 +5,24 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 
 	"github.com/rotorhq/rotor/api"
-	"github.com/rotorhq/rotor/benchmarks"
 	"github.com/rotorhq/rotor/cmd/rotor/config"
 	"github.com/rotorhq/rotor/engine"
 	"github.com/rotorhq/rotor/netio"
@@ -39,54 +36,72 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "version":
-			fmt.Fprintf(stdout, "rotor %s\n", version)
-			return 0
-		case "gentoken":
-			return genToken(args[1:], stdout, stderr)
-		case "bench":
-			return benchmarks.Main(args[1:], stdout, stderr)
-		}
-	}
-	fs := flag.NewFlagSet("rotor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var configPath string
-	fs.StringVar(&configPath, "config", "", "path to a Centrifugo v6 config file (.json, .yaml, .yml, .toml)")
-	fs.StringVar(&configPath, "c", "", "shorthand for --config")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := serve(configPath, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "rotor: %v\n", err)
-		return 1
-	}
-	return 0
+// serveOptions are what runServer hands serve.
+type serveOptions struct {
+	// configPath is -c/--config (default config.json); explicitConfig is true when
+	// the flag was given.
+	configPath     string
+	explicitConfig bool
+	// env is the environment with the changed flags appended as ROTOR_* entries.
+	env []string
+	// flagNames renames the ROTOR_* variables of flags to the flags in messages.
+	flagNames      *strings.Replacer
+	stdout, stderr io.Writer
 }
 
-// serve runs the server until SIGINT or SIGTERM. Without a config file it starts a
+// errShutdownTimeout is returned when the drain outlasts shutdown.timeout.
+var errShutdownTimeout = errors.New("shutdown timeout reached")
+
+// serve runs the server until SIGINT or SIGTERM; SIGHUP reloads the channel options
+// and token keys. Without a config file (no -c and no ./config.json) it starts a
 // development server on 127.0.0.1:8000 with generated secrets.
-func serve(configPath string, stdout, stderr io.Writer) error {
+func serve(o serveOptions) error {
 	dev := false
-	if configPath == "" {
-		if _, err := os.Stat("config.json"); err == nil {
-			configPath = "config.json" // Centrifugo's default file name
-		} else {
-			dev = true
+	path := o.configPath
+	if !o.explicitConfig {
+		if _, err := os.Stat(path); err != nil {
+			dev, path = true, ""
 		}
 	}
-	sc, err := config.Load(configPath, os.Environ())
+	var devSecrets *devSecrets
+	if dev {
+		devSecrets = newDevSecrets()
+		o.env = append(o.env, devSecrets.env()...)
+	}
+	missing := false
+	load := func() (*config.ServerConfig, error) {
+		sc, err := config.Load(path, o.env)
+		if errors.Is(err, fs.ErrNotExist) && !dev {
+			// As Centrifugo: a missing config file means defaults.
+			missing = true
+			sc, err = config.Load("", o.env)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if dev {
+			devSecrets.apply(sc)
+		}
+		return sc, nil
+	}
+	sc, err := load()
 	if err != nil {
 		return err
 	}
-	if dev {
-		applyDevDefaults(sc)
+	ops := config.Ext[config.Ops](sc)
+	logger, closeLog, err := newLogger(sc.LogLevel, ops.LogFile, o.stderr)
+	if err != nil {
+		return err
 	}
-	logger := newLogger(sc.LogLevel, stderr)
-	for _, key := range sc.Ignored {
-		logger.Warn("config key not supported by rotor yet, ignored", "key", key)
+	defer closeLog()
+	if missing {
+		logger.Warn("config file not found, using defaults", "path", path)
+	}
+	if o.flagNames != nil {
+		sc.Report.Rename(o.flagNames.Replace)
+	}
+	if err := reportConfig(sc, logger); err != nil {
+		return err
 	}
 
 	proxyHeaders, err := config.BuildProxies(sc, logger)
@@ -101,8 +116,14 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Closed when serve returns: after the node's shutdown, or on a failed start.
-	defer bk.close()
+	// Closed when serve returns: after the node's shutdown, or on a failed start;
+	// not past shutdown.timeout (closing may wait on the very backend that hung).
+	closeBackends := true
+	defer func() {
+		if closeBackends {
+			bk.close()
+		}
+	}()
 	sc.Engine.Broker, sc.Engine.PresenceManager, sc.Engine.Controller = bk.broker, bk.presence, bk.control
 	node, err := engine.New(sc.Engine, logger)
 	if err != nil {
@@ -111,6 +132,8 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	node.Run()
 	sc.API.Logger = logger
 	apiHandler := api.New(sc.API, node)
+	var clientPort int // set once the listener is up, before any request
+	adm := newAdmin(sc, apiHandler, func() int { return clientPort }, logger)
 
 	netio.Init()
 	addr := net.JoinHostPort(sc.Address, strconv.Itoa(sc.Port))
@@ -121,7 +144,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	}
 	comp := config.Ext[config.Compression](sc) // compression.go
 	httpServer := &fasthttp.Server{
-		Handler:               externalHandler(apiHandler, sc),
+		Handler:               withAdmin(externalHandler(apiHandler, sc), sc, adminOn(adm, sc, true), sc.InternalPort == 0),
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
@@ -130,11 +153,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	accept := func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
 		return node.NewClient(t, requestHeaders(r, proxyHeaders))
 	}
-	var srv interface {
-		Addr() net.Addr
-		Serve() error
-		Shutdown(context.Context) error
-	}
+	var srv listener
 	if clientTLS != nil {
 		// netpoll has no TLS: the goroutine-per-connection path serves it.
 		httpServer.ReadBufferSize = sc.MaxHeaderBytes
@@ -175,6 +194,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	clientPort = srv.Addr().(*net.TCPAddr).Port
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve() }()
 	var internal *fasthttp.Server
@@ -191,7 +211,7 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 			ln = tls.NewListener(ln, internalTLS)
 		}
 		internal = &fasthttp.Server{
-			Handler:               internalHandler(apiHandler, sc),
+			Handler:               withAdmin(internalHandler(apiHandler, sc), sc, adminOn(adm, sc, false), true),
 			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
 			ReadBufferSize:        sc.MaxHeaderBytes, // bounds the request head
 			NoDefaultServerHeader: true,
@@ -199,30 +219,74 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 		go func() { serveErr <- internal.Serve(ln) }()
 		logger.Info("internal endpoints (api, health, metrics)", "address", ln.Addr().String())
 	}
+	if ops.PIDFile != "" {
+		if err := os.WriteFile(ops.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			return fmt.Errorf("pid_file: %w", err)
+		}
+		defer os.Remove(ops.PIDFile)
+	}
 
 	base := "http://" + srv.Addr().String()
 	if clientTLS != nil {
 		base = "https://" + srv.Addr().String()
 	}
-	logger.Info("rotor started", "version", version, "address", srv.Addr().String())
+	logger.Info("rotor started", "version", version, "address", srv.Addr().String(), "pid", os.Getpid())
 	if dev {
-		printDevBanner(stdout, base, sc)
+		printDevBanner(o.stdout, base, sc, devSecrets)
 	}
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sig:
-		logger.Info("shutting down", "signal", s.String())
-	case err := <-serveErr:
-		if err != nil {
-			return err
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reload(load, node, logger)
+				continue
+			}
+			logger.Info("shutting down", "signal", s.String(), "timeout", ops.ShutdownTimeout.String())
+			break wait
+		case err := <-serveErr:
+			if err != nil {
+				return err
+			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = shutdown(ops.ShutdownTimeout, node, srv, internal, logger)
+	closeBackends = err == nil
+	return err
+}
+
+// reload applies what Centrifugo reloads on SIGHUP: channel options and token keys.
+// A config that does not load or validate is logged and changes nothing.
+func reload(load func() (*config.ServerConfig, error), node *engine.Node, logger *slog.Logger) {
+	logger.Info("reloading configuration")
+	sc, err := load()
+	if err == nil {
+		err = node.Reload(sc.Engine)
+	}
+	if err != nil {
+		logger.Error("error reloading configuration, nothing changed", "err", err)
+		return
+	}
+	logger.Info("configuration successfully reloaded")
+}
+
+// shutdown drains within timeout: clients first (each gets 3001 "shutdown" and
+// closes), then the listeners. Past the timeout it gives up and reports
+// errShutdownTimeout (exit status 1, as Centrifugo's).
+// listener is the client port: netio's event loop, or netio/stdws with TLS.
+type listener interface {
+	Addr() net.Addr
+	Serve() error
+	Shutdown(context.Context) error
+}
+
+func shutdown(timeout time.Duration, node *engine.Node, srv listener, internal *fasthttp.Server, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// Clients first: each gets 3001 "shutdown" and closes; then the listener, which
-	// waits for the remaining connections.
 	if err := node.Shutdown(ctx); err != nil {
 		logger.Warn("client shutdown incomplete", "err", err)
 	}
@@ -232,7 +296,28 @@ func serve(configPath string, stdout, stderr io.Writer) error {
 	if internal != nil {
 		_ = internal.ShutdownWithContext(ctx)
 	}
+	if ctx.Err() != nil {
+		logger.Error("shutdown timeout reached", "timeout", timeout.String())
+		return errShutdownTimeout
+	}
+	logger.Info("shutdown complete")
 	return nil
+}
+
+// reportConfig logs what the config sets that Rotor does not apply, and fails for
+// what it cannot honour.
+func reportConfig(sc *config.ServerConfig, logger *slog.Logger) error {
+	r := &sc.Report
+	for _, k := range r.Unknown {
+		logger.Warn("unknown config key", "key", k)
+	}
+	for _, k := range r.UnknownEnv {
+		logger.Warn("unknown environment variable", "var", k)
+	}
+	for _, k := range r.NotHonoured {
+		logger.Warn("config key not supported by rotor, ignored", "key", k.Key, "value", k.Value)
+	}
+	return r.Err()
 }
 
 // externalHandler serves the client port's plain HTTP requests: everything when there
@@ -306,116 +391,6 @@ func requestHeaders(r *netio.UpgradeRequest, names []string) map[string]string {
 		}
 	}
 	return out
-}
-
-func newLogger(level string, w io.Writer) *slog.Logger {
-	var l slog.Level
-	switch level {
-	case "none":
-		return slog.New(slog.DiscardHandler)
-	case "trace", "debug":
-		l = slog.LevelDebug
-	case "warn":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-// applyDevDefaults turns the built-in defaults into a usable local playground:
-// loopback only, generated secrets, every origin, and channels without namespace open
-// to subscribers and their publications.
-func applyDevDefaults(sc *config.ServerConfig) {
-	if sc.Address == "" {
-		sc.Address = "127.0.0.1"
-	}
-	if sc.Engine.TokenHMACSecretKey == "" {
-		sc.Engine.TokenHMACSecretKey = randomSecret(32)
-	}
-	if sc.API.Key == "" {
-		sc.API.Key = randomSecret(24)
-	}
-	if len(sc.AllowedOrigins) == 0 {
-		sc.AllowedOrigins = []string{"*"}
-	}
-	sc.HealthEnabled = true
-	sc.PrometheusEnabled = true
-	sc.Engine.WithoutNamespace.AllowSubscribeForClient = true
-	sc.Engine.WithoutNamespace.AllowPublishForSubscriber = true
-}
-
-func printDevBanner(w io.Writer, base string, sc *config.ServerConfig) {
-	token, _ := makeToken(sc.Engine.TokenHMACSecretKey, "demo", 24*time.Hour)
-	ws := "ws" + base[len("http"):] + "/connection/websocket"
-	fmt.Fprintf(w, `
-Rotor development server (no config file: generated secrets, loopback only)
-
-  WebSocket:   %s
-  Server API:  %s/api   (X-API-Key: %s)
-  Health:      %s/health
-
-  Demo token (user "demo", valid 24h):
-    %s
-
-  Publish to channel "demo":
-    curl -s -X POST -H 'X-API-Key: %s' -d '{"channel":"demo","data":{"text":"hello"}}' %s/api/publish
-
-`, ws, base, sc.API.Key, base, token, sc.API.Key, base)
-}
-
-func randomSecret(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func makeToken(secret, user string, ttl time.Duration) (string, error) {
-	claims := jwt.MapClaims{"sub": user, "iat": time.Now().Unix()}
-	if ttl > 0 {
-		claims["exp"] = time.Now().Add(ttl).Unix()
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
-}
-
-// genToken prints an HS256 connection token signed with the config's HMAC key, like
-// `centrifugo gentoken`.
-func genToken(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gentoken", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		configPath, user string
-		ttl              int
-	)
-	fs.StringVar(&configPath, "config", "config.json", "config file")
-	fs.StringVar(&configPath, "c", "config.json", "shorthand for --config")
-	fs.StringVar(&user, "user", "", "user ID (\"\" = anonymous)")
-	fs.StringVar(&user, "u", "", "shorthand for --user")
-	fs.IntVar(&ttl, "ttl", 604800, "token lifetime in seconds; <= 0 means no exp claim")
-	fs.IntVar(&ttl, "t", 604800, "shorthand for --ttl")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	sc, err := config.Load(configPath, os.Environ())
-	if err != nil {
-		fmt.Fprintf(stderr, "rotor: %v\n", err)
-		return 1
-	}
-	if sc.Engine.TokenHMACSecretKey == "" {
-		fmt.Fprintln(stderr, "rotor: client.token.hmac_secret_key is not set in the config")
-		return 1
-	}
-	token, err := makeToken(sc.Engine.TokenHMACSecretKey, user, time.Duration(ttl)*time.Second)
-	if err != nil {
-		fmt.Fprintf(stderr, "rotor: %v\n", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, token)
-	return 0
 }
 
 // Sessions hear of a peer hang-up at once, so their proxy calls and key fetches end

@@ -113,6 +113,8 @@ type Server struct {
 	Addr    string // 127.0.0.1:PORT
 	BaseURL string // http://127.0.0.1:PORT
 	WSURL   string // ws://127.0.0.1:PORT/connection/websocket
+	// ConfigPath is the config file the server was started with (process.go).
+	ConfigPath string
 
 	cmd    *exec.Cmd
 	output *syncBuffer
@@ -201,6 +203,8 @@ func startOnce(t testing.TB, bin, dir string, cfg Config, port int) (*Server, er
 		done:    make(chan struct{}),
 		BaseURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port),
 		WSURL:   fmt.Sprintf("%s://127.0.0.1:%d/connection/websocket", wsScheme, port),
+
+		ConfigPath: cfgPath,
 	}
 	s.cmd = exec.Command(bin, "--config", cfgPath)
 	s.cmd.Dir = dir

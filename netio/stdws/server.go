@@ -105,7 +105,7 @@ type Server struct {
 	next       fasthttp.RequestHandler
 	mu         sync.Mutex
 	conns      map[*conn]struct{}
-	idle       chan struct{} // closed when conns empties during Shutdown
+	idle       chan struct{}    // closed when conns empties during Shutdown
 	httpConns  map[net.Conn]int // open HTTP connections → requests in a handler; guarded by mu
 	shutting   atomic.Bool
 	served     atomic.Bool

@@ -39,8 +39,8 @@ type ServerConfig struct {
 	// the client port (WebSocket upgrades and HTTP requests) and the internal port;
 	// default (and 0) 32768, at least 1024.
 	MaxHeaderBytes int
-	// LogLevel is log.level: none, trace, debug, info, warn or error; default info.
-	// Centrifugo's "fatal" is accepted and reported as "error".
+	// LogLevel is log.level, lower-cased: none, trace, debug, info, warn, error or
+	// fatal; default info. Other names are kept (the logger warns and uses info).
 	LogLevel string
 	// AllowedOrigins is client.allowed_origins (origin globs); empty allows only
 	// requests without an Origin header.
@@ -750,13 +750,8 @@ func (c *ServerConfig) validate() error {
 	if c.MaxHeaderBytes < netio.MinMaxHeaderBytes {
 		return fmt.Errorf("http_server.max_header_bytes: %d is below %d", c.MaxHeaderBytes, netio.MinMaxHeaderBytes)
 	}
-	switch c.LogLevel {
-	case "none", "trace", "debug", "info", "warn", "error":
-	case "fatal": // Centrifugo's extra level; Rotor logs nothing at fatal only
-		c.LogLevel = "error"
-	default:
-		return fmt.Errorf("log.level: %q is not one of none, trace, debug, info, warn, error", c.LogLevel)
-	}
+	// log.level is not checked here: as Centrifugo, an unknown level logs a warning
+	// and uses info (cmd/rotor/logging.go).
 	if c.MessageSizeLimit < 0 {
 		return fmt.Errorf("websocket.message_size_limit: %d must not be negative", c.MessageSizeLimit)
 	}

@@ -92,9 +92,6 @@ func wantTestdata() *ServerConfig {
 			{Name: "backend", HTTPConfig: proxy.HTTPConfig{Endpoint: "http://127.0.0.1:3000/proxy"}},
 		}},
 		Backend: defaultBackend(),
-		Ignored: []string{
-			"admin.enabled", "admin.password", "admin.secret",
-		},
 	}
 }
 
@@ -332,7 +329,6 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bool from env", "", []string{"CENTRIFUGO_HTTP_API_INSECURE=yes"}, `http_api.insecure: invalid boolean "yes" (from CENTRIFUGO_HTTP_API_INSECURE)`},
 		{"string type", `{"http_api":{"key":{"a":1}}}`, nil, `http_api.key: expected a string, got object`},
 		{"list item", `{"client":{"allowed_origins":["a",{"b":1}]}}`, nil, `client.allowed_origins: item 1: expected a string, got object`},
-		{"log level", `{"log":{"level":"loud"}}`, nil, `log.level: "loud" is not one of`},
 		{"error mode", `{"http_api":{"error_mode":"http"}}`, nil, `http_api.error_mode:`},
 		{"section not object", `{"client":"x"}`, nil, `client: expected an object, got string`},
 		{"namespaces not list", `{"channel":{"namespaces":{"name":"chat"}}}`, nil, `channel.namespaces: expected a list of objects, got object`},
@@ -434,7 +430,6 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"admin.enabled",
 		"channel.namespaces[0].proxy_name",
 		"channel.namespaces[1].map.client_key",
 		"channel.proxy.subscribe.grpc_metadata",
@@ -450,16 +445,16 @@ func TestLoadConfigIgnoredKeys(t *testing.T) {
 	}
 }
 
-func TestLoadConfigFatalLogLevel(t *testing.T) {
+func TestLoadConfigLogLevels(t *testing.T) {
 	t.Parallel()
-	got, err := Load("", []string{"CENTRIFUGO_LOG_LEVEL=fatal"})
+	got, err := Load("", []string{"CENTRIFUGO_LOG_LEVEL=LOUD"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.LogLevel != "error" {
+	if got.LogLevel != "loud" {
 		t.Fatalf("level %q", got.LogLevel)
 	}
-	for _, l := range []string{"none", "trace", "debug", "info", "warn", "error"} {
+	for _, l := range []string{"none", "trace", "debug", "info", "warn", "error", "fatal"} {
 		got, err := Load("", []string{"ROTOR_LOG_LEVEL=" + l})
 		if err != nil || got.LogLevel != l {
 			t.Fatalf("%s: %v %v", l, got, err)

@@ -107,4 +107,3 @@ func TestDefaultEnvMatchesCentrifugo(t *testing.T) {
 		t.Fatalf("got %d lines, want %d", len(got), len(want))
 	}
 }
-

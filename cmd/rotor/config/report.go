@@ -76,9 +76,11 @@ type Report struct {
 	// CannotHonour: Centrifugo keys set to a non-default value that Rotor cannot
 	// honour and would break the deployment if ignored (the start fails).
 	CannotHonour []KeyNote
-	// Unknown: keys and ROTOR_/CENTRIFUGO_ variables Centrifugo does not know
-	// either (warnings; checkconfig --strict fails).
+	// Unknown: file keys Centrifugo does not know either (warnings; checkconfig
+	// --strict fails on them).
 	Unknown []string
+	// UnknownEnv: ROTOR_/CENTRIFUGO_ variables that set nothing (warnings).
+	UnknownEnv []string
 }
 
 func (r *Report) sort() {
@@ -86,6 +88,21 @@ func (r *Report) sort() {
 		slices.SortFunc(l, func(a, b KeyNote) int { return strings.Compare(a.Key, b.Key) })
 	}
 	slices.Sort(r.Unknown)
+	slices.Sort(r.UnknownEnv)
+}
+
+// Rename rewrites the shown names (to name flags instead of their variables).
+func (r *Report) Rename(f func(string) string) {
+	for _, l := range [][]KeyNote{r.NotHonoured, r.CannotHonour} {
+		for i := range l {
+			l[i].Key = f(l[i].Key)
+		}
+	}
+	for _, l := range [][]string{r.Unknown, r.UnknownEnv} {
+		for i := range l {
+			l[i] = f(l[i])
+		}
+	}
 }
 
 // Err returns an error naming every key of CannotHonour, or nil.
@@ -271,16 +288,16 @@ func matchesCannotHonour(p string) bool {
 // report sorts the ignored keys of s and the unknown variables of envs.
 func (s *source) report(ignoredKeys []string, envs *envSet, unknownEnv []string) Report {
 	var r Report
-	classify := func(p, shown string, v any) {
+	classify := func(p, shown string, v any, unknown *[]string) {
 		d, known := defaultOf(p)
 		switch {
 		case !known:
-			r.Unknown = append(r.Unknown, shown)
+			*unknown = append(*unknown, shown)
 		case isDefault(v, d):
 		case matchesCannotHonour(p):
-			r.CannotHonour = append(r.CannotHonour, KeyNote{shown, display(v)})
+			r.CannotHonour = append(r.CannotHonour, KeyNote{shown, display(p, v)})
 		default:
-			r.NotHonoured = append(r.NotHonoured, KeyNote{shown, display(v)})
+			r.NotHonoured = append(r.NotHonoured, KeyNote{shown, display(p, v)})
 		}
 	}
 	for _, p := range ignoredKeys {
@@ -289,16 +306,20 @@ func (s *source) report(ignoredKeys []string, envs *envSet, unknownEnv []string)
 		if name := s.originOf(p); name != "" {
 			shown = p + " (" + name + ")"
 		}
-		classify(p, shown, v)
+		unknown := &r.Unknown
+		if s.originOf(p) != "" {
+			unknown = &r.UnknownEnv
+		}
+		classify(p, shown, v, unknown)
 	}
 	for _, name := range unknownEnv {
 		suffix := strings.TrimPrefix(strings.TrimPrefix(name, envPrefixRotor), envPrefixCentrifugo)
 		p, ok := defaultsByEnvName(suffix)
 		if !ok {
-			r.Unknown = append(r.Unknown, name)
+			r.UnknownEnv = append(r.UnknownEnv, name)
 			continue
 		}
-		classify(p, name, envs.vals[name])
+		classify(p, name, envs.vals[name], &r.UnknownEnv)
 	}
 	return r
 }
@@ -354,8 +375,14 @@ func splitPath(p string) []pathSeg {
 	return out
 }
 
-// display renders a value for a report line.
-func display(v any) string {
+// secretRe matches the keys whose values reports must not show.
+var secretRe = regexp.MustCompile(`(password|secret|key|token|dsn|credentials)`)
+
+// display renders a value for a report line; secrets are hidden.
+func display(p string, v any) string {
+	if secretRe.MatchString(p[strings.LastIndexAny(p, ".]")+1:]) {
+		return `"<hidden>"`
+	}
 	if s, ok := v.(string); ok {
 		return fmt.Sprintf("%q", s)
 	}

@@ -16,7 +16,7 @@ func TestCentrifugoDefaultConfigLoadsSilently(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.Report
-	if len(r.NotHonoured)+len(r.CannotHonour)+len(r.Unknown) != 0 {
+	if len(r.NotHonoured)+len(r.CannotHonour)+len(r.Unknown)+len(r.UnknownEnv) != 0 {
 		t.Fatalf("report: %+v", r)
 	}
 	if err := r.Err(); err != nil {
@@ -24,6 +24,21 @@ func TestCentrifugoDefaultConfigLoadsSilently(t *testing.T) {
 	}
 	if c.InternalPort != 0 || c.Port != 8000 {
 		t.Fatalf("ports %d %d", c.Port, c.InternalPort)
+	}
+}
+
+// TestCentrifugoDefaultConfigYAMLTOML: the same in YAML and TOML (`centrifugo
+// defaultconfig -c x.yaml` / `x.toml`, v6.9.1, in testdata).
+func TestCentrifugoDefaultConfigYAMLTOML(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"testdata/centrifugo_defaults.yaml", "testdata/centrifugo_defaults.toml"} {
+		c, err := Load(name, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r := c.Report; len(r.NotHonoured)+len(r.CannotHonour)+len(r.Unknown)+len(r.UnknownEnv) != 0 {
+			t.Fatalf("%s: %+v", name, r)
+		}
 	}
 }
 
@@ -63,8 +78,11 @@ func TestReportSortsIgnoredKeys(t *testing.T) {
 	if want := `CENTRIFUGO_SSE_ENABLED="true" consumers=[{"name":"k","type":"kafka"}] grpc_api.enabled=true`; got(r.CannotHonour) != want {
 		t.Errorf("cannot honour: %s\nwant %s", got(r.CannotHonour), want)
 	}
-	if want := "CENTRIFUGO_NOPE channel.namespaces[0].nope_option no_such_section.x"; strings.Join(r.Unknown, " ") != want {
+	if want := "channel.namespaces[0].nope_option no_such_section.x"; strings.Join(r.Unknown, " ") != want {
 		t.Errorf("unknown: %q\nwant %q", r.Unknown, want)
+	}
+	if want := "CENTRIFUGO_NOPE"; strings.Join(r.UnknownEnv, " ") != want {
+		t.Errorf("unknown env: %q\nwant %q", r.UnknownEnv, want)
 	}
 	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "grpc_api.enabled") || !strings.Contains(err.Error(), "consumers") {
 		t.Errorf("Err: %v", err)
