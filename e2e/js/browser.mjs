@@ -14,7 +14,10 @@ export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 // shot(name) saves <shotDir>/<name>.png; shotDir is test-output/<suite>
 // (or $TEST_OUTPUT_DIR/<suite>).
 export async function launch(suite, { viewport = { width: 1280, height: 900 } } = {}) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const args = ['--no-sandbox'];
+  // TLS runs (tls-run.mjs): trust exactly the test certificate's key, nothing else.
+  if (process.env.ROTOR_E2E_TLS_SPKI) args.push(`--ignore-certificate-errors-spki-list=${process.env.ROTOR_E2E_TLS_SPKI}`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args });
   const page = await browser.newPage({ viewport });
   const shotDir = join(process.env.TEST_OUTPUT_DIR || join(here, 'test-output'), suite);
   mkdirSync(shotDir, { recursive: true });
