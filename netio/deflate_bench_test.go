@@ -10,6 +10,26 @@ import (
 	"github.com/rotorhq/rotor/engine"
 )
 
+// benchBook is a 900-byte JSON publication (an order book snapshot).
+var benchBook = []byte(`{"symbol":"ROTR","bid":101.25,"ask":101.5,"venue":"XNAS","book":[` +
+	strings.Repeat(`{"price":101.25,"size":300,"orders":4},`, 20) + `{"price":100,"size":1,"orders":1}]}`)
+
+// BenchmarkAppendDeflate is the compression a broadcast does once per variant
+// (and a connection does per batch): benchBook at the given level.
+func BenchmarkAppendDeflate(b *testing.B) {
+	for _, level := range []int{1, 6, 9} {
+		b.Run("level="+string(rune('0'+level)), func(b *testing.B) {
+			dst := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(benchBook)))
+			for b.Loop() {
+				dst = appendDeflate(dst[:0], benchBook, level)
+			}
+			b.ReportMetric(float64(len(dst)), "out-B")
+		})
+	}
+}
+
 // plainTransport hides engine.SharedEnqueuer, so a compressing connection gets
 // broadcasts through Enqueue and compresses them per connection at flush time:
 // what a broadcast would cost without the shared frame.
@@ -25,8 +45,7 @@ type plainTransport struct{ engine.Transport }
 //
 //	go test -run '^$' -bench CompressedDelivery -benchtime 2000x ./netio
 func BenchmarkCompressedDelivery(b *testing.B) {
-	data := []byte(`{"symbol":"ROTR","bid":101.25,"ask":101.5,"venue":"XNAS","book":[` +
-		strings.Repeat(`{"price":101.25,"size":300,"orders":4},`, 20) + `{"price":100,"size":1,"orders":1}]}`)
+	data := benchBook
 	for _, tc := range []struct {
 		name   string
 		cfg    Config
