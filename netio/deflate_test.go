@@ -300,3 +300,41 @@ func TestCompressionConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestEnqueueSharedUsesDerivedFrame: compressing connections take the frame from
+// the broadcast's SharedMessage (built by the first, reused by the rest).
+func TestEnqueueSharedUsesDerivedFrame(t *testing.T) {
+	ns := startNodeServer(t, Config{Compression: true, CompressionLevel: 1}, engine.Config{Insecure: true, PingInterval: -1}, nil)
+	var conns []*wsClient
+	for i := 0; i < 3; i++ {
+		conns = append(conns, dialSubscribeHead(t, nil, ns.srv.Addr().String(), "news", compressedHead))
+	}
+	if _, err := ns.node.Publish("news", []byte(`{"x":"`+strings.Repeat("y", 300)+`"}`), engine.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for _, wc := range conns {
+		_ = wc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, p, err := wc.next()
+		if err != nil || !wc.rsv1 {
+			t.Fatalf("read %v rsv1=%v", err, wc.rsv1)
+		}
+		frames = append(frames, append([]byte(nil), p...))
+	}
+	for _, f := range frames[1:] {
+		if !bytes.Equal(f, frames[0]) {
+			t.Fatal("subscribers got different compressed frames")
+		}
+	}
+	// The key netio uses: a second Derived call with it must find the form.
+	m := &engine.SharedMessage{Msg: []byte(`{"push":{}}`)}
+	key := (1-MinCompressionLevel)<<1 | 0
+	first := m.Derived(key, buildDeflateFrame)
+	again := m.Derived(key, func(dst, msg []byte, key int) ([]byte, int) {
+		t.Fatal("form built twice")
+		return dst, 0
+	})
+	if !bytes.Equal(first, again) || first[0]&0x40 == 0 {
+		t.Fatalf("frame %x / %x", first, again)
+	}
+}
