@@ -4,7 +4,7 @@ ROTOR_BIN := $(abspath $(BIN))
 FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: admin-ui admin-ui-check build run test test-unit test-alloc test-stalled test-e2e test-js fuzz fuzz-smoke bench vet fmt-check test-bench-tool
+.PHONY: admin-ui admin-ui-check build run test test-unit test-alloc test-stalled test-e2e test-js test-e2e-tls test-js-tls fuzz fuzz-smoke bench vet fmt-check test-bench-tool
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rotor
@@ -16,7 +16,7 @@ run: build
 
 ## test: every test — formatting, vet, unit tests under -race, allocation budgets,
 ## a short fuzz pass over every parser, and the end-to-end suites through the SDKs.
-test: fmt-check vet admin-ui-check test-unit test-alloc test-stalled fuzz-smoke test-e2e test-js test-bench-tool
+test: fmt-check vet admin-ui-check test-unit test-alloc test-stalled fuzz-smoke test-e2e test-js test-e2e-tls test-js-tls test-bench-tool
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -48,6 +48,14 @@ test-e2e: build
 
 test-js: build
 	cd e2e/js && npm ci --no-audit --no-fund && ROTOR_BIN=$(ROTOR_BIN) node --test
+
+# The end-to-end suites again over TLS (netio/stdws), with a certificate the
+# harnesses generate (e2e/harness/tls.go; e2e/js/tls-run.mjs needs openssl).
+test-e2e-tls: build
+	cd e2e && ROTOR_E2E_TLS=1 ROTOR_BIN=$(ROTOR_BIN) $(GO) test -count=1 ./...
+
+test-js-tls: build
+	cd e2e/js && npm ci --no-audit --no-fund && ROTOR_BIN=$(ROTOR_BIN) node tls-run.mjs
 
 # The load tool's four modes against a rotor started by the test, small and bounded.
 test-bench-tool: build

@@ -81,7 +81,7 @@ func readFrame(t *testing.T, br *bufio.Reader) (byte, []byte) {
 func TestUpgradeAfterAPIRequestOnOneConnection(t *testing.T) {
 	t.Parallel()
 	srv := harness.Start(t, nil)
-	c, err := net.DialTimeout("tcp", srv.Addr, 3*time.Second)
+	c, err := srv.DialConn(3 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestMalformedUpgradeHead(t *testing.T) {
 		{"two Host headers", upgradeRequest("Host: other\r\n")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.DialTimeout("tcp", srv.Addr, 3*time.Second)
+			c, err := srv.DialConn(3 * time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +190,7 @@ func TestShutdownWithUnfinishedHeads(t *testing.T) {
 		"POST /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Len",
 		"GET /conn",
 	} {
-		c, err := net.DialTimeout("tcp", srv.Addr, 3*time.Second)
+		c, err := srv.DialConn(3 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,6 +54,13 @@ func (b *ipBuffer) String() string {
 	return b.b.String()
 }
 
+// ipTransport trusts the harness's test certificate (https ports in TLS mode and
+// in the TLS tests below).
+func ipTransport(t *testing.T) *http.Transport {
+	_, _, tlsCfg := harness.TestCert(t)
+	return &http.Transport{TLSClientConfig: tlsCfg}
+}
+
 func ipFreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -80,6 +87,20 @@ func ipStart(t *testing.T, cfg harness.Config) *ipServer {
 		cfg.Set("http_server.port", mainPort)
 		cfg.Set("http_server.internal_address", "127.0.0.1")
 		cfg.Set("http_server.internal_port", internalPort)
+		mainScheme, internalScheme := "http", "http"
+		if _, set := cfg["http_server"].(map[string]any)["tls"]; !set && harness.TLS() {
+			certFile, keyFile, _ := harness.TestCert(t)
+			cfg.Set("http_server.tls", map[string]any{"enabled": true, "cert_pem": certFile, "key_pem": keyFile})
+		}
+		if tl, ok := cfg["http_server"].(map[string]any)["tls"].(map[string]any); ok && tl["enabled"] == true {
+			mainScheme = "https"
+			if cfg["http_server"].(map[string]any)["tls_external"] != true {
+				internalScheme = "https"
+			}
+		}
+		if tl, ok := cfg["http_server"].(map[string]any)["internal_tls"].(map[string]any); ok && tl["enabled"] == true {
+			internalScheme = "https"
+		}
 		body, _ := json.MarshalIndent(cfg, "", "  ")
 		path := filepath.Join(dir, "config.json")
 		if err := os.WriteFile(path, body, 0o600); err != nil {
@@ -113,12 +134,12 @@ func ipStart(t *testing.T, cfg harness.Config) *ipServer {
 			}
 		}
 		s := &ipServer{
-			mainURL:     fmt.Sprintf("http://127.0.0.1:%d", mainPort),
-			internalURL: fmt.Sprintf("http://127.0.0.1:%d", internalPort),
-			srv:         &harness.Server{WSURL: fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", mainPort)},
+			mainURL:     fmt.Sprintf("%s://127.0.0.1:%d", mainScheme, mainPort),
+			internalURL: fmt.Sprintf("%s://127.0.0.1:%d", internalScheme, internalPort),
+			srv:         &harness.Server{WSURL: fmt.Sprintf("%s://127.0.0.1:%d/connection/websocket", strings.Replace(mainScheme, "http", "ws", 1), mainPort)},
 		}
 		healthy := false
-		client := &http.Client{Timeout: 500 * time.Millisecond}
+		client := &http.Client{Timeout: 500 * time.Millisecond, Transport: ipTransport(t)}
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			exited := false
 			select {
@@ -166,7 +187,7 @@ func ipDo(t *testing.T, method, url, body string, withKey bool) (int, string) {
 	if withKey {
 		req.Header.Set("X-API-Key", harness.APIKey)
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: ipTransport(t)}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -185,7 +206,8 @@ func ipWant(t *testing.T, what string, status int, body string, wantStatus int, 
 // ipWSStatus tries a WebSocket handshake and returns the HTTP status (101 on success).
 func ipWSStatus(t *testing.T, url string) int {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 3 * time.Second}
+	_, _, tlsCfg := harness.TestCert(t)
+	d := websocket.Dialer{HandshakeTimeout: 3 * time.Second, TLSClientConfig: tlsCfg}
 	conn, resp, err := d.Dial(url, http.Header{})
 	if err == nil {
 		conn.Close()
@@ -272,4 +294,61 @@ func TestInternalPortExternalAPI(t *testing.T) {
 	ipWant(t, "internal /health", st, b, 200, "{}")
 	st, b = ipDo(t, http.MethodGet, s.mainURL+"/health", "", false)
 	ipWant(t, "main /health", st, b, 404, "")
+}
+
+// TestInternalPortTLS: http_server.tls covers both ports; with tls_external the
+// internal port stays plain; internal_tls gives the internal port its own TLS
+// while the client port stays plain (Centrifugo's rules). The client port's
+// WebSocket works over TLS through centrifuge-go.
+func TestInternalPortTLS(t *testing.T) {
+	certFile, keyFile, clientTLS := harness.TestCert(t)
+	tlsBlock := map[string]any{"enabled": true, "cert_pem": certFile, "key_pem": keyFile}
+	for _, tc := range []struct {
+		name                   string
+		set                    map[string]any
+		mainHTTPS, internalTLS bool
+	}{
+		{"tls both ports", map[string]any{"http_server.tls": tlsBlock}, true, true},
+		{"tls_external", map[string]any{"http_server.tls": tlsBlock, "http_server.tls_external": true}, true, false},
+		{"internal_tls only", map[string]any{"http_server.tls": map[string]any{"enabled": false}, "http_server.internal_tls": tlsBlock}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := harness.DefaultConfig()
+			for k, v := range tc.set {
+				cfg.Set(k, v)
+			}
+			s := ipStart(t, cfg)
+			if got := strings.HasPrefix(s.mainURL, "https:"); got != tc.mainHTTPS {
+				t.Fatalf("main URL %s", s.mainURL)
+			}
+			if got := strings.HasPrefix(s.internalURL, "https:"); got != tc.internalTLS {
+				t.Fatalf("internal URL %s", s.internalURL)
+			}
+			// The scheme the test expects is the one that answers.
+			if st, b := ipDo(t, http.MethodPost, s.internalURL+"/api/info", `{}`, true); st != 200 {
+				t.Fatalf("internal /api/info: %d %s", st, b)
+			}
+			other := strings.Replace(s.internalURL, "http://", "https://", 1)
+			if tc.internalTLS {
+				other = strings.Replace(s.internalURL, "https://", "http://", 1)
+			}
+			req, _ := http.NewRequest(http.MethodGet, other+"/health", nil)
+			if resp, err := (&http.Client{Timeout: 2 * time.Second, Transport: ipTransport(t)}).Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					t.Fatalf("internal port answered %s too", other)
+				}
+			}
+			c, log := newClient(t, s.srv, protoJSON, centrifuge.Config{Token: harness.UserToken(t, "tls"), TLSConfig: clientTLS})
+			connectAndWait(t, c, log)
+			sub := newSubscription(t, c, "news")
+			subscribeAndWait(t, sub)
+			if st, b := ipDo(t, http.MethodPost, s.internalURL+"/api/publish", `{"channel":"news","data":{"over":"tls"}}`, true); st != 200 {
+				t.Fatalf("publish: %d %s", st, b)
+			}
+			if p := sub.nextPublication(t, 5*time.Second); string(p.Data) != `{"over":"tls"}` {
+				t.Fatalf("publication %q", p.Data)
+			}
+		})
+	}
 }

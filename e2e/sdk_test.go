@@ -93,6 +93,9 @@ func newClient(t *testing.T, srv *harness.Server, proto protocolKind, cfg centri
 	if cfg.MaxReconnectDelay == 0 {
 		cfg.MaxReconnectDelay = 500 * time.Millisecond
 	}
+	if cfg.TLSConfig == nil {
+		cfg.TLSConfig = harness.ClientTLSConfig()
+	}
 	var c *centrifuge.Client
 	if proto == protoProtobuf {
 		c = centrifuge.NewProtobufClient(srv.WSURL, cfg)

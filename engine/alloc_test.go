@@ -34,3 +34,20 @@ func TestBroadcastAllocsPerSubscriber(t *testing.T) {
 		t.Fatalf("Node.Publish to %d subscribers: %v allocs per run, want 0", len(sinks), allocs)
 	}
 }
+
+// TestAllocsSharedBroadcast: a broadcast through transports that take shared
+// messages (compressing netio connections) allocates nothing once pools are warm.
+func TestAllocsSharedBroadcast(t *testing.T) {
+	node := newTestNode(t, testConfig())
+	for i := 0; i < 20; i++ {
+		tr := &sharedSink{sinkTransport: sinkTransport{proto: codec.Protocol(i % 2)}, shares: true}
+		c := node.NewClient(tr, nil)
+		c.state = stateConnected
+		node.hub.addSub("news", subEntry{c: c})
+	}
+	pub := &codec.Publication{Data: []byte(`{"x":1}`)}
+	allocs := testing.AllocsPerRun(100, func() { node.hub.broadcast("news", pub, nil) })
+	if allocs != 0 {
+		t.Fatalf("%v allocs per shared broadcast to 20 subscribers", allocs)
+	}
+}

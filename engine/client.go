@@ -52,6 +52,8 @@ type Client struct {
 	// refusal, while ConnectUniRefusal runs, receives a connect error instead of
 	// the disconnect; guarded by mu.
 	refusal *Error
+	// se is t when it takes broadcasts as shared messages (SharedEnqueuer), else nil.
+	se SharedEnqueuer
 	// closing is set by the first Disconnect; frames after it are ignored.
 	closing atomic.Bool
 	// tm are the series of c's transport.
@@ -186,6 +188,9 @@ func (c *Client) PeerGone() {
 // headers backend proxies may forward (nil when none are configured).
 func (n *Node) NewClient(t Transport, headers map[string]string) *Client {
 	c := &Client{node: n, t: t, proto: t.Protocol(), headers: headers, tm: n.metrics.transport(transportName(t))}
+	if se, ok := t.(SharedEnqueuer); ok && se.SharesBroadcasts() {
+		c.se = se
+	}
 	c.tslot = -1
 	c.initTransport()
 	n.sessions.Add(1)

@@ -171,6 +171,7 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 		started = time.Now()
 	}
 	var encoded [2]*[]byte // indexed by codec.Protocol
+	var shared [2]*SharedMessage
 	var deltas *deltaCache
 	var sent sentCounts
 	n := 0
@@ -202,7 +203,18 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 			*b = codec.AppendPublicationPush(p, (*b)[:0], channel, pub)
 			encoded[p] = b
 		}
-		if err := c.t.Enqueue(*b); err != nil {
+		var err error
+		if c.se != nil {
+			// A transport that derives something from the push (a compressed
+			// frame) does it once per variant through the shared message.
+			if shared[p] == nil {
+				shared[p] = getShared(*b)
+			}
+			err = c.se.EnqueueShared(shared[p])
+		} else {
+			err = c.t.Enqueue(*b)
+		}
+		if err != nil {
 			c.enqueueFailed(err)
 			continue
 		}
@@ -210,9 +222,12 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 		n++
 	}
 	sh.mu.RUnlock()
-	for _, b := range encoded {
+	for i, b := range encoded {
 		if b != nil {
 			putBuf(b)
+		}
+		if shared[i] != nil {
+			releaseShared(shared[i])
 		}
 	}
 	if deltas != nil {

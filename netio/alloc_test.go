@@ -101,10 +101,10 @@ func TestAllocsHandshake(t *testing.T) {
 		if kind != routeWebSocket {
 			t.Fatal(kind)
 		}
-		hs := checkUpgrade(&h, policy)
+		hs := checkUpgrade(&h, policy, true)
 		if hs.status != 101 {
 			t.Fatal(hs.status)
 		}
-		out = appendSwitching(out[:0], hs.key, hs.subprotocol)
+		out = appendSwitching(out[:0], hs.key, hs.subprotocol, hs.deflate)
 	})
 }

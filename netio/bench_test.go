@@ -90,8 +90,8 @@ func BenchmarkRouteAndCheckUpgrade(b *testing.B) {
 		if kind, _ := route(head, wsPath, testLimit, &h); kind != routeWebSocket {
 			b.Fatal(kind)
 		}
-		hs := checkUpgrade(&h, policy)
-		out = appendSwitching(out[:0], hs.key, hs.subprotocol)
+		hs := checkUpgrade(&h, policy, true)
+		out = appendSwitching(out[:0], hs.key, hs.subprotocol, hs.deflate)
 	}
 }
 

@@ -77,6 +77,10 @@ type conn struct {
 	fr       frameReader
 	proto    codec.Protocol
 	dataOp   ws.Opcode // OpText for JSON, OpBinary for protobuf
+	// deflate means permessage-deflate was negotiated. Set at the upgrade, before
+	// the session exists; read-only afterwards. The pending buffer then holds
+	// segments (see enqueueSeg) instead of one run of messages.
+	deflate bool
 
 	// httpIdle is set by fasthttp's ConnState hook while a keep-alive connection
 	// waits for its next request.
@@ -125,6 +129,8 @@ type conn struct {
 	unsent int
 	// stalls counts hand-offs to a stalled writer (tests read it under mu).
 	stalls int
+	// lastSeg is the offset in pending.b of the last segment (deflate only).
+	lastSeg int
 }
 
 var _ engine.Transport = (*conn)(nil)
@@ -138,6 +144,9 @@ func (c *conn) Protocol() codec.Protocol { return c.proto }
 func (c *conn) Enqueue(msg []byte) error {
 	if len(msg) == 0 {
 		return nil
+	}
+	if c.deflate {
+		return c.enqueueSeg(msg, segMessages)
 	}
 	max := c.srv.cfg.QueueMaxSize
 	c.mu.Lock()
@@ -410,7 +419,9 @@ func (c *conn) wrote(err error, halfClose, sendClose bool) {
 // offset where the bytes to send start; the caller owns the buffer.
 func (c *conn) frame(data, pong *obuf, sendClose bool, code uint16, reason string) (*obuf, int) {
 	out, start := data, hdrReserve
-	if data != nil && !c.preframed {
+	if data != nil && c.deflate {
+		out, start = c.frameSegments(data)
+	} else if data != nil && !c.preframed {
 		n := len(data.b) - hdrReserve
 		start = hdrReserve - ws.HeaderSize(n)
 		ws.PutHeader(data.b[start:hdrReserve], true, c.dataOp, n)

@@ -18,8 +18,39 @@ import (
 // the whole process; the client goroutines read into fixed buffers and allocate
 // nothing. The budget is 0.
 func TestAllocsDeliveryThroughWorker(t *testing.T) {
+	allocsDelivery(t, Config{}, "", nil)
+}
+
+// TestAllocsCompressedDeliveryThroughWorker is the same with permessage-deflate
+// negotiated by every subscriber: the publication is compressed once per
+// broadcast (engine.SharedMessage), and each delivery copies the frame. The
+// budget is 0 per publish, so 0 per delivery.
+func TestAllocsCompressedDeliveryThroughWorker(t *testing.T) {
+	var shared atomic.Int64
+	wrap := func(tr engine.Transport, _ *UpgradeRequest) engine.Transport {
+		return &sharedCounter{conn: tr.(*conn), n: &shared}
+	}
+	allocsDelivery(t, Config{Compression: true, CompressionLevel: 1}, compressedHead, wrap)
+	// Every delivery took the shared (compressed once per broadcast) path.
+	if got := shared.Load(); got < 50*700 {
+		t.Fatalf("%d shared enqueues, want one per delivery (%d)", got, 50*701)
+	}
+}
+
+// sharedCounter is a compressing connection that counts EnqueueShared calls.
+type sharedCounter struct {
+	*conn
+	n *atomic.Int64
+}
+
+func (s *sharedCounter) EnqueueShared(m *engine.SharedMessage) error {
+	s.n.Add(1)
+	return s.conn.EnqueueShared(m)
+}
+
+func allocsDelivery(t *testing.T, cfg Config, head string, wrap func(engine.Transport, *UpgradeRequest) engine.Transport) {
 	const subscribers = 50
-	ns := startNodeServer(t, Config{}, engine.Config{Insecure: true, PingInterval: -1}, nil)
+	ns := startNodeServer(t, cfg, engine.Config{Insecure: true, PingInterval: -1}, wrap)
 	addr := ns.srv.Addr().String()
 	// The reader that brings total to target wakes the publisher: blocking on a
 	// channel (not spinning) lets the scheduler poll the network at once.
@@ -27,7 +58,7 @@ func TestAllocsDeliveryThroughWorker(t *testing.T) {
 	reached := make(chan struct{}, 1)
 	per := make([]atomic.Int64, subscribers)
 	for i := 0; i < subscribers; i++ {
-		wc := dialSubscribe(t, nil, addr, "news")
+		wc := dialSubscribeHead(t, nil, addr, "news", head)
 		if wc.br.Buffered() != 0 {
 			t.Fatal("unexpected data after the subscribe reply")
 		}

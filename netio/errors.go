@@ -22,4 +22,6 @@ var (
 	errFrameTooLong = errors.New("netio: frame length beyond any limit")
 	// errInvalidUTF8 is a text message that is not valid UTF-8 (RFC 6455 §8.1).
 	errInvalidUTF8 = errors.New("netio: text message is not valid UTF-8")
+	// errBadDeflate is a compressed message that does not inflate (1002).
+	errBadDeflate = errors.New("netio: corrupt permessage-deflate message")
 )

@@ -89,10 +89,10 @@ func FuzzRequestHead(f *testing.F) {
 			if n <= 0 || n > len(data) || n > fuzzLimit {
 				t.Fatalf("head length %d of %d", n, len(data))
 			}
-			hs := checkUpgrade(&h, policy)
+			hs := checkUpgrade(&h, policy, true)
 			switch hs.status {
 			case 101:
-				resp := appendSwitching(nil, hs.key, hs.subprotocol)
+				resp := appendSwitching(nil, hs.key, hs.subprotocol, hs.deflate)
 				if !bytes.HasSuffix(resp, []byte("\r\n\r\n")) {
 					t.Fatal("bad 101")
 				}

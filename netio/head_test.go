@@ -181,7 +181,7 @@ func TestCheckUpgrade(t *testing.T) {
 			if kind != routeWebSocket {
 				t.Fatalf("not routed: %d", kind)
 			}
-			hs := checkUpgrade(&h, tt.policy)
+			hs := checkUpgrade(&h, tt.policy, false)
 			if hs.status != tt.status {
 				t.Fatalf("status %d want %d", hs.status, tt.status)
 			}

@@ -89,8 +89,12 @@ type event struct {
 // final chunk) and returns the events and the first error. It checks that every
 // "need" is larger than what is buffered.
 func readStream(limit int, data []byte, chunks []int) ([]event, error) {
+	return readStreamWith(frameReader{limit: limit}, data, chunks)
+}
+
+// readStreamWith is readStream with a configured frame reader (e.g. deflate on).
+func readStreamWith(fr frameReader, data []byte, chunks []int) ([]event, error) {
 	stream := append([]byte(nil), data...) // unmasking is in place
-	fr := frameReader{limit: limit}
 	defer fr.reset()
 	src := &memIn{}
 	end := 0 // stream[:end] has been delivered; src.b is its unread suffix

@@ -68,11 +68,22 @@ type wsClient struct {
 	c   net.Conn
 	br  *bufio.Reader
 	buf []byte // payload of the last frame read
+	// rsv1 is the RSV1 bit of the last frame read (a compressed message).
+	rsv1 bool
+	// resp is the upgrade response.
+	resp *http.Response
 }
 
 // dialSubscribe upgrades a connection made by d (nil: a plain dialer), connects
 // and subscribes to channel, and returns once the subscribe reply arrived.
 func dialSubscribe(t testing.TB, d *net.Dialer, addr, channel string) *wsClient {
+	t.Helper()
+	return dialSubscribeHead(t, d, addr, channel, "")
+}
+
+// dialSubscribeHead is dialSubscribe with extra request header lines ("K: v\r\n").
+// It expects the replies uncompressed (short ones, under compression_min_size).
+func dialSubscribeHead(t testing.TB, d *net.Dialer, addr, channel, extra string) *wsClient {
 	t.Helper()
 	if d == nil {
 		d = &net.Dialer{Timeout: 5 * time.Second}
@@ -83,7 +94,7 @@ func dialSubscribe(t testing.TB, d *net.Dialer, addr, channel string) *wsClient 
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, upgradeHead("")); err != nil {
+	if _, err := io.WriteString(c, upgradeHead(extra)); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
@@ -95,7 +106,7 @@ func dialSubscribe(t testing.TB, d *net.Dialer, addr, channel string) *wsClient 
 	if _, err := c.Write(cframe(true, ws.OpText, []byte(cmds))); err != nil {
 		t.Fatal(err)
 	}
-	wc := &wsClient{c: c, br: br}
+	wc := &wsClient{c: c, br: br, resp: resp}
 	for {
 		op, p, err := wc.next()
 		if err != nil {
@@ -125,6 +136,7 @@ func (wc *wsClient) next() (ws.Opcode, []byte, error) {
 		return 0, nil, err
 	}
 	op := ws.Opcode(h[0] & 0x0F)
+	wc.rsv1 = h[0]&0x40 != 0
 	n := int(h[1] & 0x7F)
 	switch n {
 	case 126:

@@ -167,7 +167,7 @@ func (c *conn) reject(status int) {
 // upgrade completes a WebSocket handshake whose head (n bytes) is h, calls Accept,
 // and goes on reading frames that came with the head.
 func (c *conn) upgrade(h *requestHead, n int) {
-	hs := checkUpgrade(h, c.srv.origins)
+	hs := checkUpgrade(h, c.srv.origins, c.srv.cfg.Compression)
 	if hs.status == 101 && c.srv.cfg.Admit != nil && !c.srv.cfg.Admit() {
 		hs.status = 503
 	}
@@ -182,6 +182,7 @@ func (c *conn) upgrade(h *requestHead, n int) {
 	req := &UpgradeRequest{
 		Protocol:    hs.protocol,
 		Subprotocol: hs.subprotocol,
+		Compression: hs.deflate,
 		Path:        string(h.path),
 		Query:       string(h.query),
 		Origin:      string(h.header("Origin")),
@@ -192,7 +193,7 @@ func (c *conn) upgrade(h *requestHead, n int) {
 		req.RemoteAddr = ra.String()
 	}
 	resp := getBuf(256)
-	resp.b = appendSwitching(resp.b, hs.key, hs.subprotocol)
+	resp.b = appendSwitching(resp.b, hs.key, hs.subprotocol, hs.deflate)
 	// h and hs.key alias the peeked head: they are not used after this point.
 	r := c.nc.Reader()
 	if err := r.Skip(n); err != nil {
@@ -204,6 +205,11 @@ func (c *conn) upgrade(h *requestHead, n int) {
 	_ = c.nc.SetReadTimeout(c.srv.cfg.ReadTimeout)
 	_ = c.nc.SetWriteTimeout(c.srv.cfg.WriteTimeout)
 	c.proto = hs.protocol
+	if hs.deflate {
+		c.deflate = true
+		c.fr.deflate = true
+		c.fr.inflateLimit = c.srv.cfg.DecompressedMessageSizeLimit
+	}
 	c.dataOp = ws.OpText
 	if hs.protocol == codec.ProtocolProtobuf {
 		c.dataOp = ws.OpBinary

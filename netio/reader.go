@@ -44,6 +44,13 @@ type frameReader struct {
 	// errMessageTooBig the stream stays in sync, so the peer's close frame is seen.
 	skip    int64
 	discard bool
+
+	// deflate means permessage-deflate was negotiated: a message whose first frame
+	// has RSV1 set is compressed and is inflated, up to inflateLimit bytes.
+	deflate      bool
+	inflateLimit int
+	compressed   bool  // the message being reassembled is compressed
+	inflated     *obuf // the last message returned, inflated; recycled by the next call
 }
 
 // next consumes from src until it has a complete event, and returns it. A message's
@@ -58,6 +65,10 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 		fr.done = false
 		putBuf(fr.msg)
 		fr.msg = nil
+	}
+	if fr.inflated != nil {
+		putBuf(fr.inflated)
+		fr.inflated = nil
 	}
 	for {
 		if fr.skip > 0 {
@@ -91,6 +102,11 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 		}
 		if !h.Masked {
 			return evNone, 0, nil, 0, errUnmasked
+		}
+		// RSV1 marks the first frame of a compressed message (RFC 7692 §6): never
+		// on control or continuation frames, never without the extension.
+		if h.Rsv1 && (!fr.deflate || h.Op.IsControl() || h.Op == ws.OpContinuation) {
+			return evNone, 0, nil, 0, ws.ErrReservedBits
 		}
 		if !h.Op.IsControl() {
 			if (h.Op == ws.OpContinuation) != (fr.msg != nil || fr.discard) {
@@ -130,6 +146,9 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 		case h.Op.IsControl():
 			return evControl, h.Op, p, 0, nil
 		case h.Op != ws.OpContinuation && h.Fin:
+			if h.Rsv1 {
+				return fr.inflateMessage(h.Op, p)
+			}
 			if h.Op == ws.OpText && !utf8.Valid(p) {
 				return evNone, 0, nil, 0, errInvalidUTF8
 			}
@@ -137,6 +156,7 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 		case h.Op != ws.OpContinuation:
 			// First fragment: start reassembling.
 			fr.op = h.Op
+			fr.compressed = h.Rsv1
 			fr.msg = getBuf(len(p))
 			fr.msg.b = append(fr.msg.b, p...)
 		default:
@@ -144,6 +164,9 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 			fr.msg.b = append(fr.msg.b, p...)
 			if h.Fin {
 				fr.done = true
+				if fr.compressed {
+					return fr.inflateMessage(fr.op, fr.msg.b)
+				}
 				// A fragment may end inside a character (RFC 6455 §5.6), so the
 				// reassembled message is what must be valid UTF-8. Checking it
 				// whole costs one pass over at most the size limit, allocates
@@ -157,6 +180,20 @@ func (fr *frameReader) next(src inbound) (ev frameEvent, op ws.Opcode, payload [
 	}
 }
 
+// inflateMessage decompresses a complete compressed message p (wire bytes) and
+// returns it as next does; the result is recycled by the next call.
+func (fr *frameReader) inflateMessage(op ws.Opcode, p []byte) (frameEvent, ws.Opcode, []byte, int, error) {
+	out, err := inflate(p, fr.inflateLimit)
+	if err != nil {
+		return evNone, 0, nil, 0, err
+	}
+	fr.inflated = out
+	if op == ws.OpText && !utf8.Valid(out.b) {
+		return evNone, 0, nil, 0, errInvalidUTF8
+	}
+	return evMessage, op, out.b, 0, nil
+}
+
 // reset drops a message under reassembly. Only the reader's goroutine, or the close
 // callback once the reader can no longer run, may call it.
 func (fr *frameReader) reset() {
@@ -165,6 +202,9 @@ func (fr *frameReader) reset() {
 	fr.done = false
 	fr.skip = 0
 	fr.discard = false
+	fr.compressed = false
+	putBuf(fr.inflated)
+	fr.inflated = nil
 }
 
 // closeCodeFor maps a frame stream error to the close code sent to the client.

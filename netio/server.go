@@ -75,6 +75,22 @@ type Config struct {
 	// MessageSizeLimit is websocket.message_size_limit in bytes, per reassembled
 	// message; 0 → 65536. A larger message gets close code 1009.
 	MessageSizeLimit int
+	// Compression is websocket.compression: negotiate permessage-deflate (RFC 7692)
+	// with clients that offer it, always with no context takeover in both
+	// directions (as Centrifugo does).
+	Compression bool
+	// CompressionLevel is websocket.compression_level, a compress/flate level from
+	// MinCompressionLevel (-2, Huffman only) to MaxCompressionLevel (9); 0 stores
+	// without compressing. Centrifugo's default is DefaultCompressionLevel (1).
+	CompressionLevel int
+	// CompressionMinSize is websocket.compression_min_size: on a connection that
+	// negotiated compression, messages (or batches) of at most this many bytes
+	// are sent uncompressed; 0 compresses everything.
+	CompressionMinSize int
+	// DecompressedMessageSizeLimit is websocket.decompressed_message_size_limit:
+	// the largest inflated client message; 0 → 10 × MessageSizeLimit.
+	// MessageSizeLimit bounds the compressed bytes on the wire. Larger: 1009.
+	DecompressedMessageSizeLimit int
 	// QueueMaxSize is client.queue_max_size: the most bytes a connection may have
 	// queued, counting what the socket has not yet taken of a write in progress;
 	// 0 → 1048576. Enqueue beyond it returns engine.ErrSlowConsumer.
@@ -133,6 +149,10 @@ func (c *Config) Validate() error {
 	switch {
 	case c.MessageSizeLimit < 0:
 		return fmt.Errorf("netio: negative MessageSizeLimit %d", c.MessageSizeLimit)
+	case c.CompressionMinSize < 0 || c.DecompressedMessageSizeLimit < 0:
+		return errors.New("netio: negative compression size")
+	case c.CompressionLevel < MinCompressionLevel || c.CompressionLevel > MaxCompressionLevel:
+		return fmt.Errorf("netio: CompressionLevel %d outside %d..%d", c.CompressionLevel, MinCompressionLevel, MaxCompressionLevel)
 	case c.QueueMaxSize < 0:
 		return fmt.Errorf("netio: negative QueueMaxSize %d", c.QueueMaxSize)
 	case c.FlushWorkers < 0:
@@ -154,6 +174,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MessageSizeLimit == 0 {
 		c.MessageSizeLimit = 65536
+	}
+	if c.DecompressedMessageSizeLimit == 0 {
+		c.DecompressedMessageSizeLimit = 10 * c.MessageSizeLimit
 	}
 	if c.QueueMaxSize == 0 {
 		c.QueueMaxSize = 1048576

@@ -24,6 +24,8 @@ type UpgradeRequest struct {
 	Protocol codec.Protocol
 	// Subprotocol is the Sec-WebSocket-Protocol value echoed to the client, or "".
 	Subprotocol string
+	// Compression reports that permessage-deflate was negotiated.
+	Compression bool
 	// Path is the request path; Query the raw query string without '?'.
 	Path, Query string
 	// Origin and UserAgent are the values of those headers ("" when absent).
@@ -60,12 +62,13 @@ type handshake struct {
 	status      int // 101 on success; otherwise the HTTP error to answer
 	protocol    codec.Protocol
 	subprotocol string
+	deflate     bool   // permessage-deflate negotiated
 	key         []byte // aliases the head
 }
 
 // checkUpgrade validates a WebSocket upgrade head (routed by route) against RFC 6455
 // §4.2.1 and the origin policy, and picks the encoding. It never allocates.
-func checkUpgrade(h *requestHead, origins *originPolicy) handshake {
+func checkUpgrade(h *requestHead, origins *originPolicy, compression bool) handshake {
 	var hs handshake
 	if !h.headerHasToken("Connection", "upgrade") || !h.unambiguousUpgrade() {
 		hs.status = 400
@@ -94,6 +97,7 @@ func checkUpgrade(h *requestHead, origins *originPolicy) handshake {
 		queryHas(h.query, "cf_protocol", "protobuf") {
 		hs.protocol = codec.ProtocolProtobuf
 	}
+	hs.deflate = compression && h.offersDeflate()
 	hs.status = 101
 	return hs
 }
@@ -122,6 +126,21 @@ func (h *requestHead) unambiguousUpgrade() bool {
 			if string(v) != "0" {
 				return false
 			}
+		}
+	}
+}
+
+// offersDeflate reports whether a Sec-WebSocket-Extensions header offers
+// permessage-deflate.
+func (h *requestHead) offersDeflate() bool {
+	it := headerIter{b: h.headers}
+	for {
+		k, v, ok := it.next()
+		if !ok {
+			return false
+		}
+		if equalFold(k, "Sec-WebSocket-Extensions") && offersDeflate(v) {
+			return true
 		}
 	}
 }
@@ -156,12 +175,16 @@ func pickSubprotocol(h *requestHead) string {
 }
 
 // appendSwitching appends the 101 response.
-func appendSwitching(dst []byte, key []byte, subprotocol string) []byte {
+func appendSwitching(dst []byte, key []byte, subprotocol string, deflate bool) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	dst = ws.AppendAcceptKey(dst, key)
 	if subprotocol != "" {
 		dst = append(dst, "\r\nSec-WebSocket-Protocol: "...)
 		dst = append(dst, subprotocol...)
+	}
+	if deflate {
+		dst = append(dst, "\r\nSec-WebSocket-Extensions: "...)
+		dst = append(dst, extensionDeflate...)
 	}
 	return append(dst, "\r\n\r\n"...)
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/rotorhq/rotor/cmd/rotor/config"
 	"github.com/rotorhq/rotor/engine"
 	"github.com/rotorhq/rotor/netio"
+	"github.com/rotorhq/rotor/netio/stdws"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -135,29 +137,63 @@ func serve(o serveOptions) error {
 
 	netio.Init()
 	addr := net.JoinHostPort(sc.Address, strconv.Itoa(sc.Port))
-	srv, err := netio.Listen(netio.Config{
-		Address:          addr,
-		AllowedOrigins:   sc.AllowedOrigins,
-		MessageSizeLimit: sc.MessageSizeLimit,
-		QueueMaxSize:     sc.QueueMaxSize,
-		MaxHeaderBytes:   sc.MaxHeaderBytes,
-		WriteTimeout:     sc.WriteTimeout,
-		HTTPServer: &fasthttp.Server{
-			Handler:               withStreams(netio.NewStreams(streamConfig(sc, node, proxyHeaders, logger)), withAdmin(externalHandler(apiHandler, sc), sc, adminOn(adm, sc, true), sc.InternalPort == 0)),
-			ReadTimeout:           30 * time.Second,
-			IdleTimeout:           60 * time.Second,
-			MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
-			NoDefaultServerHeader: true,
-		},
-		Admit:                    node.Admit,
-		UniWebSocketPath:         uniWebSocketPath(sc),
-		UniJoinPushMessages:      config.Ext[config.Transports](sc).UniWebSocket.JoinPushMessages,
-		UniDisableDisconnectPush: config.Ext[config.Transports](sc).UniWebSocket.DisableDisconnectPush,
-		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
-			return node.NewClient(t, requestHeaders(r, proxyHeaders))
-		},
-		Logger: logger,
-	})
+	ltls := config.Ext[config.ListenerTLS](sc) // tls.go
+	clientTLS, err := ltls.Client()
+	if err != nil {
+		return err
+	}
+	comp := config.Ext[config.Compression](sc) // compression.go
+	httpServer := &fasthttp.Server{
+		Handler:               withStreams(netio.NewStreams(streamConfig(sc, node, proxyHeaders, logger)), withAdmin(externalHandler(apiHandler, sc), sc, adminOn(adm, sc, true), sc.InternalPort == 0)),
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		MaxRequestBodySize:    api.ServerMaxBodySize(sc.API.MaxBodySize),
+		NoDefaultServerHeader: true,
+	}
+	accept := func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
+		return node.NewClient(t, requestHeaders(r, proxyHeaders))
+	}
+	var srv listener
+	if clientTLS != nil {
+		// netpoll has no TLS: the goroutine-per-connection path serves it.
+		httpServer.ReadBufferSize = sc.MaxHeaderBytes
+		srv, err = stdws.Listen(stdws.Config{
+			Address:                      addr,
+			TLS:                          clientTLS,
+			AllowedOrigins:               sc.AllowedOrigins,
+			MessageSizeLimit:             sc.MessageSizeLimit,
+			QueueMaxSize:                 sc.QueueMaxSize,
+			WriteTimeout:                 sc.WriteTimeout,
+			Compression:                  comp.Enabled,
+			CompressionLevel:             comp.Level,
+			CompressionMinSize:           comp.MinSize,
+			DecompressedMessageSizeLimit: comp.DecompressedMessageSizeLimit,
+			HTTPServer:                   httpServer,
+			Admit:                        node.Admit,
+			Accept:                       accept,
+			Logger:                       logger,
+		})
+	} else {
+		srv, err = netio.Listen(netio.Config{
+			Address:                      addr,
+			AllowedOrigins:               sc.AllowedOrigins,
+			MessageSizeLimit:             sc.MessageSizeLimit,
+			QueueMaxSize:                 sc.QueueMaxSize,
+			MaxHeaderBytes:               sc.MaxHeaderBytes,
+			WriteTimeout:                 sc.WriteTimeout,
+			Compression:                  comp.Enabled,
+			CompressionLevel:             comp.Level,
+			CompressionMinSize:           comp.MinSize,
+			DecompressedMessageSizeLimit: comp.DecompressedMessageSizeLimit,
+			HTTPServer:                   httpServer,
+			Admit:                        node.Admit,
+			UniWebSocketPath:             uniWebSocketPath(sc),
+			UniJoinPushMessages:          config.Ext[config.Transports](sc).UniWebSocket.JoinPushMessages,
+			UniDisableDisconnectPush:     config.Ext[config.Transports](sc).UniWebSocket.DisableDisconnectPush,
+			Accept:                       accept,
+			Logger:                       logger,
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -169,6 +205,13 @@ func serve(o serveOptions) error {
 		ln, err := net.Listen("tcp", net.JoinHostPort(sc.InternalAddress, strconv.Itoa(sc.InternalPort)))
 		if err != nil {
 			return fmt.Errorf("http_server.internal_port: %w", err)
+		}
+		internalTLS, err := ltls.Internal()
+		if err != nil {
+			return err
+		}
+		if internalTLS != nil {
+			ln = tls.NewListener(ln, internalTLS)
 		}
 		internal = &fasthttp.Server{
 			Handler:               withAdmin(internalHandler(apiHandler, sc), sc, adminOn(adm, sc, false), true),
@@ -187,6 +230,9 @@ func serve(o serveOptions) error {
 	}
 
 	base := "http://" + srv.Addr().String()
+	if clientTLS != nil {
+		base = "https://" + srv.Addr().String()
+	}
 	logger.Info("rotor started", "version", version, "address", srv.Addr().String(), "pid", os.Getpid())
 	if dev {
 		printDevBanner(o.stdout, base, sc, devSecrets)
@@ -234,7 +280,14 @@ func reload(load func() (*config.ServerConfig, error), node *engine.Node, logger
 // shutdown drains within timeout: clients first (each gets 3001 "shutdown" and
 // closes), then the listeners. Past the timeout it gives up and reports
 // errShutdownTimeout (exit status 1, as Centrifugo's).
-func shutdown(timeout time.Duration, node *engine.Node, srv interface{ Shutdown(context.Context) error }, internal *fasthttp.Server, logger *slog.Logger) error {
+// listener is the client port: netio's event loop, or netio/stdws with TLS.
+type listener interface {
+	Addr() net.Addr
+	Serve() error
+	Shutdown(context.Context) error
+}
+
+func shutdown(timeout time.Duration, node *engine.Node, srv listener, internal *fasthttp.Server, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := node.Shutdown(ctx); err != nil {

@@ -92,6 +92,21 @@ func (c Config) Set(path string, value any) Config {
 	return c
 }
 
+// get returns the value at a dotted key path.
+func (c Config) get(path string) (any, bool) {
+	parts := strings.Split(path, ".")
+	m := map[string]any(c)
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		m = next
+	}
+	v, ok := m[parts[len(parts)-1]]
+	return v, ok
+}
+
 // Server is one running server process.
 type Server struct {
 	Port    int
@@ -163,6 +178,15 @@ func startOnce(t testing.TB, bin, dir string, cfg Config, port int) (*Server, er
 	t.Helper()
 	cfg.Set("http_server.port", port)
 	cfg.Set("http_server.address", "127.0.0.1")
+	scheme, wsScheme := "http", "ws"
+	if tlsMode {
+		scheme, wsScheme = "https", "wss"
+		if _, ok := cfg.get("http_server.tls.enabled"); !ok {
+			cfg.Set("http_server.tls.enabled", true)
+			cfg.Set("http_server.tls.cert_pem", cert.certFile)
+			cfg.Set("http_server.tls.key_pem", cert.keyFile)
+		}
+	}
 	body, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		t.Fatalf("marshal config: %v", err)
@@ -177,8 +201,8 @@ func startOnce(t testing.TB, bin, dir string, cfg Config, port int) (*Server, er
 		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
 		output:  &syncBuffer{},
 		done:    make(chan struct{}),
-		BaseURL: fmt.Sprintf("http://127.0.0.1:%d", port),
-		WSURL:   fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", port),
+		BaseURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port),
+		WSURL:   fmt.Sprintf("%s://127.0.0.1:%d/connection/websocket", wsScheme, port),
 
 		ConfigPath: cfgPath,
 	}

@@ -13,7 +13,10 @@ export const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || join(dirname(fileURL
 // Launches headless Chromium and opens a page; close the returned browser when done.
 // With a suite name, shot(name) saves screenshots/<suite>/<name>.png.
 export async function launch(suite = '', { viewport = { width: 1280, height: 900 } } = {}) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const args = ['--no-sandbox'];
+  // TLS runs (tls-run.mjs): trust exactly the test certificate's key, nothing else.
+  if (process.env.ROTOR_E2E_TLS_SPKI) args.push(`--ignore-certificate-errors-spki-list=${process.env.ROTOR_E2E_TLS_SPKI}`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args });
   const page = await browser.newPage({ viewport });
   const shotDir = join(SCREENSHOT_DIR, suite);
   const shot = (name) => screenshot(page, suite ? join(suite, name) : name);

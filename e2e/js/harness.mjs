@@ -25,6 +25,13 @@ export const MESSAGE_SIZE_LIMIT = 4096;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+// TLS mode (tls-run.mjs sets these): every server gets http_server.tls with this
+// certificate and key, and its URLs are https:// and wss://. The certificate is
+// trusted through NODE_EXTRA_CA_CERTS, which tls-run.mjs sets for this process.
+export const TLS = process.env.ROTOR_E2E_TLS_CERT
+  ? { cert: process.env.ROTOR_E2E_TLS_CERT, key: process.env.ROTOR_E2E_TLS_KEY }
+  : null;
+
 export function binaryPath() {
   if (process.env.ROTOR_BIN) return resolve(process.env.ROTOR_BIN);
   return resolve(here, '..', '..', 'bin', 'rotor');
@@ -72,8 +79,8 @@ export { sleep };
 class Server {
   constructor(bin, cfg, port, dir) {
     this.port = port;
-    this.baseURL = `http://127.0.0.1:${port}`;
-    this.wsURL = `ws://127.0.0.1:${port}/connection/websocket`;
+    this.baseURL = `${TLS ? 'https' : 'http'}://127.0.0.1:${port}`;
+    this.wsURL = `${TLS ? 'wss' : 'ws'}://127.0.0.1:${port}/connection/websocket`;
     this.output = '';
     this.cfgText = JSON.stringify(cfg, null, 2);
     const cfgPath = join(dir, 'config.json');
@@ -157,6 +164,9 @@ export async function startServer(cfg = defaultConfig()) {
     const port = await freePort();
     const c = structuredClone(cfg);
     c.http_server = { ...(c.http_server || {}), port, address: '127.0.0.1' };
+    if (TLS && !(c.http_server.tls && 'enabled' in c.http_server.tls)) {
+      c.http_server.tls = { enabled: true, cert_pem: TLS.cert, key_pem: TLS.key };
+    }
     const dir = mkdtempSync(join(tmpdir(), 'rotor-e2e-js-'));
     const srv = new Server(bin, c, port, dir);
     srv.dir = dir;

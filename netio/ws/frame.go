@@ -60,7 +60,9 @@ const (
 var (
 	// ErrIncomplete means more bytes are needed; ParseHeader then returns how many.
 	ErrIncomplete = errors.New("ws: incomplete frame header")
-	// ErrReservedBits means RSV1–3 are set although no extension was negotiated.
+	// ErrReservedBits means RSV2 or RSV3 is set (no extension defines them here).
+	// RSV1 is reported in Header.Rsv1: permessage-deflate (RFC 7692) uses it, and
+	// whether it is allowed depends on the connection.
 	ErrReservedBits = errors.New("ws: reserved bits set")
 	// ErrReservedOpcode means the opcode is one of the reserved values.
 	ErrReservedOpcode = errors.New("ws: reserved opcode")
@@ -79,7 +81,9 @@ var (
 
 // Header is a parsed frame header.
 type Header struct {
-	Fin    bool
+	Fin bool
+	// Rsv1 is the RSV1 bit: a compressed message under permessage-deflate.
+	Rsv1   bool
 	Op     Opcode
 	Masked bool
 	Mask   [4]byte
@@ -90,7 +94,7 @@ type Header struct {
 // ParseHeader parses the frame header at the start of b. On success it returns the
 // header and its size in bytes. When b is too short it returns ErrIncomplete and the
 // number of bytes the header needs (always more than len(b)). Any other error is a
-// protocol violation. It validates what a header alone can show: reserved bits,
+// protocol violation. It validates what a header alone can show: RSV2 and RSV3,
 // reserved opcodes, and the FIN flag and length of control frames. Whether a mask
 // is present is reported, not enforced. It never allocates.
 func ParseHeader(b []byte) (h Header, n int, err error) {
@@ -101,7 +105,8 @@ func ParseHeader(b []byte) (h Header, n int, err error) {
 	h.Fin = b0&0x80 != 0
 	h.Op = Opcode(b0 & 0x0F)
 	h.Masked = b1&0x80 != 0
-	if b0&0x70 != 0 {
+	h.Rsv1 = b0&0x40 != 0
+	if b0&0x30 != 0 {
 		return h, 0, ErrReservedBits
 	}
 	switch h.Op {
@@ -168,11 +173,20 @@ func HeaderSize(length int) int {
 // bytes into dst and returns its size. dst must hold HeaderSize(length) bytes
 // (MaxServerHeaderSize always suffices); a shorter dst makes it return 0.
 func PutHeader(dst []byte, fin bool, op Opcode, length int) int {
+	return putHeader(dst, byte(op&0x0F), fin, length)
+}
+
+// PutCompressedHeader is PutHeader for the first (here: only) frame of a message
+// compressed with permessage-deflate: RSV1 set (RFC 7692 §6).
+func PutCompressedHeader(dst []byte, op Opcode, length int) int {
+	return putHeader(dst, byte(op&0x0F)|0x40, true, length)
+}
+
+func putHeader(dst []byte, b0 byte, fin bool, length int) int {
 	n := HeaderSize(length)
 	if len(dst) < n || length < 0 {
 		return 0
 	}
-	b0 := byte(op & 0x0F)
 	if fin {
 		b0 |= 0x80
 	}

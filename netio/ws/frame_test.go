@@ -73,7 +73,7 @@ func TestParseHeaderErrors(t *testing.T) {
 		in   []byte
 		want error
 	}{
-		{"rsv1", []byte{0x80 | 0x40 | 0x1, 0x80}, ErrReservedBits},
+		{"rsv2", []byte{0x80 | 0x20 | 0x1, 0x80}, ErrReservedBits},
 		{"rsv3", []byte{0x80 | 0x10 | 0x1, 0x80}, ErrReservedBits},
 		{"opcode 3", []byte{0x83, 0x80}, ErrReservedOpcode},
 		{"opcode 0xB", []byte{0x8B, 0x80}, ErrReservedOpcode},
@@ -263,4 +263,17 @@ func FuzzClose(f *testing.F) {
 			t.Fatalf("AppendClose(%q) → %x: %v", reason, f, err)
 		}
 	})
+}
+
+func TestParseHeaderRsv1(t *testing.T) {
+	h, _, err := ParseHeader([]byte{0x80 | 0x40 | 0x1, 0x80, 1, 2, 3, 4})
+	if err != nil || !h.Rsv1 {
+		t.Fatalf("rsv1 frame: %+v %v", h, err)
+	}
+	var b [MaxServerHeaderSize]byte
+	n := PutCompressedHeader(b[:], OpBinary, 300)
+	h, hn, err := ParseHeader(b[:n])
+	if err != nil || hn != n || !h.Rsv1 || !h.Fin || h.Op != OpBinary || h.Length != 300 {
+		t.Fatalf("compressed header: %+v %d %v", h, hn, err)
+	}
 }

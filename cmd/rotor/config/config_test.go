@@ -92,10 +92,6 @@ func wantTestdata() *ServerConfig {
 			{Name: "backend", HTTPConfig: proxy.HTTPConfig{Endpoint: "http://127.0.0.1:3000/proxy"}},
 		}},
 		Backend: defaultBackend(),
-		Ignored: []string{
-			"http_server.tls.enabled",
-			"websocket.compression",
-		},
 	}
 }
 
