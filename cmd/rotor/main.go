@@ -153,6 +153,7 @@ func serve(o serveOptions) error {
 		UniWebSocketPath:         uniWebSocketPath(sc),
 		UniJoinPushMessages:      config.Ext[config.Transports](sc).UniWebSocket.JoinPushMessages,
 		UniDisableDisconnectPush: config.Ext[config.Transports](sc).UniWebSocket.DisableDisconnectPush,
+		UniMessageSizeLimit:      config.Ext[config.Transports](sc).UniWebSocket.MessageSizeLimit,
 		Accept: func(t engine.Transport, r *netio.UpgradeRequest) netio.Session {
 			return node.NewClient(t, requestHeaders(r, proxyHeaders))
 		},
