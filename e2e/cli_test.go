@@ -154,7 +154,7 @@ func TestServeRefusesWhatItCannotHonour(t *testing.T) {
 		{[]string{"-c", "config.json"}, "", "grpc_api.enabled=true"},
 		{[]string{"-p", "0", "-c", "none.json"}, "CENTRIFUGO_UNI_GRPC_ENABLED=true", "CENTRIFUGO_UNI_GRPC_ENABLED"},
 		{[]string{"-p", "0", "-c", "none.json", "--consumers"}, "", "unknown flag: --consumers"},
-		{[]string{"-p", "0", "-c", "none.json", "--uni_websocket.enabled"}, "", "flag --uni_websocket.enabled=\"true\""},
+		{[]string{"-p", "0", "-c", "none.json", "--uni_grpc.enabled"}, "", "flag --uni_grpc.enabled=\"true\""},
 		{[]string{"-c", "none.json", "-p", "eighty"}, "", "http_server.port: invalid integer \"eighty\" (from flag --http_server.port)"},
 	} {
 		cmd := exec.Command(harness.Binary(), tc.args...)

@@ -770,3 +770,39 @@ func TestUniWebSocketOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestUniWebSocketMessageSizeLimit: the first message of a uni_websocket is bounded
+// by uni_websocket.message_size_limit (default 65536), not websocket's (4096 here):
+// over it the connection closes with 1009.
+func TestUniWebSocketMessageSizeLimit(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		limit  int // 0: default
+		size   int
+		closed bool
+	}{{0, 8000, false}, {1000, 2000, true}} {
+		cfg := harness.DefaultConfig().Set("uni_websocket.enabled", true)
+		if c.limit > 0 {
+			cfg.Set("uni_websocket.message_size_limit", c.limit)
+		}
+		srv := harness.Start(t, cfg)
+		conn, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/connection/uni_websocket", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := `{"token":"` + harness.UserToken(t, "ivy") + `","name":"` + strings.Repeat("n", c.size) + `"}`
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := conn.ReadMessage()
+		var ce *websocket.CloseError
+		switch {
+		case c.closed && (!errors.As(err, &ce) || ce.Code != 1009):
+			t.Fatalf("limit %d, %d bytes: %q %v", c.limit, c.size, msg, err)
+		case !c.closed && (err != nil || !bytes.HasPrefix(msg, []byte(`{"connect":`))):
+			t.Fatalf("limit %d, %d bytes: %q %v", c.limit, c.size, msg, err)
+		}
+		conn.Close()
+	}
+}

@@ -132,6 +132,8 @@ type Config struct {
 	// UniJoinPushMessages is uni_websocket.join_push_messages: pushes queued
 	// together share one message, joined with '\n'; otherwise one message each.
 	UniJoinPushMessages bool
+	// UniMessageSizeLimit is uni_websocket.message_size_limit (0: MessageSizeLimit).
+	UniMessageSizeLimit int
 	// UniDisableDisconnectPush is uni_websocket.disable_disconnect_push.
 	UniDisableDisconnectPush bool
 	// Admit, when set, is asked before a valid upgrade is answered; false rejects it

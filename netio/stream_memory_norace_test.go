@@ -34,7 +34,7 @@ func TestIdleStreamMemory(t *testing.T) {
 	heap, stack := (int64(h1)-int64(h0))/n, (int64(s1)-int64(s0))/n
 	t.Logf("per idle stream: heap %d B, stacks %d B, goroutines %.2f (both ends of the connection are in this process)",
 		heap, stack, float64(g1-g0)/n)
-	if heap+stack > 64<<10 {
+	if heap+stack > 96<<10 { // measured ≈59 KB: room for other machines, not for a second goroutine and pipe
 		t.Fatalf("an idle stream costs %d B", heap+stack)
 	}
 }

@@ -27,6 +27,9 @@ type UniConnector interface {
 func (c *conn) uniHandshake(h *requestHead, hs *handshake) (*codec.ConnectRequest, int) {
 	hs.protocol, hs.subprotocol = codec.ProtocolJSON, ""
 	c.preframed = !c.srv.cfg.UniJoinPushMessages
+	if l := c.srv.cfg.UniMessageSizeLimit; l > 0 {
+		c.fr.limit = l
+	}
 	q, err := url.ParseQuery(string(h.query))
 	if err != nil {
 		return nil, 400

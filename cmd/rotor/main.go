@@ -190,6 +190,7 @@ func serve(o serveOptions) error {
 			UniWebSocketPath:             uniWebSocketPath(sc),
 			UniJoinPushMessages:          config.Ext[config.Transports](sc).UniWebSocket.JoinPushMessages,
 			UniDisableDisconnectPush:     config.Ext[config.Transports](sc).UniWebSocket.DisableDisconnectPush,
+			UniMessageSizeLimit:          config.Ext[config.Transports](sc).UniWebSocket.MessageSizeLimit,
 			Accept:                       accept,
 			Logger:                       logger,
 		})
