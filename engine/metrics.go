@@ -433,7 +433,7 @@ func (n *Node) logDisconnect(client, user string, d *Disconnect) {
 // disconnectNeedsOperator reports the disconnect codes logged at info.
 func disconnectNeedsOperator(code uint32) bool {
 	switch code {
-	case DisconnectServerError.Code, DisconnectSlow.Code, DisconnectTooManyRequests.Code,
+	case DisconnectServerError.Code, DisconnectSlow.Code, DisconnectWriteError.Code, DisconnectTooManyRequests.Code,
 		DisconnectInvalidToken.Code, DisconnectBadRequest.Code, DisconnectConnectionLimit.Code,
 		DisconnectChannelLimit.Code, DisconnectBadProtocol.Code, DisconnectPermissionDenied.Code,
 		DisconnectTooManyErrors.Code:

@@ -430,3 +430,25 @@ func TestPubSubLag(t *testing.T) {
 		t.Fatalf("a 300 ms lag not counted under 0.5 s")
 	}
 }
+
+// TestWriteFailedCountedAndLogged: a transport that could not write (write timeout
+// on a full socket) ends the session as 3009 "write error": counted and logged.
+func TestWriteFailedCountedAndLogged(t *testing.T) {
+	n, logs := newLoggedNode(t, slog.LevelInfo)
+	c, tr := connected(t, n, "stuck")
+	c.WriteFailed()
+	c.WriteFailed() // once only
+	if c.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"news"}}`)) {
+		t.Fatal("session still handles frames after its transport failed")
+	}
+	c.OnClose() // the transport closes the connection and reports it
+	if v, _ := seriesValue(t, n, `centrifugo_client_num_server_disconnects{code="3009"}`); v != 1 {
+		t.Fatalf("3009 counted %v times, want 1", v)
+	}
+	if !strings.Contains(logs.String(), "reason=\"write error\"") || !strings.Contains(logs.String(), "user=stuck") {
+		t.Fatalf("write error not logged: %s", logs.String())
+	}
+	if d := tr.disconnect(); d != nil {
+		t.Fatalf("the engine closed the transport itself (%v): it is already closing", d)
+	}
+}
