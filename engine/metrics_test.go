@@ -452,3 +452,24 @@ func TestWriteFailedCountedAndLogged(t *testing.T) {
 		t.Fatalf("the engine closed the transport itself (%v): it is already closing", d)
 	}
 }
+
+// TestTagsFilterDroppedCounted: subscribers whose tags filter rejects a
+// publication are counted, as Centrifugo's tags_filter_dropped_publications.
+func TestTagsFilterDroppedCounted(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	subscribeSinks(t, n, "news", 2)
+	tr := &sinkTransport{}
+	c := &Client{node: n, t: tr, state: stateConnected, id: "filtered", tm: n.metrics.transport("websocket")}
+	c.tslot = -1
+	n.hub.addSub("news", subEntry{c: c, x: &subExtras{filter: tfLeaf("env", "eq", "prod")}})
+	pub := codec.Publication{Data: []byte(`{}`), Tags: map[string]string{"env": "dev"}}
+	if got := n.hub.broadcast("news", &pub, nil); got != 2 {
+		t.Fatalf("delivered to %d, want 2", got)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_tags_filter_dropped_publications{channel_namespace=""}`); v != 1 {
+		t.Fatalf("dropped by filter %v, want 1", v)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_transport_messages_sent{channel_namespace="",frame_type="push_publication",transport="websocket"}`); v != 2 {
+		t.Fatalf("pushes counted %v, want 2", v)
+	}
+}
