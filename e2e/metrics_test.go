@@ -56,6 +56,7 @@ var wantFamilies = map[string]wantFamily{
 	"centrifugo_node_broadcast_duration_seconds":           {histogram, []string{"channel_namespace", "type"}},
 	"centrifugo_node_pub_sub_lag_seconds":                  {histogram, []string{"channel_namespace"}},
 	"centrifugo_node_client_connection_limit":              {counter, nil},
+	"centrifugo_node_tags_filter_dropped_publications":     {counter, []string{"channel_namespace"}},
 	"centrifugo_client_connections_accepted":               {counter, []string{"accept_protocol", "client_name", "client_version", "transport"}},
 	"centrifugo_client_connections_inflight":               {gauge, []string{"accept_protocol", "client_name", "client_version", "transport"}},
 	"centrifugo_client_subscriptions_inflight":             {gauge, []string{"channel_namespace", "client_name"}},
