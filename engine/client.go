@@ -672,14 +672,20 @@ func (c *Client) refreshPresence(ch string) {
 		c.mu.Lock()
 		cur, ok := c.subs.get(u.ch)
 		live := ok && cur == u.sub && u.sub.joined && c.state == stateConnected
-		info := &codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: u.sub.chanInfo}
+		info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: u.sub.chanInfo}
 		c.mu.Unlock()
-		if live {
-			if err := n.presence.AddPresence(n.ctx, u.ch, info.Client, info); err != nil {
-				n.log.Error("presence update failed", "channel", u.ch, "err", err)
-			}
+		if !live {
+			mu.Unlock()
+			continue
 		}
+		// Queued under the channel lock and run after it, in the lock's order
+		// (chaneffects.go): an unsubscribe that follows removes the entry after
+		// this add, never before it.
+		q := n.effects.queue(u.ch)
+		e := &chanEffect{kind: effectPresenceAdd, ch: u.ch, info: info}
+		q.add(e)
 		mu.Unlock()
+		n.runEffects(q, e)
 	}
 }
 

@@ -25,12 +25,15 @@ const DefaultVersion = "0.1.0 Rotor"
 
 // Node is the root object of a Rotor server: config, hub and timer wheel.
 type Node struct {
-	cfg      Config
-	uid      string
-	started  time.Time
-	hub      *hub
-	wheel    *wheel
-	chans    *chanLocks
+	cfg     Config
+	uid     string
+	started time.Time
+	hub     *hub
+	wheel   *wheel
+	chans   *chanLocks
+	// effects runs joins' and leaves' presence and join/leave calls after the
+	// channel lock, in its order (chaneffects.go).
+	effects  *chanEffects
 	broker   Broker
 	presence PresenceManager
 	// local is broker.Local(): the engine fans out its own publications and
@@ -108,6 +111,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		started:          time.Now(),
 		hub:              newHub(cfg.HubShards),
 		chans:            newChanLocks(),
+		effects:          newChanEffects(),
 		broker:           cfg.Broker,
 		presence:         cfg.PresenceManager,
 		local:            cfg.Broker.Local(),

@@ -291,6 +291,8 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 			lostPosition = true
 		}
 	}
+	var q *effectQueue
+	var last *chanEffect
 	if current && !lostPosition {
 		sub.joined = true
 		n.hub.addSub(ch, c.entry(p))
@@ -300,18 +302,13 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 		if first {
 			n.hub.setStreamPos(ch, top)
 		}
-		if p.flags&subPresence != 0 {
-			n.countAction(actAddPresence)
-			if err := n.presence.AddPresence(n.ctx, ch, info.Client, &info); err != nil {
-				n.log.Error("presence add failed", "channel", ch, "err", err)
-			}
-		}
-		if p.flags&subJoinLeave != 0 {
-			n.joinLeaveLocked(ch, &info, true)
-		}
+		q, last = n.queueJoinLeave(ch, &info, p.flags, true)
 	}
 	n.brokerReleaseLocked(ch, p)
 	mu.Unlock()
+	if last != nil {
+		n.runEffects(q, last)
+	}
 
 	if lostPosition {
 		c.mu.Lock()
@@ -453,8 +450,8 @@ func (c *Client) leave(ch string, sub *subscription, info *codec.ClientInfo) {
 	n := c.node
 	mu := n.chans.get(ch)
 	mu.Lock()
-	defer mu.Unlock()
 	if !sub.joined {
+		mu.Unlock()
 		return
 	}
 	if n.hub.removeSub(ch, c) && n.pendingJoins(ch) == 0 {
@@ -462,38 +459,47 @@ func (c *Client) leave(ch string, sub *subscription, info *codec.ClientInfo) {
 	}
 	n.countAction(actRemoveSubscription)
 	n.metrics.subsInflight[c.nameIdx].Dec()
-	if sub.flags&subPresence != 0 {
-		n.countAction(actRemovePresence)
-		if err := n.presence.RemovePresence(n.ctx, ch, info.Client, info.User); err != nil {
-			n.log.Error("presence remove failed", "channel", ch, "err", err)
-		}
-	}
-	if sub.flags&subJoinLeave != 0 {
-		info.ChanInfo = sub.chanInfo
-		n.joinLeaveLocked(ch, info, false)
+	i := *info
+	i.ChanInfo = sub.chanInfo
+	q, last := n.queueJoinLeave(ch, &i, sub.flags, false)
+	mu.Unlock()
+	if last != nil {
+		n.runEffects(q, last)
 	}
 }
 
-// joinLeaveLocked pushes a join or leave of info: to the local subscribers with a
-// local broker, through the broker (to every node, this one included) otherwise.
-// Must hold ch's channel lock.
-func (n *Node) joinLeaveLocked(ch string, info *codec.ClientInfo, join bool) {
-	if join {
-		n.metrics.msgSent[msgJoin].Inc()
+// queueJoinLeave queues the effects of a join (or leave) of info to ch per the
+// subscription's flags: the presence add (remove), then the join (leave) push, to
+// the local subscribers with a local broker, through the broker (to every node,
+// this one included) otherwise. It returns ch's queue and the last effect queued
+// (nil: none), for runEffects once the channel lock is released. Must hold ch's
+// channel lock.
+func (n *Node) queueJoinLeave(ch string, info *codec.ClientInfo, flags subFlags, join bool) (*effectQueue, *chanEffect) {
+	presence, joinLeave := flags&subPresence != 0, flags&subJoinLeave != 0
+	if !presence && !joinLeave {
+		return nil, nil
+	}
+	q := n.effects.queue(ch)
+	var effs [2]chanEffect
+	k := 0
+	if presence {
+		effs[k] = chanEffect{kind: effectPresenceRemove, ch: ch, info: *info}
+		if join {
+			effs[k].kind = effectPresenceAdd
+		}
+		k++
+	}
+	if joinLeave {
+		effs[k] = chanEffect{kind: effectLeave, ch: ch, info: *info}
+		if join {
+			effs[k].kind = effectJoin
+		}
+		k++
+	}
+	if k == 1 {
+		q.add(&effs[0])
 	} else {
-		n.metrics.msgSent[msgLeave].Inc()
+		q.add(&effs[0], &effs[1])
 	}
-	if n.local {
-		n.hub.broadcastJoinLeave(ch, info, join)
-		return
-	}
-	var err error
-	if join {
-		err = n.broker.PublishJoin(n.ctx, ch, info)
-	} else {
-		err = n.broker.PublishLeave(n.ctx, ch, info)
-	}
-	if err != nil {
-		n.log.Error("broker join/leave failed", "channel", ch, "err", err)
-	}
+	return q, &effs[k-1]
 }
