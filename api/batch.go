@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"sync"
 	"sync/atomic"
 
@@ -209,11 +211,14 @@ func (h *Handler) appendBatchReply(dst []byte, c *batchCommand) ([]byte, error) 
 	dst = append(dst, '{', '"')
 	dst = append(dst, m.String()...)
 	dst = append(dst, '"', ':')
+	started := time.Now()
 	out, apiErr, err := cmd.run(h, dst)
+	h.m.observe(m, started)
 	if err != nil {
 		return out, err
 	}
 	if apiErr != nil {
+		h.m.countError(m, apiErr.Code)
 		return appendErrorResponse(out[:mark], apiErr.Code, apiErr.Message), nil
 	}
 	return append(out, '}'), nil

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"errors"
 	"io"
 	"strconv"
@@ -266,8 +268,11 @@ func (h *Handler) runLegacy(dst []byte, c *legacyCommand) (out []byte, apiErr *e
 		}
 	}
 	mark := len(dst)
+	started := time.Now()
 	out, apiErr, err = cmd.run(h, append(dst, `"result":`...))
+	h.m.observe(m, started)
 	if apiErr != nil {
+		h.m.countError(m, apiErr.Code)
 		return out[:mark], apiErr, nil
 	}
 	return out, nil, err

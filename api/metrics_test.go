@@ -18,12 +18,20 @@ func TestAPIMetrics(t *testing.T) {
 	serve(t, h, request{uri: "/api/publish", body: `{"channel":"a","data":{}}`, headers: auth})
 	serve(t, h, request{uri: "/api/publish", body: `{"channel":"nope","data":{}}`, headers: auth})
 	serve(t, h, request{uri: "/api/info", body: `{}`, headers: auth})
+	// Batch and legacy commands count under their own methods.
+	serve(t, h, request{uri: "/api/batch", body: `{"commands":[{"publish":{"channel":"a","data":{}}},{"history":{"channel":"nope"}}]}`, headers: auth})
+	serve(t, h, request{uri: "/api", body: `{"method":"presence","params":{"channel":"nope"}}`, headers: auth})
 	var buf bytes.Buffer
 	h.m.set.WritePrometheus(&buf)
 	out := buf.String()
 	for _, want := range []string{
-		`centrifugo_api_command_duration_seconds_count{method="publish",protocol="http"} 2`,
-		`centrifugo_api_command_duration_seconds_histogram_count{method="publish",protocol="http"} 2`,
+		`centrifugo_api_command_duration_seconds_count{method="publish",protocol="http"} 3`,
+		`centrifugo_api_command_duration_seconds_histogram_count{method="publish",protocol="http"} 3`,
+		`centrifugo_api_command_duration_seconds_count{method="batch",protocol="http"} 1`,
+		`centrifugo_api_command_duration_seconds_count{method="history",protocol="http"} 1`,
+		`centrifugo_api_command_duration_seconds_count{method="presence",protocol="http"} 1`,
+		`centrifugo_api_command_errors_total{error="102",method="history",protocol="http"} 1`,
+		`centrifugo_api_command_errors_total{error="102",method="presence",protocol="http"} 1`,
 		`centrifugo_api_command_duration_seconds_count{method="info",protocol="http"} 1`,
 		`centrifugo_api_command_errors_total{error="102",method="publish",protocol="http"} 1`,
 	} {

@@ -56,6 +56,7 @@ var wantFamilies = map[string]wantFamily{
 	"centrifugo_node_broadcast_duration_seconds":           {histogram, []string{"channel_namespace", "type"}},
 	"centrifugo_node_pub_sub_lag_seconds":                  {histogram, []string{"channel_namespace"}},
 	"centrifugo_node_client_connection_limit":              {counter, nil},
+	"centrifugo_node_tags_filter_dropped_publications":     {counter, []string{"channel_namespace"}},
 	"centrifugo_client_connections_accepted":               {counter, []string{"accept_protocol", "client_name", "client_version", "transport"}},
 	"centrifugo_client_connections_inflight":               {gauge, []string{"accept_protocol", "client_name", "client_version", "transport"}},
 	"centrifugo_client_subscriptions_inflight":             {gauge, []string{"channel_namespace", "client_name"}},
@@ -439,4 +440,51 @@ func TestClusterNodeMetrics(t *testing.T) {
 		_, ok := m["centrifugo.node.num_clients"]
 		return ok
 	})
+}
+
+// TestWriteTimeoutMetricAndLog: a subscriber that stops reading, with a queue limit
+// too large to reach, is closed when a write waits longer than
+// websocket.write_timeout: the session ends as 3009 "write error", counted and
+// logged, instead of vanishing.
+func TestWriteTimeoutMetricAndLog(t *testing.T) {
+	cfg := metricsConfig()
+	cfg.Set("client.queue_max_size", 512<<20)
+	cfg.Set("websocket.write_timeout", "300ms")
+	cfg.Set("client.ping_interval", "60s")
+	cfg.Set("client.pong_timeout", "20s")
+	srv := harness.Start(t, cfg)
+	raw := srv.DialRaw(t)
+	raw.Send(fmt.Sprintf(`{"id":1,"connect":{"token":%q}}`, harness.UserToken(t, "stalled")))
+	raw.Read(5 * time.Second)
+	raw.Send(`{"id":2,"subscribe":{"channel":"chat:stall"}}`)
+	raw.Read(5 * time.Second)
+	payload := strings.Repeat("y", 60000)
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		srv.MustAPI(t, "publish", map[string]any{"channel": "chat:stall", "data": map[string]any{"p": payload}})
+		if i%10 != 0 {
+			continue
+		}
+		fams, _ := scrape(t, srv)
+		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": "3009"}); v >= 1 {
+			break
+		}
+		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": "3008"}); v >= 1 {
+			t.Fatal("3008 although the queue limit is out of reach")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled subscriber was never closed with 3009")
+		}
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		out := strings.ToLower(srv.Output())
+		if strings.Contains(out, "closing client connection") && strings.Contains(out, "stalled") && strings.Contains(out, "write error") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the 3009 of user stalled:\n%s", srv.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -234,6 +234,21 @@ func (c *Client) Disconnect(d Disconnect) {
 	}
 }
 
+// WriteFailed reports that the transport could not write to the peer (an I/O error,
+// or websocket.write_timeout on a socket that stayed full) and is closing the
+// connection: the session ends as Centrifugo's 3009 "write error", counted and
+// logged at close like a disconnect, though no close frame can reach the peer.
+// Non-blocking, any goroutine; nothing happens when the session is already ending.
+func (c *Client) WriteFailed() {
+	if c.closing.CompareAndSwap(false, true) {
+		m := c.node.metrics
+		m.code(codeKey{kind: codeServerDisconnect, code: DisconnectWriteError.Code}).Inc()
+		d := DisconnectWriteError
+		c.disc.Store(&d)
+		c.cancelCalls()
+	}
+}
+
 // enqueueFailed handles an Enqueue error: a full queue ends the session with 3008.
 func (c *Client) enqueueFailed(err error) {
 	if err == ErrSlowConsumer {

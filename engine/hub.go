@@ -174,11 +174,12 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 	var shared [2]*SharedMessage
 	var deltas *deltaCache
 	var sent sentCounts
-	n := 0
+	n, filtered := 0, 0
 	for i := range cs.clients {
 		e := &cs.clients[i]
 		if x := e.x; x != nil {
 			if x.filter != nil && !matchFilter(x.filter, pub.Tags) {
+				filtered++
 				continue
 			}
 			if x.skipUpTo != 0 && pub.Offset != 0 && pub.Offset <= x.skipUpTo {
@@ -235,6 +236,9 @@ func (h *hub) broadcast(channel string, pub *codec.Publication, prev []byte) int
 	}
 	sent.flush(ftPushPublication)
 	if h.m != nil {
+		if filtered > 0 {
+			h.m.tagsFilterDropped.Add(filtered)
+		}
 		h.m.broadcastDuration.Update(time.Since(started).Seconds())
 	}
 	return n

@@ -152,6 +152,7 @@ type nodeMetrics struct {
 	surveySummary        *metrics.Summary
 	surveyHistogram      *metrics.PrometheusHistogram
 	connectionLimit      *metrics.Counter
+	tagsFilterDropped    *metrics.Counter
 
 	// Commands by method: centrifugo_client_command_duration_seconds (+_histogram).
 	cmdSummary   [ftUnknown + 1]*metrics.Summary
@@ -236,6 +237,7 @@ func (n *Node) registerMetrics() {
 	m.surveySummary = s.NewSummaryExt(`centrifugo_node_survey_duration_seconds{op="channels"}`, summaryWindow, summaryQuantiles)
 	m.surveyHistogram = s.NewPrometheusHistogramExt(`centrifugo_node_survey_duration_seconds_histogram{op="channels"}`, surveyBuckets)
 	m.connectionLimit = s.NewCounter(`centrifugo_node_client_connection_limit`)
+	m.tagsFilterDropped = s.NewCounter(`centrifugo_node_tags_filter_dropped_publications{` + nsLabel + `}`)
 	for ft := ftConnect; ft <= ftUnknown; ft++ {
 		l := `{` + nsLabel + `,method="` + frameTypeNames[ft] + `"}`
 		m.cmdSummary[ft] = s.NewSummaryExt(`centrifugo_client_command_duration_seconds`+l, summaryWindow, summaryQuantiles)
@@ -433,7 +435,7 @@ func (n *Node) logDisconnect(client, user string, d *Disconnect) {
 // disconnectNeedsOperator reports the disconnect codes logged at info.
 func disconnectNeedsOperator(code uint32) bool {
 	switch code {
-	case DisconnectServerError.Code, DisconnectSlow.Code, DisconnectTooManyRequests.Code,
+	case DisconnectServerError.Code, DisconnectSlow.Code, DisconnectWriteError.Code, DisconnectTooManyRequests.Code,
 		DisconnectInvalidToken.Code, DisconnectBadRequest.Code, DisconnectConnectionLimit.Code,
 		DisconnectChannelLimit.Code, DisconnectBadProtocol.Code, DisconnectPermissionDenied.Code,
 		DisconnectTooManyErrors.Code:

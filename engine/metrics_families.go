@@ -27,6 +27,7 @@ var Families = []Family{
 	{"centrifugo_node_survey_duration_seconds", "summary", []string{"op"}, "Duration of cluster surveys (deprecated by Centrifugo in favour of the _histogram family)."},
 	{"centrifugo_node_survey_duration_seconds_histogram", "histogram", []string{"op"}, "Duration of cluster surveys."},
 	{"centrifugo_node_client_connection_limit", "counter", nil, "Connections refused because client.connection_limit was reached."},
+	{"centrifugo_node_tags_filter_dropped_publications", "counter", []string{"channel_namespace"}, "Publications not delivered to a subscriber because its tags filter did not match."},
 	{"centrifugo_client_connections_accepted", "counter", []string{"accept_protocol", "client_name", "client_version", "transport"}, "Client connections that completed connect."},
 	{"centrifugo_client_connections_inflight", "gauge", []string{"accept_protocol", "client_name", "client_version", "transport"}, "Client connections currently open and connected."},
 	{"centrifugo_client_subscriptions_accepted", "counter", []string{"channel_namespace", "client_name"}, "Subscriptions that were established."},

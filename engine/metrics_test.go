@@ -430,3 +430,46 @@ func TestPubSubLag(t *testing.T) {
 		t.Fatalf("a 300 ms lag not counted under 0.5 s")
 	}
 }
+
+// TestWriteFailedCountedAndLogged: a transport that could not write (write timeout
+// on a full socket) ends the session as 3009 "write error": counted and logged.
+func TestWriteFailedCountedAndLogged(t *testing.T) {
+	n, logs := newLoggedNode(t, slog.LevelInfo)
+	c, tr := connected(t, n, "stuck")
+	c.WriteFailed()
+	c.WriteFailed() // once only
+	if c.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"news"}}`)) {
+		t.Fatal("session still handles frames after its transport failed")
+	}
+	c.OnClose() // the transport closes the connection and reports it
+	if v, _ := seriesValue(t, n, `centrifugo_client_num_server_disconnects{code="3009"}`); v != 1 {
+		t.Fatalf("3009 counted %v times, want 1", v)
+	}
+	if !strings.Contains(logs.String(), "reason=\"write error\"") || !strings.Contains(logs.String(), "user=stuck") {
+		t.Fatalf("write error not logged: %s", logs.String())
+	}
+	if d := tr.disconnect(); d != nil {
+		t.Fatalf("the engine closed the transport itself (%v): it is already closing", d)
+	}
+}
+
+// TestTagsFilterDroppedCounted: subscribers whose tags filter rejects a
+// publication are counted, as Centrifugo's tags_filter_dropped_publications.
+func TestTagsFilterDroppedCounted(t *testing.T) {
+	n := newTestNode(t, testConfig())
+	subscribeSinks(t, n, "news", 2)
+	tr := &sinkTransport{}
+	c := &Client{node: n, t: tr, state: stateConnected, id: "filtered", tm: n.metrics.transport("websocket")}
+	c.tslot = -1
+	n.hub.addSub("news", subEntry{c: c, x: &subExtras{filter: tfLeaf("env", "eq", "prod")}})
+	pub := codec.Publication{Data: []byte(`{}`), Tags: map[string]string{"env": "dev"}}
+	if got := n.hub.broadcast("news", &pub, nil); got != 2 {
+		t.Fatalf("delivered to %d, want 2", got)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_node_tags_filter_dropped_publications{channel_namespace=""}`); v != 1 {
+		t.Fatalf("dropped by filter %v, want 1", v)
+	}
+	if v, _ := seriesValue(t, n, `centrifugo_transport_messages_sent{channel_namespace="",frame_type="push_publication",transport="websocket"}`); v != 2 {
+		t.Fatalf("pushes counted %v, want 2", v)
+	}
+}

@@ -405,6 +405,12 @@ func (c *conn) wrote(err error, halfClose, sendClose bool) {
 	c.mu.Unlock()
 	switch {
 	case err != nil:
+		c.mu.Lock()
+		sess := c.sess
+		c.mu.Unlock()
+		if w, ok := sess.(WriteWatcher); ok {
+			w.WriteFailed()
+		}
 		c.closeTCP()
 	case sendClose && (peerClosed || !halfClose):
 		// The peer's close frame is already here: the handshake is complete.

@@ -430,6 +430,15 @@ type PeerWatcher interface {
 	PeerGone()
 }
 
+// WriteWatcher is implemented by a Session that wants to hear that a write to the
+// peer failed or timed out (websocket.write_timeout) and the connection is being
+// closed for it, so that the end is counted and logged (Centrifugo's 3009 "write
+// error"). WriteFailed is called on a flush worker or a stalled connection's
+// writer goroutine, before OnClose, and must not block.
+type WriteWatcher interface {
+	WriteFailed()
+}
+
 // onDisconnect runs on a poller when the peer hangs up, possibly while a runner is
 // still in onRequest for the connection (a handler blocked on a proxy call or a key
 // fetch). netpoll runs the close callback, and so OnClose, only after onRequest
