@@ -595,7 +595,7 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 	// Join the hub only after the connect reply is queued: the client never sees a
 	// channel push before it; positioned subscriptions catch up in joinSub.
 	for i := range pending {
-		c.joinSub(pending[i].ch, &pending[i].p, pending[i].pos)
+		c.joinSub(pending[i].ch, &pending[i].p, pending[i].pos, nil)
 	}
 	now := time.Now().UnixNano()
 	c.mu.Lock()

@@ -163,9 +163,8 @@ func (c *Client) attach(ch string, p *subParams, ft frameType, encode func(res *
 		c.node.brokerRelease(ch, p)
 		return err
 	}
-	c.enqueue(out)
 	c.countSent(ft, len(out))
-	c.joinSub(ch, p, pos)
+	c.joinSub(ch, p, pos, out)
 	return nil
 }
 
@@ -256,12 +255,15 @@ func filterPubs(f *codec.FilterNode, pubs []*codec.Publication) []*codec.Publica
 // connected; otherwise a removal already took it out of c.subs, and presence and
 // join are left alone (an OnClose racing a server-side subscribe used to leave a
 // permanent presence entry and a join without a leave). Must not hold c.mu.
-func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
+func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition, reply []byte) {
 	n := c.node
 	sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt, ns: p.ns}
 	c.mu.Lock()
 	if c.state != stateConnected {
 		c.mu.Unlock()
+		if reply != nil {
+			c.enqueue(reply)
+		}
 		n.brokerRelease(ch, p)
 		return
 	}
@@ -271,6 +273,15 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition) {
 
 	mu := n.chans.get(ch)
 	mu.Lock()
+	// The reply goes out under the channel lock: before any publication of ch
+	// reaches c, and not before c is in the hub, since a publication fans out
+	// under this lock too. Queued earlier, a transport that writes at once could
+	// deliver the reply while a publication fanned out without c, and a client
+	// (or the backend it tells) publishing right after its subscribe reply would
+	// miss that publication.
+	if reply != nil {
+		c.enqueue(reply)
+	}
 	c.mu.Lock()
 	cur, ok := c.subs.get(ch)
 	current := ok && cur == sub && c.state == stateConnected

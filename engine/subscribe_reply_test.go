@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotorhq/rotor/codec"
+)
+
+// replyHookTransport runs onReply from inside Enqueue of the subscribe reply, as a
+// transport that writes at once (netio/stdws, the HTTP streams) lets a client read
+// the reply while the engine is still in the subscribe handler.
+type replyHookTransport struct {
+	*fakeTransport
+	onReply func()
+}
+
+func (t *replyHookTransport) Enqueue(msg []byte) error {
+	err := t.fakeTransport.Enqueue(msg)
+	if t.onReply != nil && strings.Contains(string(msg), `"subscribe":`) {
+		f := t.onReply
+		t.onReply = nil
+		f()
+	}
+	return err
+}
+
+// TestPublishRightAfterSubscribeReply: a publication made as soon as the
+// subscribe reply is out (by the client, or a backend it told) reaches the new
+// subscriber. The reply used to be queued before the subscriber was in the hub, so
+// on a transport that writes at once a publication racing it fanned out without
+// the client and was lost.
+func TestPublishRightAfterSubscribeReply(t *testing.T) {
+	n := newTestNode(t, featureConfig())
+	ft := newFakeTransport(codec.ProtocolJSON)
+	tr := &replyHookTransport{fakeTransport: ft}
+	c := n.NewClient(tr, nil)
+	ft.mu.Lock()
+	ft.client = c
+	ft.mu.Unlock()
+	if !c.HandleFrame([]byte(`{"id":1,"connect":{"token":"` + userToken(t, "u") + `"}}`)) {
+		t.Fatal("connect failed")
+	}
+	published := make(chan error, 1)
+	tr.onReply = func() {
+		go func() {
+			_, err := n.Publish("feed:x", []byte(`{"after":"reply"}`), PublishOptions{})
+			published <- err
+		}()
+		// Give the publication every chance to fan out before the handler goes on
+		// (it waits for the channel lock when the reply is queued under it).
+		select {
+		case err := <-published:
+			published <- err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"feed:x"}}`))
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		msgs := ft.messages()
+		if len(msgs) >= 3 {
+			if !strings.Contains(msgs[1], `"id":2,"subscribe"`) || !strings.Contains(msgs[2], `{"after":"reply"}`) {
+				t.Fatalf("want the reply, then the publication: %q", msgs)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the publication made right after the subscribe reply never arrived: %q", msgs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
