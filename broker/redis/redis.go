@@ -137,6 +137,9 @@ func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		b.closePubSub()
 		for _, s := range b.shards {
+			if s.pipe != nil {
+				s.pipe.Close()
+			}
 			s.client.Close()
 		}
 	})
