@@ -13,7 +13,8 @@ import (
 	"unsafe"
 )
 
-// Broker is the Redis engine of one node: one rueidis client per shard.
+// Broker is the Redis engine of one node: one rueidis client per shard, and for a
+// standalone shard a script pipe carrying publications with history (scriptpipe.go).
 type Broker struct {
 	opts   Options
 	shards []*shard

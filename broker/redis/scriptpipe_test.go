@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,11 +164,20 @@ func TestScriptPipePublish(t *testing.T) {
 	}
 }
 
-// The pipe connects with the password, user and db of the options, and with TLS.
+// The pipe connects over a unix socket, with the password, user and db of the
+// options, and with TLS.
 func TestScriptPipeAuthDBAndTLS(t *testing.T) {
 	srv := redistest.Start(t, "--requirepass", "s3cret", "--user", "alice", "on", ">pw", "~*", "&*", "+@all")
 	tlsSrv := redistest.StartTLS(t)
+	dir, err := os.MkdirTemp("", "rs") // short: a socket path has ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "r.sock")
+	unixSrv := redistest.Start(t, "--unixsocket", sock, "--unixsocketperm", "700")
 	for i, o := range []Options{
+		{Address: []string{"unix://" + sock}},
 		{Address: []string{"redis://:s3cret@" + srv.Addr() + "/3"}},
 		{Address: []string{srv.Addr()}, User: "alice", Password: "pw", DB: 5},
 		{Address: []string{"rediss://" + tlsSrv.Addr()}, TLS: TLSOptions{Enabled: true, ServerCAPEM: string(tlsSrv.CAPEM)}},
@@ -182,13 +193,16 @@ func TestScriptPipeAuthDBAndTLS(t *testing.T) {
 			t.Fatalf("options %d: script pipe answered %d of 3", i, n)
 		}
 	}
-	for db, key := range map[string]string{"3": "centrifugo.stream.auth0", "5": "centrifugo.stream.auth1"} {
+	if got := unixSrv.MustDo("XLEN", "centrifugo.stream.auth0"); got != "2" {
+		t.Fatalf("unix socket stream length %s", got)
+	}
+	for db, key := range map[string]string{"3": "centrifugo.stream.auth1", "5": "centrifugo.stream.auth2"} {
 		out, err := redistest.DoSeq(srv.Addr(), []string{"AUTH", "s3cret"}, []string{"SELECT", db}, []string{"XLEN", key})
 		if err != nil || out != "2" { // history size 2
 			t.Fatalf("db %s: XLEN %s = %q %v", db, key, out, err)
 		}
 	}
-	if got := tlsSrv.MustDo("XLEN", "centrifugo.stream.auth2"); got != "2" {
+	if got := tlsSrv.MustDo("XLEN", "centrifugo.stream.auth3"); got != "2" {
 		t.Fatalf("TLS stream length %s", got)
 	}
 }
