@@ -113,23 +113,37 @@ func (b *Broker) Publish(ctx context.Context, ch string, pub *codec.Publication,
 	if opts.UseDelta {
 		delta = "1"
 	}
-	var res rueidis.RedisResult
+	keys := []string{streamKey, metaKey, resultKey}
+	var args []string
+	script, sha := b.scripts.addStream, addStreamSHA
 	if b.opts.HistoryUseLists {
-		res = b.scripts.addList.Exec(ctx, s.client,
-			[]string{streamKey, metaKey, resultKey},
-			[]string{msg, strconv.Itoa(opts.HistorySize - 1), seconds(opts.HistoryTTL), pubsub,
-				seconds(metaTTL), newEpoch(), s.publishCommand(), resultTTL, delta})
+		script, sha = b.scripts.addList, addListSHA
+		args = []string{msg, strconv.Itoa(opts.HistorySize - 1), seconds(opts.HistoryTTL), pubsub,
+			seconds(metaTTL), newEpoch(), s.publishCommand(), resultTTL, delta}
 	} else {
 		version := "0"
 		if opts.Version > 0 {
 			version = strconv.FormatUint(opts.Version, 10)
 		}
-		res = b.scripts.addStream.Exec(ctx, s.client,
-			[]string{streamKey, metaKey, resultKey},
-			[]string{msg, strconv.Itoa(opts.HistorySize), seconds(opts.HistoryTTL), pubsub,
-				seconds(metaTTL), newEpoch(), s.publishCommand(), resultTTL, delta,
-				version, opts.VersionEpoch})
+		args = []string{msg, strconv.Itoa(opts.HistorySize), seconds(opts.HistoryTTL), pubsub,
+			seconds(metaTTL), newEpoch(), s.publishCommand(), resultTTL, delta,
+			version, opts.VersionEpoch}
 	}
+	if s.pipe != nil {
+		rep, err := s.pipe.evalSHA(ctx, sha, keys, args)
+		// NOSCRIPT (a new or flushed server): rueidis loads the script below.
+		if !noScript(err) {
+			if err != nil {
+				return engine.BrokerPublishResult{}, err
+			}
+			r, err := parseScriptPublishReply(&rep)
+			if err == nil && !r.Suppressed {
+				pub.Offset = r.Position.Offset
+			}
+			return r, err
+		}
+	}
+	res := script.Exec(ctx, s.client, keys, args)
 	r, err := parsePublishReply(res)
 	if err == nil && !r.Suppressed {
 		pub.Offset = r.Position.Offset
@@ -167,6 +181,25 @@ func parsePublishReply(res rueidis.RedisResult) (engine.BrokerPublishResult, err
 	// vals[2] = "1": idempotency result; vals[3] = "1": stale version.
 	for _, v := range vals[2:] {
 		if f, _ := v.ToString(); f == "1" {
+			r.Suppressed = true
+		}
+	}
+	return r, nil
+}
+
+// parseScriptPublishReply is parsePublishReply for a reply read by scriptPipe.
+func parseScriptPublishReply(rep *scriptReply) (engine.BrokerPublishResult, error) {
+	if rep.n < 3 {
+		return engine.BrokerPublishResult{}, fmt.Errorf("%w: %d items", errBadReply, rep.n)
+	}
+	off, err := strconv.ParseUint(rep.items[0], 10, 64)
+	if err != nil {
+		return engine.BrokerPublishResult{}, fmt.Errorf("%w: offset: %v", errBadReply, err)
+	}
+	r := engine.BrokerPublishResult{Position: codec.StreamPosition{Offset: off, Epoch: rep.items[1]}}
+	// items[2] = "1": idempotency result; items[3] = "1": stale version.
+	for _, f := range rep.items[2:min(rep.n, len(rep.items))] {
+		if f == "1" {
 			r.Suppressed = true
 		}
 	}

@@ -13,7 +13,8 @@ import (
 	"unsafe"
 )
 
-// Broker is the Redis engine of one node: one rueidis client per shard.
+// Broker is the Redis engine of one node: one rueidis client per shard, and for a
+// standalone shard a script pipe carrying publications with history (scriptpipe.go).
 type Broker struct {
 	opts   Options
 	shards []*shard
@@ -137,6 +138,9 @@ func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		b.closePubSub()
 		for _, s := range b.shards {
+			if s.pipe != nil {
+				s.pipe.Close()
+			}
 			s.client.Close()
 		}
 	})

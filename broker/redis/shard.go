@@ -34,6 +34,9 @@ type shard struct {
 	// partitions > 0: sharded PUB/SUB partitions (cluster only).
 	partitions int
 	addr       string
+	// pipe carries the publish scripts of a standalone shard (scriptpipe.go);
+	// nil for Cluster and Sentinel.
+	pipe *scriptPipe
 }
 
 // shardConfig is what building one shard's client needs.
@@ -304,6 +307,9 @@ func newShard(sc shardConfig, partitions int) (*shard, error) {
 		s.mode = ModeCluster
 	}
 	s.cluster = s.mode == ModeCluster
+	if s.mode == ModeStandalone {
+		s.pipe = newScriptPipe(sc.opt, sc.opt.ConnWriteTimeout)
+	}
 	if partitions > 0 {
 		if !s.cluster {
 			client.Close()
