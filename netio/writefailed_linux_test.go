@@ -4,6 +4,7 @@ package netio
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -38,7 +39,11 @@ func TestWriteTimeoutTellsSession(t *testing.T) {
 	}
 	chunk := bytes.Repeat([]byte{'s'}, 256<<10)
 	for i := 0; i < 32; i++ {
-		if err := ws.t.Enqueue(chunk); err != nil {
+		err := ws.t.Enqueue(chunk)
+		if errors.Is(err, engine.ErrTransportClosed) {
+			break // a slow machine: the write timeout struck while queueing
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
