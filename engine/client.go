@@ -586,16 +586,34 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 			res.Subs[ps.ch] = &sr
 		}
 	}
-	if err := c.writeReply(c.connectReply(id, &res)); err != nil {
-		for i := range pending {
-			n.brokerRelease(pending[i].ch, &pending[i].p)
+	if len(pending) == 1 {
+		// The common case (a personal channel): the reply is queued under the
+		// channel's lock as a subscribe reply is (joinSub), so a publication made
+		// as soon as the client reads it reaches the client.
+		b := getBuf()
+		out, err := codec.AppendReply(c.proto, (*b)[:0], c.connectReply(id, &res))
+		*b = out
+		if err != nil {
+			putBuf(b)
+			n.brokerRelease(pending[0].ch, &pending[0].p)
+			return DisconnectBadProtocol
 		}
-		return err
-	}
-	// Join the hub only after the connect reply is queued: the client never sees a
-	// channel push before it; positioned subscriptions catch up in joinSub.
-	for i := range pending {
-		c.joinSub(pending[i].ch, &pending[i].p, pending[i].pos, nil)
+		c.countSent(c.method, len(out))
+		c.joinSub(pending[0].ch, &pending[0].p, pending[0].pos, out)
+		putBuf(b)
+	} else {
+		if err := c.writeReply(c.connectReply(id, &res)); err != nil {
+			for i := range pending {
+				n.brokerRelease(pending[i].ch, &pending[i].p)
+			}
+			return err
+		}
+		// Join the hub only after the connect reply is queued: the client never
+		// sees a channel push before it; positioned subscriptions catch up in
+		// joinSub.
+		for i := range pending {
+			c.joinSub(pending[i].ch, &pending[i].p, pending[i].pos, nil)
+		}
 	}
 	now := time.Now().UnixNano()
 	c.mu.Lock()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/rotorhq/rotor/codec"
 )
 
@@ -14,11 +16,16 @@ import (
 type replyHookTransport struct {
 	*fakeTransport
 	onReply func()
+	match   string // `"subscribe":` unless set
 }
 
 func (t *replyHookTransport) Enqueue(msg []byte) error {
 	err := t.fakeTransport.Enqueue(msg)
-	if t.onReply != nil && strings.Contains(string(msg), `"subscribe":`) {
+	match := t.match
+	if match == "" {
+		match = `"subscribe":`
+	}
+	if t.onReply != nil && strings.Contains(string(msg), match) {
 		f := t.onReply
 		t.onReply = nil
 		f()
@@ -43,7 +50,35 @@ func TestPublishRightAfterSubscribeReply(t *testing.T) {
 		t.Fatal("connect failed")
 	}
 	published := make(chan error, 1)
-	tr.onReply = func() {
+	tr.onReply = publishNow(n, published)
+	c.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"feed:x"}}`))
+	waitReplyThenPub(t, ft, published, 1, `"id":2,"subscribe"`)
+}
+
+// TestPublishRightAfterConnectReplyWithSubscription: the same for a connection
+// with one server-side subscription (a token's channels claim): its connect reply
+// carries the subscription.
+func TestPublishRightAfterConnectReplyWithSubscription(t *testing.T) {
+	n := newTestNode(t, featureConfig())
+	ft := newFakeTransport(codec.ProtocolJSON)
+	tr := &replyHookTransport{fakeTransport: ft, match: `"connect":`}
+	c := n.NewClient(tr, nil)
+	ft.mu.Lock()
+	ft.client = c
+	ft.mu.Unlock()
+	published := make(chan error, 1)
+	tr.onReply = publishNow(n, published)
+	tok := token(t, jwt.MapClaims{"sub": "u", "channels": []string{"feed:x"}})
+	if !c.HandleFrame([]byte(`{"id":1,"connect":{"token":"` + tok + `"}}`)) {
+		t.Fatal("connect failed")
+	}
+	waitReplyThenPub(t, ft, published, 0, `"id":1,"connect"`)
+}
+
+// publishNow returns a reply hook that publishes to feed:x from another goroutine
+// and gives that publication up to 100 ms to fan out before the handler goes on.
+func publishNow(n *Node, published chan error) func() {
+	return func() {
 		go func() {
 			_, err := n.Publish("feed:x", []byte(`{"after":"reply"}`), PublishOptions{})
 			published <- err
@@ -56,15 +91,20 @@ func TestPublishRightAfterSubscribeReply(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	c.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"feed:x"}}`))
+}
+
+// waitReplyThenPub waits for the reply at index i (containing want) followed by
+// the publication publishNow made.
+func waitReplyThenPub(t *testing.T, ft *fakeTransport, published chan error, i int, want string) {
+	t.Helper()
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		msgs := ft.messages()
-		if len(msgs) >= 3 {
-			if !strings.Contains(msgs[1], `"id":2,"subscribe"`) || !strings.Contains(msgs[2], `{"after":"reply"}`) {
+		if len(msgs) >= i+2 {
+			if !strings.Contains(msgs[i], want) || !strings.Contains(msgs[i+1], `{"after":"reply"}`) {
 				t.Fatalf("want the reply, then the publication: %q", msgs)
 			}
 			return
