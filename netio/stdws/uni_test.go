@@ -87,6 +87,7 @@ func TestUniWebSocket(t *testing.T) {
 			t.Fatalf("connect push %q", m)
 		}
 		client := <-clients
+		waitSubs(t, ts.node, 1)
 		// Later messages are ignored (a command would otherwise get a reply).
 		if err := c.WriteMessage(websocket.TextMessage, []byte(`{"id":5,"presence":{"channel":"news"}}`)); err != nil {
 			t.Fatal(err)
@@ -108,8 +109,26 @@ func TestUniWebSocket(t *testing.T) {
 		if code := closeCode(t, c); code != 3011 {
 			t.Fatalf("close %d, want 3011", code)
 		}
+		waitClients(t, ts.node, 0)
 	}
-	waitClients(t, ts.node, 0)
+}
+
+// waitSubs waits until the node has want subscriptions: the engine joins a
+// connect request's channels just after queuing the connect push, so a
+// publication made as soon as the push arrives could come before the join.
+func waitSubs(t *testing.T, node *engine.Node, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := int(node.Info()[0].NumSubs)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions, want %d", n, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // TestUniWebSocketBadConnect: a cf_connect that is not a ConnectRequest is a 400;
@@ -144,6 +163,7 @@ func TestUniWebSocketOptions(t *testing.T) {
 		t.Fatalf("connect push %q", m)
 	}
 	client := <-clients
+	waitSubs(t, ts.node, 1)
 	const n = 200
 	for i := range n {
 		if _, err := ts.node.Publish("news", []byte(strings.Repeat("1", i+1)), engine.PublishOptions{}); err != nil {
