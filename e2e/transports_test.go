@@ -422,10 +422,17 @@ func TestUniCurl(t *testing.T) {
 		cmd *exec.Cmd
 	}
 	var runs []run
+	var trust []string
+	if harness.TLS() {
+		// curl trusts only its own CA bundle: give it the test certificate.
+		certFile, _, _ := harness.TestCert(t)
+		trust = []string{"--cacert", certFile}
+	}
 	for _, args := range [][]string{
 		{"-sN", "-X", "POST", "-d", body, srv.BaseURL + "/connection/uni_http_stream"},
 		{"-sN", srv.BaseURL + "/connection/uni_sse?cf_connect=" + url.QueryEscape(body)},
 	} {
+		args = append(append([]string(nil), trust...), args...)
 		out := &syncBuf{}
 		cmd := exec.Command(curl, args...)
 		cmd.Stdout = out
@@ -556,6 +563,11 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
+// uniWSURL is the server's uni_websocket URL: wss:// in TLS mode.
+func uniWSURL(srv *harness.Server) string {
+	return strings.TrimSuffix(srv.WSURL, "/connection/websocket") + "/connection/uni_websocket"
+}
+
 // TestUniWebSocket: a raw WebSocket client on uni_websocket gets the connect push
 // (request in cf_connect or as the first message), bare publication pushes one per
 // message, and a disconnect push followed by the close frame with the same code.
@@ -563,7 +575,7 @@ func TestUniWebSocket(t *testing.T) {
 	t.Parallel()
 	srv := harness.Start(t, harness.DefaultConfig().Set("uni_websocket.enabled", true))
 	req := `{"token":"` + harness.UserToken(t, "gina") + `","subs":{"chat:uniws":{}}}`
-	base := "ws://" + srv.Addr + "/connection/uni_websocket"
+	base := uniWSURL(srv)
 	for _, viaParam := range []bool{true, false} {
 		u := base
 		if viaParam {
@@ -712,7 +724,7 @@ func TestUniWebSocketOptions(t *testing.T) {
 		Set("uni_websocket.join_push_messages", true).
 		Set("uni_websocket.disable_disconnect_push", true))
 	req := `{"token":"` + harness.UserToken(t, "hana") + `","subs":{"chat:join":{}}}`
-	conn, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/connection/uni_websocket?cf_connect="+url.QueryEscape(req), nil)
+	conn, _, err := websocket.DefaultDialer.Dial(uniWSURL(srv)+"?cf_connect="+url.QueryEscape(req), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -786,7 +798,7 @@ func TestUniWebSocketMessageSizeLimit(t *testing.T) {
 			cfg.Set("uni_websocket.message_size_limit", c.limit)
 		}
 		srv := harness.Start(t, cfg)
-		conn, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/connection/uni_websocket", nil)
+		conn, _, err := websocket.DefaultDialer.Dial(uniWSURL(srv), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -503,7 +503,7 @@ func (t *streamConn) Protocol() codec.Protocol { return t.proto }
 // Enqueue implements engine.Transport.
 func (t *streamConn) Enqueue(msg []byte) error {
 	if t.uni {
-		msg = unwrapPush(msg)
+		msg = UnwrapPush(msg)
 	}
 	t.mu.Lock()
 	if t.closed {
@@ -569,9 +569,9 @@ func (t *streamConn) Close(d engine.Disconnect) {
 	t.signal()
 }
 
-// unwrapPush turns a JSON Reply holding only a push, {"push":X}, into X, as
+// UnwrapPush turns a JSON Reply holding only a push, {"push":X}, into X, as
 // unidirectional clients receive it; anything else (the ping {}) is unchanged.
-func unwrapPush(msg []byte) []byte {
+func UnwrapPush(msg []byte) []byte {
 	const prefix = `{"push":`
 	if len(msg) > len(prefix) && string(msg[:len(prefix)]) == prefix && msg[len(msg)-1] == '}' {
 		return msg[len(prefix) : len(msg)-1]

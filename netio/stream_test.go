@@ -190,7 +190,7 @@ func TestUnwrapPush(t *testing.T) {
 		`{}`:                    `{}`,
 		`{"id":1,"connect":{}}`: `{"id":1,"connect":{}}`,
 	} {
-		if got := string(unwrapPush([]byte(in))); got != want {
+		if got := string(UnwrapPush([]byte(in))); got != want {
 			t.Fatalf("%s: %s", in, got)
 		}
 	}

@@ -30,7 +30,16 @@ func (c *conn) uniHandshake(h *requestHead, hs *handshake) (*codec.ConnectReques
 	if l := c.srv.cfg.UniMessageSizeLimit; l > 0 {
 		c.fr.limit = l
 	}
-	q, err := url.ParseQuery(string(h.query))
+	req, status := UniConnectQuery(string(h.query))
+	return req, status
+}
+
+// UniConnectQuery reads a uni_websocket upgrade's cf_connect query parameter: the
+// connect request (nil: none, it comes as the first message) and the status of
+// the upgrade, 101, or 400 for a bad query or a cf_connect that is not a valid
+// ConnectRequest. netio/stdws shares it.
+func UniConnectQuery(rawQuery string) (*codec.ConnectRequest, int) {
+	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, 400
 	}
@@ -56,11 +65,20 @@ func (c *conn) transport() engine.Transport {
 // uniSession wraps the session of a uni_websocket connection: it connects it at
 // once with a cf_connect request, or with the first message.
 func (c *conn) uniSession(sess Session, req *codec.ConnectRequest) Session {
+	return NewUniSession(sess, req, c.Close)
+}
+
+// NewUniSession wraps sess, the session of a uni_websocket connection, for its
+// frame reader: with req (the cf_connect request) it connects it at once,
+// otherwise the first message is the connect request; a bad one ends the
+// connection through closeConn with 3501 (no disconnect push). It returns nil
+// when sess is not a UniConnector. netio/stdws shares it.
+func NewUniSession(sess Session, req *codec.ConnectRequest, closeConn func(engine.Disconnect)) Session {
 	uc, ok := sess.(UniConnector)
 	if !ok {
 		return nil
 	}
-	u := &uniSession{Session: sess, uc: uc, c: c}
+	u := &uniSession{Session: sess, uc: uc, closeConn: closeConn}
 	if req != nil {
 		u.connected = true
 		uc.ConnectUni(req)
@@ -72,7 +90,7 @@ func (c *conn) uniSession(sess Session, req *codec.ConnectRequest) Session {
 type uniSession struct {
 	Session
 	uc        UniConnector
-	c         *conn
+	closeConn func(engine.Disconnect)
 	connected bool // reader goroutine only
 }
 
@@ -85,7 +103,7 @@ func (u *uniSession) HandleFrame(payload []byte) bool {
 	u.connected = true
 	var req codec.ConnectRequest
 	if err := codec.DecodeConnectRequest(payload, &req); err != nil {
-		u.c.Close(engine.DisconnectBadRequest)
+		u.closeConn(engine.DisconnectBadRequest)
 		return false
 	}
 	req.Data = append([]byte(nil), req.Data...) // payload is valid only during the call
@@ -96,6 +114,13 @@ func (u *uniSession) HandleFrame(payload []byte) bool {
 func (u *uniSession) PeerGone() {
 	if w, ok := u.Session.(PeerWatcher); ok {
 		w.PeerGone()
+	}
+}
+
+// WriteFailed forwards a failed write to a session that watches for it.
+func (u *uniSession) WriteFailed() {
+	if w, ok := u.Session.(WriteWatcher); ok {
+		w.WriteFailed()
 	}
 }
 
@@ -111,7 +136,7 @@ func (u *uniConn) Protocol() codec.Protocol { return codec.ProtocolJSON }
 
 // Enqueue implements engine.Transport.
 func (u *uniConn) Enqueue(msg []byte) error {
-	msg = unwrapPush(msg)
+	msg = UnwrapPush(msg)
 	if !u.c.preframed {
 		return u.c.Enqueue(msg)
 	}
@@ -129,13 +154,26 @@ func (u *uniConn) Enqueue(msg []byte) error {
 // Close implements engine.Transport: a disconnect push (unless disabled, or the
 // peer is gone) before the close frame.
 func (u *uniConn) Close(d engine.Disconnect) {
-	if d.Code != engine.DisconnectConnectionClosed.Code && !u.c.srv.cfg.UniDisableDisconnectPush && !d.DropQueue() {
-		msg, err := codec.AppendPush(codec.ProtocolJSON, nil, &codec.Push{Disconnect: &codec.Disconnect{Code: d.Code, Reason: d.Reason}})
-		if err == nil {
+	if !u.c.srv.cfg.UniDisableDisconnectPush {
+		if msg := UniDisconnectPush(d); msg != nil {
 			_ = u.Enqueue(msg)
 		}
 	}
 	u.c.Close(d)
+}
+
+// UniDisconnectPush returns the push a uni_websocket connection sends before the
+// close frame of d (before UnwrapPush), or nil when none is due: the peer is
+// gone, or d drops the queue. netio/stdws shares it.
+func UniDisconnectPush(d engine.Disconnect) []byte {
+	if d.Code == engine.DisconnectConnectionClosed.Code || d.DropQueue() {
+		return nil
+	}
+	msg, err := codec.AppendPush(codec.ProtocolJSON, nil, &codec.Push{Disconnect: &codec.Disconnect{Code: d.Code, Reason: d.Reason}})
+	if err != nil {
+		return nil
+	}
+	return msg
 }
 
 // enqueueFrame queues msg as one complete frame of type op (preframed

@@ -170,6 +170,10 @@ func serve(o serveOptions) error {
 			DecompressedMessageSizeLimit: comp.DecompressedMessageSizeLimit,
 			HTTPServer:                   httpServer,
 			Admit:                        node.Admit,
+			UniWebSocketPath:             uniWebSocketPath(sc),
+			UniJoinPushMessages:          config.Ext[config.Transports](sc).UniWebSocket.JoinPushMessages,
+			UniDisableDisconnectPush:     config.Ext[config.Transports](sc).UniWebSocket.DisableDisconnectPush,
+			UniMessageSizeLimit:          config.Ext[config.Transports](sc).UniWebSocket.MessageSizeLimit,
 			Accept:                       accept,
 			Logger:                       logger,
 		})

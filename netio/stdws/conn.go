@@ -28,16 +28,21 @@ type conn struct {
 	proto   codec.Protocol
 	op      int // websocket.TextMessage or BinaryMessage
 	deflate bool
+	limit   int  // message size limit (wire bytes)
+	split   bool // one WebSocket message per Enqueue (uni_websocket)
 
 	wake       chan struct{} // a write is due (capacity 1)
 	done       chan struct{} // closed by closeNow
 	readerDone chan struct{} // closed when the reader stopped
 	writerDone chan struct{} // closed when the writer goroutine ended
 
-	mu          sync.Mutex // guards the fields below; a leaf
+	mu          sync.Mutex    // guards the fields below; a leaf
+	sess        netio.Session // set once Accept returned it
 	pending     []byte
 	spare       []byte // the other write buffer, swapped with pending
-	unsent      int    // bytes of the write under way
+	segs        []seg  // split: the messages in pending
+	spareSegs   []seg
+	unsent      int // bytes of the write under way
 	closeReq    bool
 	closeSent   bool
 	closeCode   int
@@ -47,12 +52,23 @@ type conn struct {
 
 var _ engine.Transport = (*conn)(nil)
 
+// seg is one message of a split connection's pending batch: it ends at end, and
+// a ping frame follows it when ping is set.
+type seg struct {
+	end  int
+	ping bool
+}
+
 // Protocol implements engine.Transport.
 func (c *conn) Protocol() codec.Protocol { return c.proto }
 
 // Enqueue implements engine.Transport: it copies msg into the pending batch and
 // wakes the writer. Never blocks on I/O; any goroutine.
-func (c *conn) Enqueue(msg []byte) error {
+func (c *conn) Enqueue(msg []byte) error { return c.enqueue(msg, false) }
+
+// enqueue queues msg; on a split connection it is a message of its own, followed
+// by a ping frame when ping is set.
+func (c *conn) enqueue(msg []byte, ping bool) error {
 	if len(msg) == 0 {
 		return nil
 	}
@@ -62,7 +78,7 @@ func (c *conn) Enqueue(msg []byte) error {
 		return engine.ErrTransportClosed
 	}
 	sep := 0
-	if len(c.pending) > 0 && c.proto == codec.ProtocolJSON {
+	if len(c.pending) > 0 && c.proto == codec.ProtocolJSON && !c.split {
 		sep = 1
 	}
 	if c.unsent+len(c.pending)+sep+len(msg) > c.srv.cfg.QueueMaxSize {
@@ -73,6 +89,9 @@ func (c *conn) Enqueue(msg []byte) error {
 		c.pending = append(c.pending, '\n')
 	}
 	c.pending = append(c.pending, msg...)
+	if c.split {
+		c.segs = append(c.segs, seg{end: len(c.pending), ping: ping})
+	}
 	c.mu.Unlock()
 	c.signal()
 	return nil
@@ -99,6 +118,7 @@ func (c *conn) requestClose(code int, reason string, drop bool) {
 	c.closeReason = reason
 	if drop {
 		c.pending = c.pending[:0]
+		c.segs = c.segs[:0]
 	}
 	c.mu.Unlock()
 	c.signal()
@@ -120,6 +140,7 @@ func (c *conn) closeNow() {
 	}
 	c.dead = true
 	c.pending, c.spare = nil, nil
+	c.segs, c.spareSegs = nil, nil
 	c.mu.Unlock()
 	close(c.done)
 	_ = c.raw.Close()
@@ -145,6 +166,9 @@ func (c *conn) writeLoop() {
 			data := c.pending
 			c.pending = c.spare[:0]
 			c.spare = nil
+			segs := c.segs
+			c.segs = c.spareSegs[:0]
+			c.spareSegs = nil
 			c.unsent = len(data)
 			sendClose := len(data) == 0 && c.closeReq && !c.closeSent
 			if sendClose {
@@ -156,18 +180,29 @@ func (c *conn) writeLoop() {
 				break
 			}
 			if len(data) > 0 {
-				if c.deflate {
-					c.ws.EnableWriteCompression(cfg.CompressionMinSize == 0 || len(data) > cfg.CompressionMinSize)
+				var err error
+				if c.split {
+					err = c.writeSegs(data, segs)
+				} else {
+					err = c.writeMessage(data)
 				}
-				_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-				err := c.ws.WriteMessage(c.op, data)
 				c.mu.Lock()
 				c.unsent = 0
 				if c.spare == nil && cap(data) <= 64<<10 {
 					c.spare = data[:0]
 				}
+				if c.spareSegs == nil && cap(segs) <= 1024 {
+					c.spareSegs = segs[:0]
+				}
+				dead, sess := c.dead, c.sess
 				c.mu.Unlock()
 				if err != nil {
+					// A write that failed or outlived websocket.write_timeout ends
+					// the session as 3009 "write error", as on netio; not when the
+					// connection was already being torn down (the peer hung up).
+					if w, ok := sess.(netio.WriteWatcher); ok && !dead {
+						w.WriteFailed()
+					}
 					c.closeNow()
 					return
 				}
@@ -191,8 +226,36 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// writeMessage sends data as one message within websocket.write_timeout.
+func (c *conn) writeMessage(data []byte) error {
+	cfg := &c.srv.cfg
+	if c.deflate {
+		c.ws.EnableWriteCompression(cfg.CompressionMinSize == 0 || len(data) > cfg.CompressionMinSize)
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+	return c.ws.WriteMessage(c.op, data)
+}
+
+// writeSegs sends each message of a split batch, and the ping frames due.
+func (c *conn) writeSegs(data []byte, segs []seg) error {
+	start := 0
+	for _, sg := range segs {
+		if err := c.writeMessage(data[start:sg.end]); err != nil {
+			return err
+		}
+		start = sg.end
+		if sg.ping {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // serve runs one upgraded connection on the goroutine fasthttp gave it.
-func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bool) {
+// uni is set for a uni_websocket upgrade.
+func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bool, uni *uniUpgrade) {
 	c := &conn{
 		srv:        s,
 		ws:         wc,
@@ -200,6 +263,7 @@ func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bo
 		proto:      req.Protocol,
 		op:         websocket.TextMessage,
 		deflate:    deflate,
+		limit:      s.cfg.MessageSizeLimit,
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -211,12 +275,20 @@ func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bo
 	if c.proto == codec.ProtocolProtobuf {
 		c.op = websocket.BinaryMessage
 	}
+	var t engine.Transport = c
+	if uni != nil {
+		c.split = !s.cfg.UniJoinPushMessages
+		if s.cfg.UniMessageSizeLimit > 0 {
+			c.limit = s.cfg.UniMessageSizeLimit
+		}
+		t = &uniConn{c: c}
+	}
 	if !s.track(c) {
 		_ = c.raw.Close()
 		return
 	}
 	defer s.untrack(c)
-	wc.SetReadLimit(int64(s.cfg.MessageSizeLimit))
+	wc.SetReadLimit(int64(c.limit))
 	if deflate {
 		_ = wc.SetCompressionLevel(s.cfg.CompressionLevel)
 	}
@@ -224,13 +296,19 @@ func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bo
 	// (gorilla's default handler), and a peer's close frame is echoed by the
 	// default close handler, unless ours went first.
 	go c.writeLoop()
-	sess := s.cfg.Accept(c, req)
+	sess := s.cfg.Accept(t, req)
+	if uni != nil && sess != nil {
+		sess = netio.NewUniSession(sess, uni.req, c.Close)
+	}
 	if sess == nil {
 		close(c.readerDone)
 		c.closeNow()
 		<-c.writerDone
 		return
 	}
+	c.mu.Lock()
+	c.sess = sess
+	c.mu.Unlock()
 	c.read(sess)
 	close(c.readerDone)
 	// After our close frame the writer waits for the reader, then closes; on
@@ -252,7 +330,7 @@ func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bo
 // the session hears it through netio.PeerWatcher, as on the event-loop path.
 // Two buffers rotate between them: reading runs at most one message ahead.
 func (c *conn) read(sess netio.Session) {
-	limit := c.srv.cfg.MessageSizeLimit
+	limit := c.limit
 	if c.deflate {
 		limit = c.srv.cfg.DecompressedMessageSizeLimit
 	}

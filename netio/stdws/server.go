@@ -59,6 +59,16 @@ type Config struct {
 	CompressionLevel             int
 	CompressionMinSize           int
 	DecompressedMessageSizeLimit int
+	// UniWebSocketPath, when set, serves uni_websocket upgrades there, as netio
+	// does (netio.Config's Uni* fields; uniws.go).
+	UniWebSocketPath string
+	// UniJoinPushMessages is uni_websocket.join_push_messages: pushes queued
+	// together share one message, joined with '\n'; otherwise one message each.
+	UniJoinPushMessages bool
+	// UniMessageSizeLimit is uni_websocket.message_size_limit (0: MessageSizeLimit).
+	UniMessageSizeLimit int
+	// UniDisableDisconnectPush is uni_websocket.disable_disconnect_push.
+	UniDisableDisconnectPush bool
 	// HTTPServer serves every request that is not an upgrade on WebSocketPath;
 	// its Handler is wrapped. nil: a server answering 404.
 	HTTPServer *fasthttp.Server
@@ -102,6 +112,7 @@ type Server struct {
 	http       *fasthttp.Server
 	origins    func([]byte) bool
 	up, upZ    websocket.FastHTTPUpgrader // without and with compression
+	uni, uniZ  websocket.FastHTTPUpgrader // uni_websocket: no subprotocol
 	next       fasthttp.RequestHandler
 	mu         sync.Mutex
 	conns      map[*conn]struct{}
@@ -173,6 +184,9 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	s.upZ = s.up
 	s.upZ.EnableCompression = true
+	s.uni = websocket.FastHTTPUpgrader{CheckOrigin: anyOrigin}
+	s.uniZ = s.uni
+	s.uniZ.EnableCompression = true
 	return s, nil
 }
 
@@ -278,9 +292,12 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Unlock()
 }
 
-// handle routes a request: upgrades on the WebSocket path, the rest to next.
+// handle routes a request: upgrades on the WebSocket (and uni_websocket) path,
+// the rest to next.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	if string(ctx.Path()) != s.cfg.WebSocketPath {
+	path := string(ctx.Path())
+	uni := s.cfg.UniWebSocketPath != "" && path == s.cfg.UniWebSocketPath && path != s.cfg.WebSocketPath
+	if path != s.cfg.WebSocketPath && !uni {
 		nc := ctx.Conn()
 		s.busy(nc, 1)
 		defer s.busy(nc, -1)
@@ -313,6 +330,23 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	req, deflate := s.upgradeRequest(ctx)
+	if uni {
+		// JSON only, no subprotocol; a bad cf_connect is a 400 (netio's checks).
+		uniReq, status := netio.UniConnectQuery(string(ctx.URI().QueryString()))
+		if status != fasthttp.StatusSwitchingProtocols {
+			ctx.Error("Bad Request", fasthttp.StatusBadRequest)
+			return
+		}
+		req.Protocol = codec.ProtocolJSON
+		up := &s.uni
+		if deflate {
+			up = &s.uniZ
+		}
+		_ = up.Upgrade(ctx, func(wc *websocket.Conn) {
+			s.serve(wc, req, deflate, &uniUpgrade{req: uniReq})
+		})
+		return
+	}
 	up := &s.up
 	if deflate {
 		up = &s.upZ
@@ -323,7 +357,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			req.Protocol = codec.ProtocolProtobuf
 		}
 		req.Subprotocol = wc.Subprotocol()
-		s.serve(wc, req, deflate)
+		s.serve(wc, req, deflate, nil)
 	})
 }
 
