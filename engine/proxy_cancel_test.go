@@ -99,7 +99,7 @@ func TestRefreshProxyCallCancelled(t *testing.T) {
 	if len(tr.messages()) != 1 {
 		t.Fatalf("connect: %q", tr.messages())
 	}
-	waitSignal(t, p.entered, 5*time.Second, "the refresh proxy call")
+	waitSignal(t, p.entered, 15*time.Second, "the refresh proxy call")
 	c.Disconnect(DisconnectForce)
 	if err := waitSignal(t, p.returned, 2*time.Second, "the refresh call to end"); err == nil {
 		t.Fatal("the refresh call ran to its end instead of being cancelled")
