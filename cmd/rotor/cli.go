@@ -541,36 +541,40 @@ func tokenError(token string, err error) string {
 }
 
 func cmdCheckToken(args []string, stdout, stderr io.Writer) int {
-	f := newFlagSet("checktoken [TOKEN]", "Check connection JWT")
-	path := f.StringP("config", "c", "config.json", "path to config file")
-	if code, done := f.parse(args, 1, stdout, stderr); done {
-		return code
-	}
-	sc, _, code := loadForCommand(*path, stdout)
-	if sc == nil {
-		return code
-	}
-	if f.NArg() != 1 {
-		fmt.Fprintln(stdout, "error: provide token to check [rotor checktoken <TOKEN>]")
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	user, claims, err := engine.CheckConnectionToken(ctx, &sc.Engine, f.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stdout, "error: %s\n", tokenError(f.Arg(0), err))
-		return 1
-	}
-	who := "user " + user
-	if user == "" {
-		who = "anonymous user"
-	}
-	fmt.Fprintf(stdout, "valid token for %s\npayload: %s\n", who, claims)
-	return 0
+	return checkTokenCommand("checktoken", "Check connection JWT", args, stdout, stderr,
+		func(ctx context.Context, cfg *engine.Config, tok string) (string, error) {
+			user, claims, err := engine.CheckConnectionToken(ctx, cfg, tok)
+			if err != nil {
+				return "", err
+			}
+			who := "user " + user
+			if user == "" {
+				who = "anonymous user"
+			}
+			return fmt.Sprintf("valid token for %s\npayload: %s", who, claims), nil
+		})
 }
 
 func cmdCheckSubToken(args []string, stdout, stderr io.Writer) int {
-	f := newFlagSet("checksubtoken [TOKEN]", "Check subscription JWT")
+	return checkTokenCommand("checksubtoken", "Check subscription JWT", args, stdout, stderr,
+		func(ctx context.Context, cfg *engine.Config, tok string) (string, error) {
+			user, channel, claims, err := engine.CheckSubscriptionToken(ctx, cfg, tok)
+			if err != nil {
+				return "", err
+			}
+			who := fmt.Sprintf("user %q", user)
+			if user == "" {
+				who = "anonymous user"
+			}
+			return fmt.Sprintf("valid subscription token for %s and channel %q\npayload: %s", who, channel, claims), nil
+		})
+}
+
+// checkTokenCommand is checktoken and checksubtoken: flags, the config, one token
+// argument; check verifies the token and describes it.
+func checkTokenCommand(name, desc string, args []string, stdout, stderr io.Writer,
+	check func(ctx context.Context, cfg *engine.Config, tok string) (string, error)) int {
+	f := newFlagSet(name+" [TOKEN]", desc)
 	path := f.StringP("config", "c", "config.json", "path to config file")
 	if code, done := f.parse(args, 1, stdout, stderr); done {
 		return code
@@ -580,21 +584,17 @@ func cmdCheckSubToken(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if f.NArg() != 1 {
-		fmt.Fprintln(stdout, "error: provide token to check [rotor checksubtoken <TOKEN>]")
+		fmt.Fprintf(stdout, "error: provide token to check [rotor %s <TOKEN>]\n", name)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	user, channel, claims, err := engine.CheckSubscriptionToken(ctx, &sc.Engine, f.Arg(0))
+	out, err := check(ctx, &sc.Engine, f.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stdout, "error: %s\n", tokenError(f.Arg(0), err))
 		return 1
 	}
-	who := fmt.Sprintf("user %q", user)
-	if user == "" {
-		who = "anonymous user"
-	}
-	fmt.Fprintf(stdout, "valid subscription token for %s and channel %q\npayload: %s\n", who, channel, claims)
+	fmt.Fprintln(stdout, out)
 	return 0
 }
 
