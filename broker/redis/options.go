@@ -183,11 +183,11 @@ func buildTLS(t TLSOptions, key string) (*tls.Config, error) {
 		if t.CertPEM == "" || t.KeyPEM == "" {
 			return nil, fmt.Errorf("%s: cert_pem and key_pem must be set together", key)
 		}
-		cert, err := loadPEM(t.CertPEM)
+		cert, err := LoadPEM(t.CertPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s.cert_pem: %w", key, err)
 		}
-		k, err := loadPEM(t.KeyPEM)
+		k, err := LoadPEM(t.KeyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s.key_pem: %w", key, err)
 		}
@@ -198,7 +198,7 @@ func buildTLS(t TLSOptions, key string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	if t.ServerCAPEM != "" {
-		ca, err := loadPEM(t.ServerCAPEM)
+		ca, err := LoadPEM(t.ServerCAPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s.server_ca_pem: %w", key, err)
 		}
@@ -209,7 +209,7 @@ func buildTLS(t TLSOptions, key string) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if t.ClientCAPEM != "" {
-		ca, err := loadPEM(t.ClientCAPEM)
+		ca, err := LoadPEM(t.ClientCAPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s.client_ca_pem: %w", key, err)
 		}
@@ -222,9 +222,10 @@ func buildTLS(t TLSOptions, key string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// loadPEM reads a PEM value as Centrifugo does: raw PEM, base64 of PEM, or a path
-// to a PEM file.
-func loadPEM(v string) ([]byte, error) {
+// LoadPEM reads a PEM value as Centrifugo does for every TLS key (Redis and the
+// listeners alike): raw PEM, base64 of PEM, or a path to a PEM file, tried in that
+// order.
+func LoadPEM(v string) ([]byte, error) {
 	if b, _ := pem.Decode([]byte(v)); b != nil {
 		return []byte(v), nil
 	}

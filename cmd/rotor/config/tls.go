@@ -3,11 +3,9 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"os"
+
+	"github.com/rotorhq/rotor/broker/redis"
 )
 
 // ListenerTLS is TLS on the HTTP listeners: http_server.tls, tls_external and
@@ -93,11 +91,11 @@ func (t *TLSFiles) Config(key string) (*tls.Config, error) {
 	if t.CertPEM == "" || t.KeyPEM == "" {
 		return nil, fmt.Errorf("%s: cert_pem and key_pem are required when enabled", key)
 	}
-	certPEM, err := loadPEM(t.CertPEM)
+	certPEM, err := redis.LoadPEM(t.CertPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s.cert_pem: %w", key, err)
 	}
-	keyPEM, err := loadPEM(t.KeyPEM)
+	keyPEM, err := redis.LoadPEM(t.KeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s.key_pem: %w", key, err)
 	}
@@ -107,7 +105,7 @@ func (t *TLSFiles) Config(key string) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if t.ClientCAPEM != "" {
-		ca, err := loadPEM(t.ClientCAPEM)
+		ca, err := redis.LoadPEM(t.ClientCAPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s.client_ca_pem: %w", key, err)
 		}
@@ -119,28 +117,4 @@ func (t *TLSFiles) Config(key string) (*tls.Config, error) {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
-}
-
-// loadPEM reads a PEM value as Centrifugo does: raw PEM, base64 of PEM, or a
-// path to a PEM file, tried in that order.
-func loadPEM(v string) ([]byte, error) {
-	if b, _ := pem.Decode([]byte(v)); b != nil {
-		return []byte(v), nil
-	}
-	if dec, err := base64.StdEncoding.DecodeString(v); err == nil {
-		if b, _ := pem.Decode(dec); b != nil {
-			return dec, nil
-		}
-	}
-	if _, err := os.Stat(v); err == nil {
-		data, err := os.ReadFile(v)
-		if err != nil {
-			return nil, err
-		}
-		if b, _ := pem.Decode(data); b == nil {
-			return nil, fmt.Errorf("file %q holds no PEM data", v)
-		}
-		return data, nil
-	}
-	return nil, errors.New("not raw PEM, base64-encoded PEM or a path to a PEM file")
 }
