@@ -1,6 +1,9 @@
 package netio
 
-import "bytes"
+import (
+	"bytes"
+	"net/netip"
+)
 
 // DefaultMaxHeaderBytes is Config.MaxHeaderBytes when zero: the largest request
 // head (request line and headers) either path accepts. Big cookies and headers
@@ -284,6 +287,11 @@ func plainAuthority(a []byte) bool {
 			if !isHexDigit(c) && c != ':' && c != '.' {
 				return false
 			}
+		}
+		// net/url takes a bracketed host only if it is an IPv6 address ("[0]"
+		// is not). Absolute-form targets are rare, so the conversion is no cost.
+		if ip, err := netip.ParseAddr(string(a[1:end])); err != nil || !ip.Is6() {
+			return false
 		}
 		host, port = a[:end+1], a[end+1:]
 	} else {
