@@ -23,8 +23,11 @@ type Session interface {
 	HandleFrame(payload []byte) bool
 	// OnClose reports that the connection is gone: the peer closed it, an I/O error
 	// or timeout ended it, or the closing handshake started by Transport.Close is
-	// over. Called exactly once per session, on a flush worker (never on a netpoll
-	// poller goroutine), after the last HandleFrame has returned.
+	// over. Called exactly once per session, on a goroutine of its own (never on a
+	// netpoll poller or a flush worker, so it may block on the engine's cleanup, e.g.
+	// a Redis round trip, without holding up other connections), after the last
+	// HandleFrame has returned and after the flush worker has dropped the
+	// connection's output.
 	OnClose()
 }
 
@@ -254,7 +257,9 @@ func (c *conn) endRead() {
 }
 
 // runWorker is what a flush worker does with a connection it was handed: flush if
-// scheduled, then deliver OnClose if due.
+// scheduled, then start OnClose if due. OnClose runs on a goroutine of its own: the
+// engine's cleanup may wait (presence removal and unsubscribes through Redis, for up
+// to its I/O timeout when Redis hangs), and a flush worker serves many connections.
 func (c *conn) runWorker() {
 	c.mu.Lock()
 	if c.state == flushScheduled && !c.inRead {
@@ -270,8 +275,19 @@ func (c *conn) runWorker() {
 	sess := c.sess
 	c.mu.Unlock()
 	if notify {
-		defer c.srv.connDone()
-		sess.OnClose()
+		s := c.srv
+		s.closers.Add(1)
+		go func() {
+			defer s.closers.Done()
+			defer s.connDone()
+			defer func() {
+				if r := recover(); r != nil {
+					recoveredPanics.Inc()
+					s.cfg.Logger.Error("netio: panic in OnClose", "panic", r)
+				}
+			}()
+			sess.OnClose()
+		}()
 	}
 }
 

@@ -143,8 +143,9 @@ func (b barrierSession) HandleFrame([]byte) bool { return true }
 func (b barrierSession) OnClose()                { close(b.done) }
 
 // syncWorkers returns once every flush worker of s has run everything queued on it
-// before the call: a barrier connection (counted on a server of its own, so s's
-// live count is untouched) goes through each worker's FIFO and reports back.
+// before the call, and every OnClose those runs started has returned: a barrier
+// connection (counted on a server of its own, so s's live count is untouched) goes
+// through each worker's FIFO and reports back.
 func (s *Server) syncWorkers(t testing.TB) {
 	t.Helper()
 	for _, w := range s.workers {
@@ -157,4 +158,5 @@ func (s *Server) syncWorkers(t testing.TB) {
 			t.Fatal("flush worker did not reach the barrier")
 		}
 	}
+	s.closers.Wait()
 }

@@ -5,10 +5,11 @@
 //
 // Goroutines: netpoll pollers read sockets; an OnRequest runner exists per
 // connection only while it has input to process (or for the lifetime of a
-// connection handed to fasthttp); W flush workers write outbound data and deliver
-// Session.OnClose, never waiting for a socket: a connection whose socket is full is
-// finished by a goroutine of its own, which lives until that socket drains or the
-// write timeout closes it; one sweeper per Server closes connections whose handshake
+// connection handed to fasthttp); W flush workers write outbound data and start
+// Session.OnClose, never waiting for a socket or a session: a connection whose
+// socket is full is finished by a goroutine of its own, which lives until that
+// socket drains or the write timeout closes it, and each OnClose runs on a goroutine
+// of its own, which lives while the engine cleans up the session; one sweeper per Server closes connections whose handshake
 // or closing handshake timed out. An idle upgraded connection holds no goroutine and
 // no armed timer.
 package netio
@@ -216,6 +217,8 @@ type Server struct {
 	epoch   time.Time // origin of the monotonic clock used for sweep deadlines
 	nextID  atomic.Uint64
 	live    atomic.Int64 // connections accepted and not finished (OnClose delivered)
+	// closers counts the OnClose calls under way, each on a goroutine of its own.
+	closers sync.WaitGroup
 
 	shutting  atomic.Bool
 	serving   chan struct{} // closed when Serve returns; nil until Serve starts
