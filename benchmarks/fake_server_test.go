@@ -44,6 +44,7 @@ type fakeServer struct {
 	mu    sync.Mutex
 	subs  map[string][]*fakeConn
 	pubs  atomic.Int64
+	slows atomic.Int64 // subscribers closed with 3008
 	pings atomic.Int64
 	pongs atomic.Int64
 	wg    sync.WaitGroup
@@ -69,6 +70,7 @@ func (f *fakeServer) queueWriter(c *fakeConn) {
 		case <-c.done:
 			return
 		case <-c.slow:
+			f.slows.Add(1)
 			c.wmu.Lock()
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(3008, "slow"), time.Now().Add(time.Minute))
 			c.wmu.Unlock()
@@ -103,6 +105,9 @@ func startFakeServer(t *testing.T, f *fakeServer) string {
 		rss, _ := readProc(os.Getpid())
 		fmt.Fprintf(w, "# TYPE go_goroutines gauge\ngo_goroutines %d\ngo_memstats_heap_inuse_bytes %d\nprocess_resident_memory_bytes %d\n",
 			runtime.NumGoroutine(), ms.HeapInuse, rss.rss)
+		if n := f.slows.Load(); n > 0 {
+			fmt.Fprintf(w, "centrifugo_client_num_server_disconnects{code=\"3008\"} %d\n", n)
+		}
 	})
 	f.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go f.srv.Serve(ln)
@@ -384,6 +389,9 @@ func TestFakeFanout(t *testing.T) {
 			if num(t, m, "delivered_per_s") <= 0 || m["server_cpu_ns_per_delivery"] == nil {
 				t.Errorf("rate or CPU missing: %v", m)
 			}
+			if rss, peak := num(t, m, "server_rss_after_bytes"), num(t, m, "server_rss_peak_bytes"); rss <= 0 || peak < rss {
+				t.Errorf("server RSS after %v, peak %v", rss, peak)
+			}
 		})
 	}
 }
@@ -495,11 +503,13 @@ func TestFakeFanoutStalled(t *testing.T) {
 	f := &fakeServer{secret: []byte("s"), apiKey: "k", pingEvery: time.Minute, queueMax: 16}
 	addr := startFakeServer(t, f)
 	m, code, stderr := runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "k",
-		"-n", "10", "-m", "200", "--rate", "100", "--size", "2048", "--stalled", "3", "--stalled-every", "200ms", "--timeout", "30s")
+		"-n", "10", "-m", "200", "--rate", "100", "--size", "2048", "--stalled", "3", "--stalled-every", "200ms", "--timeout", "30s",
+		"--metrics-url", "http://"+addr+"/metrics")
 	if code != exitOK || m["ok"] != true {
 		t.Fatalf("exit %d, stderr %q, report %v", code, stderr, m)
 	}
-	for k, want := range map[string]float64{"established": 10, "expected": 2000, "received": 2000, "lost": 0, "stalled": 3, "stalled_established": 3, "stalled_every_ms": 200} {
+	for k, want := range map[string]float64{"established": 10, "expected": 2000, "received": 2000, "lost": 0, "stalled": 3, "stalled_established": 3, "stalled_every_ms": 200, "stalled_3008": 3,
+		"server_disconnects_3008": 3, "server_disconnects_3009": 0} {
 		if got := num(t, m, k); got != want {
 			t.Errorf("%s = %v, want %v", k, got, want)
 		}
@@ -513,7 +523,7 @@ func TestFakeFanoutStalled(t *testing.T) {
 	}
 	// Without --stalled the report says so.
 	m, code, _ = runJSON(t, "fanout", "--addr", addr, "--secret", "s", "--api-key", "k", "-n", "2", "-m", "5", "--timeout", "20s")
-	if code != exitOK || num(t, m, "stalled") != 0 || len(m["stalled_outcomes"].(map[string]any)) != 0 {
+	if code != exitOK || num(t, m, "stalled") != 0 || num(t, m, "stalled_3008") != 0 || len(m["stalled_outcomes"].(map[string]any)) != 0 {
 		t.Errorf("without --stalled: exit %d, report %v", code, m)
 	}
 }

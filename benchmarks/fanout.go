@@ -124,6 +124,9 @@ type fanoutReport struct {
 	ServerCPUS     *float64 `json:"server_cpu_s"`
 	ServerCPUPerNs *float64 `json:"server_cpu_ns_per_delivery"`
 	ServerRSSAfter *int64   `json:"server_rss_after_bytes"`
+	// ServerRSSPeak is the server's peak RSS since it started (VmHWM, with --pid):
+	// against a run without --stalled, what the stalled subscribers made it hold.
+	ServerRSSPeak *int64 `json:"server_rss_peak_bytes"`
 
 	// With --publish-pid: the publishing node's CPU, and the figures over both
 	// nodes (the subscribers' node of --pid plus the publishing node).
@@ -140,6 +143,15 @@ type fanoutReport struct {
 	StalledEstablished int64            `json:"stalled_established"`
 	StalledOutcomes    map[string]int64 `json:"stalled_outcomes"`
 	StalledReadBytes   int64            `json:"stalled_read_bytes"`
+	// Stalled3008 is how many stalled subscribers the server closed with 3008
+	// (slow: its queue for them passed client.queue_max_size).
+	Stalled3008 int64 `json:"stalled_3008"`
+	// ServerSlow and ServerWriteErr are the server's own counts (with
+	// --metrics-url) of clients it disconnected with 3008 (slow) and 3009 (write
+	// error: a write timed out), all subscribers included; a stalled subscriber
+	// whose close frame could not be written shows here, not in StalledOutcomes.
+	ServerSlow     *int64 `json:"server_disconnects_3008"`
+	ServerWriteErr *int64 `json:"server_disconnects_3009"`
 
 	ClientCPUS float64  `json:"client_cpu_s"`
 	DurationS  float64  `json:"duration_s"`
@@ -375,6 +387,17 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	p.closeAll(10 * time.Second)
 	rep.Stalled, rep.StalledEveryMs = o.stalled, ms(int64(o.stalledEvery))
 	rep.StalledEstablished, rep.StalledOutcomes, rep.StalledReadBytes = sres.established, sres.outcomes, sres.readBytes
+	rep.Stalled3008 = sres.outcomes["3008"]
+	if cm.metricsURL != "" {
+		// Counted once the stalled subscribers are closed; a series not shown yet
+		// (no such disconnect so far) is 0.
+		m, err := scrapeMetrics(context.Background(), cm.metricsURL)
+		if err != nil {
+			warn(fmt.Sprintf("scraping %s: %v", cm.metricsURL, err))
+		} else {
+			rep.ServerSlow, rep.ServerWriteErr = ptr(int64(m[metricSlowDisconnects])), ptr(int64(m[metricWriteDisconnects]))
+		}
+	}
 
 	rep.Established = subscribers
 	rep.Failed = cnt.failed.Load()
@@ -419,6 +442,9 @@ func runFanout(ctx context.Context, cm *common, o *fanoutOptions, progress io.Wr
 	}
 	if v, ok := after.rss(); ok {
 		rep.ServerRSSAfter = ptr(v)
+	}
+	if after.procOK {
+		rep.ServerRSSPeak = ptr(after.proc.hwm)
 	}
 	rep.PublishPID = o.publishPID
 	if before.procOK && after.procOK {
@@ -473,7 +499,7 @@ func (r *fanoutReport) rows() []row {
 		{"latency p99.9 / max", fmt.Sprintf("%.3f / %.3f ms", r.LatP999Ms, r.LatMaxMs)},
 		{"latency min / mean", fmt.Sprintf("%.3f / %.3f ms", r.LatMinMs, r.LatMeanMs)},
 		{"server CPU", fmt.Sprintf("%s s (%s ns per delivery)", optFloat(r.ServerCPUS, "%.2f"), optFloat(r.ServerCPUPerNs, "%.0f"))},
-		{"server RSS after", optBytes(i64f(r.ServerRSSAfter))},
+		{"server RSS after / peak", fmt.Sprintf("%s / %s", optBytes(i64f(r.ServerRSSAfter)), optBytes(i64f(r.ServerRSSPeak)))},
 		{"deliveries per server CPU second", optFloat(r.DeliveredPerCPUS, "%.0f")},
 		{"pings answered", fmt.Sprint(r.Pings)},
 		{"unsubscribe pushes", fmt.Sprint(r.Unsubscribed)},
@@ -489,7 +515,8 @@ func (r *fanoutReport) rows() []row {
 		rows = append(rows,
 			row{"stalled subscribers", fmt.Sprintf("%d / %d established, one every %.0f ms", r.StalledEstablished, r.Stalled, r.StalledEveryMs)},
 			row{"stalled: how closed", fmtCodes(r.StalledOutcomes)},
-			row{"stalled: read at the end", fmtBytes(float64(r.StalledReadBytes))})
+			row{"stalled: read at the end", fmtBytes(float64(r.StalledReadBytes))},
+			row{"server disconnects 3008 / 3009", fmt.Sprintf("%s / %s", optInt(r.ServerSlow), optInt(r.ServerWriteErr))})
 	}
 	rows = append(rows, []row{
 		{"client CPU", fmt.Sprintf("%.2f s", r.ClientCPUS)},

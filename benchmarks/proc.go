@@ -24,9 +24,17 @@ import (
 var errNoField = errors.New("bench: field not found")
 
 // parseVmRSS returns VmRSS in bytes from the text of /proc/PID/status.
-func parseVmRSS(status []byte) (int64, error) {
+func parseVmRSS(status []byte) (int64, error) { return parseStatusBytes(status, "VmRSS") }
+
+// parseVmHWM returns VmHWM, the peak resident set size, in bytes from the text of
+// /proc/PID/status.
+func parseVmHWM(status []byte) (int64, error) { return parseStatusBytes(status, "VmHWM") }
+
+// parseStatusBytes returns the size field name of /proc/PID/status in bytes.
+func parseStatusBytes(status []byte, name string) (int64, error) {
+	prefix := []byte(name + ":")
 	for _, line := range bytes.Split(status, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		rest, ok := bytes.CutPrefix(line, prefix)
 		if !ok {
 			continue
 		}
@@ -36,7 +44,7 @@ func parseVmRSS(status []byte) (int64, error) {
 		}
 		v, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("bench: VmRSS: %w", err)
+			return 0, fmt.Errorf("bench: %s: %w", name, err)
 		}
 		mult := int64(1024) // the kernel always writes kB
 		if len(f) > 1 && !strings.EqualFold(f[1], "kB") {
@@ -97,6 +105,7 @@ func parseAuxvClockTicks(b []byte) uint64 {
 // procSample is one reading of a process's memory and CPU.
 type procSample struct {
 	rss   int64         // bytes
+	hwm   int64         // peak RSS since the process started, bytes
 	cpu   time.Duration // user+system since start
 	taken time.Time
 }
@@ -108,6 +117,9 @@ func readProc(pid int) (procSample, error) {
 		return s, err
 	}
 	if s.rss, err = parseVmRSS(status); err != nil {
+		return s, err
+	}
+	if s.hwm, err = parseVmHWM(status); err != nil {
 		return s, err
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -124,11 +136,19 @@ func readProc(pid int) (procSample, error) {
 }
 
 // promValues reads the Prometheus text exposition format and returns, for each wanted
-// metric name, the sum of its samples (a metric without labels has one sample).
-// Comments, blank lines and other metrics are skipped; timestamps are ignored.
+// metric, the sum of its samples (a metric without labels has one sample). A wanted
+// metric is a name, or a name with one label pair, `name{label="value"}`, which sums
+// the samples of that name whose label set holds that pair. Comments, blank lines
+// and other metrics are skipped; timestamps are ignored.
 func promValues(r io.Reader, wanted ...string) (map[string]float64, error) {
+	type pairWant struct{ key, pair string }
 	want := make(map[string]bool, len(wanted))
+	pairs := make(map[string][]pairWant)
 	for _, w := range wanted {
+		if name, pair, ok := strings.Cut(w, "{"); ok {
+			pairs[name] = append(pairs[name], pairWant{w, strings.TrimSuffix(pair, "}")})
+			continue
+		}
 		want[w] = true
 	}
 	out := make(map[string]float64)
@@ -144,16 +164,16 @@ func promValues(r io.Reader, wanted ...string) (map[string]float64, error) {
 			continue
 		}
 		name := line[:nameEnd]
-		if !want[name] {
+		if !want[name] && pairs[name] == nil {
 			continue
 		}
-		rest := line[nameEnd:]
+		rest, labels := line[nameEnd:], ""
 		if rest[0] == '{' {
 			j := closingBrace(rest)
 			if j < 0 {
 				continue
 			}
-			rest = rest[j+1:]
+			labels, rest = rest[1:j], rest[j+1:]
 		}
 		f := strings.Fields(rest)
 		if len(f) == 0 {
@@ -163,9 +183,32 @@ func promValues(r io.Reader, wanted ...string) (map[string]float64, error) {
 		if err != nil || math.IsNaN(v) {
 			continue
 		}
-		out[name] += v
+		if want[name] {
+			out[name] += v
+		}
+		for _, p := range pairs[name] {
+			if hasLabelPair(labels, p.pair) {
+				out[p.key] += v
+			}
+		}
 	}
 	return out, sc.Err()
+}
+
+// hasLabelPair reports whether the label set text labels (without braces) holds
+// pair, `label="value"`, as a whole pair.
+func hasLabelPair(labels, pair string) bool {
+	for rest := labels; ; {
+		i := strings.Index(rest, pair)
+		if i < 0 {
+			return false
+		}
+		before, after := rest[:i], rest[i+len(pair):]
+		if (before == "" || strings.HasSuffix(before, ",")) && (after == "" || after[0] == ',') {
+			return true
+		}
+		rest = after
+	}
 }
 
 // closingBrace returns the index of the '}' ending the label set that s starts with,
@@ -189,9 +232,14 @@ const (
 	metricRSS        = "process_resident_memory_bytes"
 	metricHeapInuse  = "go_memstats_heap_inuse_bytes"
 	metricGoroutines = "go_goroutines"
+	// The server's disconnects of slow clients (3008) and of clients whose write
+	// failed or timed out (3009), as Centrifugo and Rotor count them.
+	metricSlowDisconnects  = `centrifugo_client_num_server_disconnects{code="3008"}`
+	metricWriteDisconnects = `centrifugo_client_num_server_disconnects{code="3009"}`
 )
 
-// scrapeMetrics fetches url and returns the three process metrics the tool reports.
+// scrapeMetrics fetches url and returns the process metrics and disconnect counts
+// the tool reports.
 func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -207,7 +255,8 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bench: GET %s: %s", url, resp.Status)
 	}
-	return promValues(io.LimitReader(resp.Body, 64<<20), metricRSS, metricHeapInuse, metricGoroutines)
+	return promValues(io.LimitReader(resp.Body, 64<<20), metricRSS, metricHeapInuse, metricGoroutines,
+		metricSlowDisconnects, metricWriteDisconnects)
 }
 
 // raiseNoFileLimit raises RLIMIT_NOFILE's soft limit to the hard limit and returns the

@@ -9,10 +9,13 @@ import (
 )
 
 func TestParseVmRSS(t *testing.T) {
-	status := "Name:\tcentrifugo\nVmPeak:\t 2879880 kB\nVmRSS:\t  628692 kB\nRssAnon:\t  590000 kB\n"
+	status := "Name:\tcentrifugo\nVmPeak:\t 2879880 kB\nVmHWM:\t  700100 kB\nVmRSS:\t  628692 kB\nRssAnon:\t  590000 kB\n"
 	got, err := parseVmRSS([]byte(status))
 	if err != nil || got != 628692*1024 {
 		t.Fatalf("got %d %v", got, err)
+	}
+	if got, err := parseVmHWM([]byte(status)); err != nil || got != 700100*1024 {
+		t.Fatalf("VmHWM: got %d %v", got, err)
 	}
 	if _, err := parseVmRSS([]byte("Name:\tx\n")); err == nil {
 		t.Fatal("missing VmRSS accepted")
@@ -86,15 +89,19 @@ process_resident_memory_bytes{instance="a",note="x}y \"q\""} 100 1700000000000
 process_resident_memory_bytes{instance="b"} 23
 go_goroutines_other 5
 unrelated{a="b"} 1
+centrifugo_client_num_server_disconnects{code="3008"} 4
+centrifugo_client_num_server_disconnects{client_name="x",code="3008"} 2
+centrifugo_client_num_server_disconnects{code="30080"} 7
+centrifugo_client_num_server_disconnects{xcode="3009"} 7
 
 badline
 go_memstats_heap_inuse_bytes_total NaN
 `
-	m, err := promValues(strings.NewReader(text), metricRSS, metricHeapInuse, metricGoroutines)
+	m, err := promValues(strings.NewReader(text), metricRSS, metricHeapInuse, metricGoroutines, metricSlowDisconnects, metricWriteDisconnects)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]float64{metricGoroutines: 21680, metricHeapInuse: 1.835928e+08, metricRSS: 123}
+	want := map[string]float64{metricGoroutines: 21680, metricHeapInuse: 1.835928e+08, metricRSS: 123, metricSlowDisconnects: 6}
 	for k, v := range want {
 		if m[k] != v {
 			t.Errorf("%s = %v, want %v", k, m[k], v)

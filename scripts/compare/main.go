@@ -10,7 +10,10 @@
 // publications as fast as possible), fanout-rate (N subscribers, 3 publications/s for
 // RATE_SECONDS, so 3N deliveries/s), publish (HTTP API at concurrency PUBLISH_C, no
 // subscribers, for DURATION), churn (connect → subscribe → disconnect at concurrency
-// CHURN_C, for DURATION), floor (the machine, no server), and scenarios on the
+// CHURN_C, for DURATION), slow-base and slow (500 subscribers, 100 publications/s of
+// 2 KB for RATE_SECONDS; slow adds 20 subscribers that stop reading, one every
+// 500 ms, and reports what that did to the others and how the stalled ones were
+// closed), floor (the machine, no server), and scenarios on the
 // Redis engine: redis-publish (HTTP API publish into a channel with history, through
 // Redis, at concurrency PUBLISH_C for DURATION) and redis-fanout (REDIS_N subscribers
 // on node B, REDIS_M publications through the API of node A, both nodes on one
@@ -385,6 +388,30 @@ var matrix = []scenario{
 		},
 	},
 	{
+		name: "slow-base", mode: "fanout",
+		args: func(s *settings) []string { return slowArgs(s, false) },
+		timeout: func(s *settings) time.Duration {
+			return time.Duration(slowN)*time.Millisecond + time.Duration(s.rateSeconds)*time.Second + 120*time.Second
+		},
+		note: func(s *settings) string {
+			return fmt.Sprintf("%d subscribers of one channel, %d publications/s of %d B for %ds; the baseline of slow", slowN, slowRate, slowSize, s.rateSeconds)
+		},
+		metrics: slowMetrics,
+	},
+	{
+		name: "slow", mode: "fanout",
+		args: func(s *settings) []string { return slowArgs(s, true) },
+		timeout: func(s *settings) time.Duration {
+			return time.Duration(slowN)*time.Millisecond + time.Duration(s.rateSeconds)*time.Second + 120*time.Second
+		},
+		note: func(s *settings) string {
+			return fmt.Sprintf("as slow-base, plus %d subscribers that stop reading (4 KiB receive buffer, MSS 536) joining one every %s; figures are the %d normal subscribers', except the server's disconnect counts", slowStalled, slowStalledEvery, slowN)
+		},
+		metrics: append(slices.Clip(slowMetrics),
+			metric{key: "server_disconnects_3008", label: "server disconnects 3008 (slow)", unit: "conns"},
+			metric{key: "server_disconnects_3009", label: "server disconnects 3009 (write error)", unit: "conns"}),
+	},
+	{
 		name: "churn", mode: "churn",
 		args: func(s *settings) []string {
 			return []string{"--duration", s.duration.String(), "-c", itoa(s.churnC), "--channels", "100"}
@@ -403,6 +430,35 @@ var matrix = []scenario{
 			{key: "errors", label: "errors", unit: ""},
 		},
 	},
+}
+
+// The slow-base and slow scenarios: one slow client must not hurt the rest
+// (500 subscribers, 100 publications/s of 2 KB, 20 stalled subscribers).
+const (
+	slowN            = 500
+	slowRate         = 100
+	slowSize         = 2048
+	slowStalled      = 20
+	slowStalledEvery = 500 * time.Millisecond
+)
+
+func slowArgs(s *settings, stalled bool) []string {
+	args := []string{"-n", itoa(slowN), "-m", itoa(slowRate * s.rateSeconds), "--rate", itoa(slowRate), "--size", itoa(slowSize),
+		"--concurrency", "1", "--conn-rate", connRate, "--channel", "slow", "--drain", "30s"}
+	if stalled {
+		args = append(args, "--stalled", itoa(slowStalled), "--stalled-every", slowStalledEvery.String())
+	}
+	return args
+}
+
+var slowMetrics = []metric{
+	{key: "latency_p50_ms", label: "latency p50", unit: "ms", prec: 2},
+	{key: "latency_p99_ms", label: "latency p99", unit: "ms", prec: 2},
+	{key: "latency_max_ms", label: "latency max", unit: "ms", prec: 2},
+	{key: "lost", label: "lost", unit: "msgs"},
+	{key: "out_of_order", label: "out of order", unit: "msgs"},
+	{key: "server_rss_peak_bytes", label: "server peak RSS", unit: "MiB", scale: 1.0 / (1 << 20), prec: 1},
+	{key: "server_cpu_ns_per_delivery", label: "server CPU per delivery", unit: "ns"},
 }
 
 func findScenario(name string) *scenario {
