@@ -75,6 +75,7 @@ type settings struct {
 	scenarios          []string
 	out, raw, reports  string
 	keepLogs           bool
+	configExtra        map[string]any // CONFIG_EXTRA: merged into every server's config
 	fromJSONL          string
 	redisN, redisM     int
 	redisServer        string
@@ -147,6 +148,11 @@ func parseSettings(env []string) (*settings, error) {
 	s.reports = getenv(env, "REPORTS")
 	s.fromJSONL = getenv(env, "FROM_JSONL")
 	s.keepLogs = getenv(env, "KEEP_LOGS") == "1"
+	if v := getenv(env, "CONFIG_EXTRA"); v != "" {
+		if err := json.Unmarshal([]byte(v), &s.configExtra); err != nil {
+			errs = append(errs, fmt.Errorf("CONFIG_EXTRA: want a JSON object of config keys: %v", err))
+		}
+	}
 	all := scenarioNames()
 	if v := getenv(env, "SCENARIOS"); v != "" {
 		for _, name := range strings.Split(v, ",") {
@@ -523,8 +529,24 @@ func clusterConfig(port int, redisAddr string) []byte {
 		ch["namespaces"] = []any{map[string]any{"name": "history", "allow_subscribe_for_client": true,
 			"history_size": historySize, "history_ttl": historyTTL}}
 	}
+	mergeConfig(cfg, configExtra)
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	return b
+}
+
+// configExtra is CONFIG_EXTRA, set once by run before any server starts.
+var configExtra map[string]any
+
+// mergeConfig merges extra into cfg: objects key by key, anything else replaces.
+func mergeConfig(cfg, extra map[string]any) {
+	for k, v := range extra {
+		sub, ok := v.(map[string]any)
+		if dst, isMap := cfg[k].(map[string]any); ok && isMap {
+			mergeConfig(dst, sub)
+			continue
+		}
+		cfg[k] = v
+	}
 }
 
 func run(env []string, stdout, stderr io.Writer) int {
@@ -533,6 +555,7 @@ func run(env []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "compare: %v\n", err)
 		return 2
 	}
+	configExtra = s.configExtra
 	servers := []server{{"Rotor", s.rotorBin}}
 	if s.otherBin != "" {
 		servers = append(servers, server{"Centrifugo", s.otherBin})

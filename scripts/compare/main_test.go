@@ -279,3 +279,26 @@ func TestStartRedis(t *testing.T) {
 		t.Errorf("missing binary: err %v", err)
 	}
 }
+
+func TestConfigExtra(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "rotor")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseSettings([]string{"ROTOR_BIN=" + bin, `CONFIG_EXTRA={"websocket":{"write_timeout":"10s"},"client":{"queue_max_size":65536}}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	configExtra = s.configExtra
+	defer func() { configExtra = nil }()
+	var m map[string]map[string]any
+	if err := json.Unmarshal(serverConfig(1234), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["websocket"]["write_timeout"] != "10s" || m["client"]["queue_max_size"] != float64(65536) || m["client"]["token"] == nil {
+		t.Errorf("config %v", m)
+	}
+	if _, err := parseSettings([]string{"ROTOR_BIN=" + bin, "CONFIG_EXTRA=[1]"}); err == nil {
+		t.Error("CONFIG_EXTRA that is not an object accepted")
+	}
+}
