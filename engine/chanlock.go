@@ -31,6 +31,12 @@ type paddedMutex struct {
 func newChanLocks() *chanLocks { return &chanLocks{seed: maphash.MakeSeed()} }
 
 // get returns ch's lock. It allocates nothing.
-func (l *chanLocks) get(ch string) *sync.Mutex {
-	return &l.locks[maphash.String(l.seed, ch)%chanLockCount].Mutex
+func (l *chanLocks) get(ch string) *sync.Mutex { return l.at(l.index(ch)) }
+
+// index returns the index of ch's lock, for taking several locks in index order.
+func (l *chanLocks) index(ch string) int {
+	return int(maphash.String(l.seed, ch) % chanLockCount)
 }
+
+// at returns the lock at index i.
+func (l *chanLocks) at(i int) *sync.Mutex { return &l.locks[i].Mutex }

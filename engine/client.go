@@ -586,34 +586,30 @@ func (c *Client) handleConnect(id uint32, req *codec.ConnectRequest) error {
 			res.Subs[ps.ch] = &sr
 		}
 	}
-	if len(pending) == 1 {
-		// The common case (a personal channel): the reply is queued under the
-		// channel's lock as a subscribe reply is (joinSub), so a publication made
-		// as soon as the client reads it reaches the client.
+	if len(pending) > 0 {
+		// The reply is queued under the channels' locks as a subscribe reply is
+		// (joinSubs), so a publication made as soon as the client reads it reaches
+		// the client, on each of its server-side channels; the client never sees
+		// a channel push before it, and positioned subscriptions catch up there.
 		b := getBuf()
 		out, err := codec.AppendReply(c.proto, (*b)[:0], c.connectReply(id, &res))
 		*b = out
 		if err != nil {
 			putBuf(b)
-			n.brokerRelease(pending[0].ch, &pending[0].p)
-			return DisconnectBadProtocol
-		}
-		c.countSent(c.method, len(out))
-		c.joinSub(pending[0].ch, &pending[0].p, pending[0].pos, out)
-		putBuf(b)
-	} else {
-		if err := c.writeReply(c.connectReply(id, &res)); err != nil {
 			for i := range pending {
 				n.brokerRelease(pending[i].ch, &pending[i].p)
 			}
-			return err
+			return DisconnectBadProtocol
 		}
-		// Join the hub only after the connect reply is queued: the client never
-		// sees a channel push before it; positioned subscriptions catch up in
-		// joinSub.
+		c.countSent(c.method, len(out))
+		reqs := make([]joinReq, len(pending))
 		for i := range pending {
-			c.joinSub(pending[i].ch, &pending[i].p, pending[i].pos, nil)
+			reqs[i] = joinReq{ch: pending[i].ch, p: &pending[i].p, pos: pending[i].pos}
 		}
+		c.joinSubs(reqs, out)
+		putBuf(b)
+	} else if err := c.writeReply(c.connectReply(id, &res)); err != nil {
+		return err
 	}
 	now := time.Now().UnixNano()
 	c.mu.Lock()

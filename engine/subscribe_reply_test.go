@@ -59,13 +59,7 @@ func TestPublishRightAfterSubscribeReply(t *testing.T) {
 // with one server-side subscription (a token's channels claim): its connect reply
 // carries the subscription.
 func TestPublishRightAfterConnectReplyWithSubscription(t *testing.T) {
-	n := newTestNode(t, featureConfig())
-	ft := newFakeTransport(codec.ProtocolJSON)
-	tr := &replyHookTransport{fakeTransport: ft, match: `"connect":`}
-	c := n.NewClient(tr, nil)
-	ft.mu.Lock()
-	ft.client = c
-	ft.mu.Unlock()
+	n, ft, tr, c := connectHookClient(t)
 	published := make(chan error, 1)
 	tr.onReply = publishNow(n, published)
 	tok := token(t, jwt.MapClaims{"sub": "u", "channels": []string{"feed:x"}})
@@ -73,6 +67,19 @@ func TestPublishRightAfterConnectReplyWithSubscription(t *testing.T) {
 		t.Fatal("connect failed")
 	}
 	waitReplyThenPub(t, ft, published, 0, `"id":1,"connect"`)
+}
+
+// connectHookClient makes a node and a client on a replyHookTransport matching
+// the connect reply.
+func connectHookClient(t *testing.T) (*Node, *fakeTransport, *replyHookTransport, *Client) {
+	n := newTestNode(t, featureConfig())
+	ft := newFakeTransport(codec.ProtocolJSON)
+	tr := &replyHookTransport{fakeTransport: ft, match: `"connect":`}
+	c := n.NewClient(tr, nil)
+	ft.mu.Lock()
+	ft.client = c
+	ft.mu.Unlock()
+	return n, ft, tr, c
 }
 
 // publishNow returns a reply hook that publishes to feed:x from another goroutine
@@ -111,6 +118,57 @@ func waitReplyThenPub(t *testing.T, ft *fakeTransport, published chan error, i i
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the publication made right after the subscribe reply never arrived: %q", msgs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPublishRightAfterConnectReplyWithSubscriptions is the same for a connect
+// with several server-side subscriptions: a publication to each of them made as
+// soon as the connect reply is out reaches the client, after the reply. The reply
+// used to be queued before any of them joined the hub.
+func TestPublishRightAfterConnectReplyWithSubscriptions(t *testing.T) {
+	chans := []string{"feed:a", "feed:b", "feed:c", "feed:d"}
+	n, ft, tr, c := connectHookClient(t)
+	published := make(chan error, len(chans))
+	tr.onReply = func() {
+		for _, ch := range chans {
+			go func() {
+				_, err := n.Publish(ch, []byte(`{"after":"`+ch+`"}`), PublishOptions{})
+				published <- err
+			}()
+		}
+		// Give the publications every chance to fan out before the handler goes
+		// on (they wait for the channel locks while the reply is queued under them).
+		time.Sleep(100 * time.Millisecond)
+	}
+	tok := token(t, jwt.MapClaims{"sub": "u", "channels": chans})
+	if !c.HandleFrame([]byte(`{"id":1,"connect":{"token":"` + tok + `"}}`)) {
+		t.Fatal("connect failed")
+	}
+	for range chans {
+		if err := <-published; err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		msgs := ft.messages()
+		all := strings.Join(msgs, "\n")
+		missing := 0
+		for _, ch := range chans {
+			if !strings.Contains(all, `{"after":"`+ch+`"}`) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			if !strings.Contains(msgs[0], `"id":1,"connect"`) {
+				t.Fatalf("want the connect reply first: %q", msgs)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d publications made right after the connect reply never arrived: %q", missing, len(chans), msgs)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"time"
 
 	"github.com/rotorhq/rotor/codec"
@@ -243,6 +244,14 @@ func filterPubs(f *codec.FilterNode, pubs []*codec.Publication) []*codec.Publica
 	return out
 }
 
+// joinReq is one subscription for joinSubs: its channel, parameters, and the
+// stream position its reply was computed at (prepareSub).
+type joinReq struct {
+	ch  string
+	p   *subParams
+	pos codec.StreamPosition
+}
+
 // joinSub registers the subscription and adds c to the hub. For a positioned
 // subscription it first sends whatever was published after pos (between the result
 // and now), so the client sees every offset exactly once and in order.
@@ -256,32 +265,102 @@ func filterPubs(f *codec.FilterNode, pubs []*codec.Publication) []*codec.Publica
 // join are left alone (an OnClose racing a server-side subscribe used to leave a
 // permanent presence entry and a join without a leave). Must not hold c.mu.
 func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition, reply []byte) {
+	reqs := [1]joinReq{{ch: ch, p: p, pos: pos}}
+	c.joinSubs(reqs[:], reply)
+}
+
+// joinSubs is joinSub for several channels at once (a connect with server-side
+// subscriptions): it holds every one of their channel locks, taken in lock index
+// order (the only place that holds more than one), while it queues reply and joins
+// them all, so a publication to any of them made as soon as the client reads
+// reply reaches the client, after reply. Must not hold c.mu.
+func (c *Client) joinSubs(reqs []joinReq, reply []byte) {
 	n := c.node
-	sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt, ns: p.ns}
+	var subsArr [1]*subscription
+	subs := subsArr[:0]
 	c.mu.Lock()
 	if c.state != stateConnected {
 		c.mu.Unlock()
 		if reply != nil {
 			c.enqueue(reply)
 		}
-		n.brokerRelease(ch, p)
+		for i := range reqs {
+			n.brokerRelease(reqs[i].ch, reqs[i].p)
+		}
 		return
 	}
-	c.subs.set(ch, sub)
-	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info, ChanInfo: p.chanInfo}
+	for i := range reqs {
+		p := reqs[i].p
+		sub := &subscription{flags: p.flags, chanInfo: p.chanInfo, expireAt: p.expireAt, ns: p.ns}
+		c.subs.set(reqs[i].ch, sub)
+		subs = append(subs, sub)
+	}
+	info := codec.ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
 	c.mu.Unlock()
 
-	mu := n.chans.get(ch)
-	mu.Lock()
-	// The reply goes out under the channel lock: before any publication of ch
-	// reaches c, and not before c is in the hub, since a publication fans out
-	// under this lock too. Queued earlier, a transport that writes at once could
-	// deliver the reply while a publication fanned out without c, and a client
-	// (or the backend it tells) publishing right after its subscribe reply would
-	// miss that publication.
+	var lockArr [1]int
+	locks := lockArr[:0]
+	for i := range reqs {
+		locks = append(locks, n.chans.index(reqs[i].ch))
+	}
+	if len(locks) > 1 {
+		slices.Sort(locks)
+		locks = slices.Compact(locks)
+	}
+	for _, k := range locks {
+		n.chans.at(k).Lock()
+	}
+	// The reply goes out under the channel locks: before any publication of these
+	// channels reaches c, and not before c is in their hub entries, since a
+	// publication fans out under its channel's lock too. Queued earlier, a
+	// transport that writes at once could deliver the reply while a publication
+	// fanned out without c, and a client (or the backend it tells) publishing right
+	// after the reply would miss that publication.
 	if reply != nil {
 		c.enqueue(reply)
 	}
+	var joinArr [1]joined
+	joins := joinArr[:0]
+	for i := range reqs {
+		joins = append(joins, c.joinLocked(&reqs[i], subs[i], info))
+	}
+	for i := len(locks) - 1; i >= 0; i-- {
+		n.chans.at(locks[i]).Unlock()
+	}
+	for i := range joins {
+		if j := &joins[i]; j.last != nil {
+			n.runEffects(j.q, j.last)
+		}
+	}
+	for i := range joins {
+		if !joins[i].lostPosition {
+			continue
+		}
+		ch := reqs[i].ch
+		c.mu.Lock()
+		if cur, ok := c.subs.get(ch); ok && cur == subs[i] {
+			c.subs.remove(ch)
+		}
+		c.mu.Unlock()
+		c.insufficientState(ch, reqs[i].p.flags&subServerSide != 0)
+	}
+}
+
+// joined is what joinLocked leaves to do once the channel lock is released: the
+// join's presence and join push effects, and whether the position was lost.
+type joined struct {
+	q            *effectQueue
+	last         *chanEffect
+	lostPosition bool
+}
+
+// joinLocked is joinSubs' part for one channel: it sends a positioned subscriber
+// what it missed and puts sub in the hub if sub is still c's current subscription to
+// r.ch. Must hold r.ch's channel lock, not c.mu.
+func (c *Client) joinLocked(r *joinReq, sub *subscription, info codec.ClientInfo) joined {
+	n := c.node
+	ch, p := r.ch, r.p
+	info.ChanInfo = p.chanInfo
 	c.mu.Lock()
 	cur, ok := c.subs.get(ch)
 	current := ok && cur == sub && c.state == stateConnected
@@ -292,7 +371,7 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition, repl
 	first := !n.local && n.hub.numSubscribers(ch) == 0
 	var top codec.StreamPosition
 	if current && !lostPosition && p.flags&subPositioned != 0 {
-		top, lostPosition = c.sendMissedLocked(ch, p, pos)
+		top, lostPosition = c.sendMissedLocked(ch, p, r.pos)
 	} else if current && !lostPosition && first && historyEnabled(p.ns) {
 		// A remote broker's first subscriber: later joiners get from history what
 		// was published up to the top, Pub/Sub brings the rest.
@@ -302,8 +381,7 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition, repl
 			lostPosition = true
 		}
 	}
-	var q *effectQueue
-	var last *chanEffect
+	j := joined{lostPosition: lostPosition}
 	if current && !lostPosition {
 		sub.joined = true
 		n.hub.addSub(ch, c.entry(p))
@@ -313,22 +391,10 @@ func (c *Client) joinSub(ch string, p *subParams, pos codec.StreamPosition, repl
 		if first {
 			n.hub.setStreamPos(ch, top)
 		}
-		q, last = n.queueJoinLeave(ch, &info, p.flags, true)
+		j.q, j.last = n.queueJoinLeave(ch, &info, p.flags, true)
 	}
 	n.brokerReleaseLocked(ch, p)
-	mu.Unlock()
-	if last != nil {
-		n.runEffects(q, last)
-	}
-
-	if lostPosition {
-		c.mu.Lock()
-		if cur, ok := c.subs.get(ch); ok && cur == sub {
-			c.subs.remove(ch)
-		}
-		c.mu.Unlock()
-		c.insufficientState(ch, p.flags&subServerSide != 0)
-	}
+	return j
 }
 
 // sendMissedLocked enqueues to c the publications of ch after pos and reports
