@@ -783,6 +783,53 @@ func TestUniWebSocketOptions(t *testing.T) {
 	}
 }
 
+// TestUniWebSocketNoClosingHandshake: with uni_websocket.disable_closing_handshake
+// a server disconnect sends the disconnect push and closes the connection with no
+// close frame (Centrifugo's behaviour before v6.5.1).
+func TestUniWebSocketNoClosingHandshake(t *testing.T) {
+	t.Parallel()
+	for _, disabled := range []bool{false, true} {
+		srv := harness.Start(t, harness.DefaultConfig().
+			Set("uni_websocket.enabled", true).
+			Set("uni_websocket.disable_closing_handshake", disabled))
+		req := `{"token":"` + harness.UserToken(t, "ivo") + `"}`
+		conn, _, err := websocket.DefaultDialer.Dial(uniWSURL(srv)+"?cf_connect="+url.QueryEscape(req), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, m, err := conn.ReadMessage()
+		var c connectRes
+		if err != nil || !bytes.HasPrefix(m, []byte(`{"connect":`)) || json.Unmarshal(m[len(`{"connect":`):len(m)-1], &c) != nil {
+			t.Fatalf("connect push %q %v", m, err)
+		}
+		srv.MustAPI(t, "disconnect", map[string]any{"user": "ivo", "client": c.Client})
+		var push string
+		for {
+			_, m, err = conn.ReadMessage()
+			if err != nil {
+				break
+			}
+			if string(m) != "{}" {
+				push = string(m)
+			}
+		}
+		if want := `{"disconnect":{"code":3503,"reason":"force disconnect"}}`; push != want {
+			t.Errorf("disable_closing_handshake %v: last push %q, want %q", disabled, push, want)
+		}
+		var ce *websocket.CloseError
+		switch {
+		case !errors.As(err, &ce):
+			t.Errorf("disable_closing_handshake %v: ended with %v", disabled, err)
+		case disabled && ce.Code != websocket.CloseAbnormalClosure:
+			t.Errorf("disable_closing_handshake: close frame %v, want none (1006)", err)
+		case !disabled && ce.Code != 3503:
+			t.Errorf("close %v, want the close frame 3503", err)
+		}
+		conn.Close()
+	}
+}
+
 // TestUniWebSocketMessageSizeLimit: the first message of a uni_websocket is bounded
 // by uni_websocket.message_size_limit (default 65536), not websocket's (4096 here):
 // over it the connection closes with 1009.

@@ -317,7 +317,7 @@ func (c *conn) flush() {
 		halfClose := false
 		if sendClose {
 			c.closeSent = true
-			halfClose = !c.peerClosed
+			halfClose = !c.peerClosed && !c.noCloseFrame()
 		}
 		if data != nil {
 			c.unsent = len(data.b) - hdrReserve
@@ -456,12 +456,17 @@ func (c *conn) frame(data, pong *obuf, sendClose bool, code uint16, reason strin
 		out.b = ws.AppendControl(out.b, ws.OpPong, pong.b)
 		putBuf(pong)
 	}
-	if sendClose {
+	if sendClose && !c.noCloseFrame() {
 		out = growBuf(out, ws.CloseFrameSize(code, len(reason)))
 		out.b = ws.AppendClose(out.b, code, reason)
 	}
 	return out, start
 }
+
+// noCloseFrame reports whether a close ends the connection without a close frame
+// (uni_websocket.disable_closing_handshake): what is queued is sent, then the
+// connection closes.
+func (c *conn) noCloseFrame() bool { return c.uniWS && c.srv.cfg.UniDisableClosingHandshake }
 
 // writeHandshake sends an HTTP response (the 101 or an error) from inside
 // OnRequest, before the connection has a session, so no flush token holder can be

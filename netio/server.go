@@ -137,6 +137,10 @@ type Config struct {
 	UniMessageSizeLimit int
 	// UniDisableDisconnectPush is uni_websocket.disable_disconnect_push.
 	UniDisableDisconnectPush bool
+	// UniDisableClosingHandshake is uni_websocket.disable_closing_handshake: a
+	// disconnect sends what is queued (the disconnect push) and closes the TCP
+	// connection, with no close frame.
+	UniDisableClosingHandshake bool
 	// Admit, when set, is asked before a valid upgrade is answered; false rejects it
 	// with HTTP 503 (client.connection_limit). Called on the connection's goroutine.
 	Admit func() bool

@@ -30,6 +30,7 @@ type conn struct {
 	deflate bool
 	limit   int  // message size limit (wire bytes)
 	split   bool // one WebSocket message per Enqueue (uni_websocket)
+	uniWS   bool // a uni_websocket connection
 
 	wake       chan struct{} // a write is due (capacity 1)
 	done       chan struct{} // closed by closeNow
@@ -208,6 +209,12 @@ func (c *conn) writeLoop() {
 				}
 				continue
 			}
+			if c.uniWS && cfg.UniDisableClosingHandshake {
+				// uni_websocket.disable_closing_handshake: what was queued is
+				// sent; the connection closes with no close frame.
+				c.closeNow()
+				return
+			}
 			msg := websocket.FormatCloseMessage(code, reason)
 			if code == websocket.CloseNoStatusReceived {
 				msg = nil // echo an empty close as empty
@@ -277,6 +284,7 @@ func (s *Server) serve(wc *websocket.Conn, req *netio.UpgradeRequest, deflate bo
 	}
 	var t engine.Transport = c
 	if uni != nil {
+		c.uniWS = true
 		c.split = !s.cfg.UniJoinPushMessages
 		if s.cfg.UniMessageSizeLimit > 0 {
 			c.limit = s.cfg.UniMessageSizeLimit

@@ -69,6 +69,10 @@ type Config struct {
 	UniMessageSizeLimit int
 	// UniDisableDisconnectPush is uni_websocket.disable_disconnect_push.
 	UniDisableDisconnectPush bool
+	// UniDisableClosingHandshake is uni_websocket.disable_closing_handshake: a
+	// disconnect sends what is queued (the disconnect push) and closes the
+	// connection, with no close frame.
+	UniDisableClosingHandshake bool
 	// HTTPServer serves every request that is not an upgrade on WebSocketPath;
 	// its Handler is wrapped. nil: a server answering 404.
 	HTTPServer *fasthttp.Server
