@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -486,5 +488,45 @@ func TestWriteTimeoutMetricAndLog(t *testing.T) {
 			t.Fatalf("no log line for the 3009 of user stalled:\n%s", srv.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUniWebSocketWriteTimeout: a uni_websocket subscriber that stops reading is
+// closed with 3009 after uni_websocket.write_timeout, not websocket.write_timeout
+// (60 s here, past the test's deadline).
+func TestUniWebSocketWriteTimeout(t *testing.T) {
+	cfg := metricsConfig()
+	cfg.Set("uni_websocket.enabled", true)
+	cfg.Set("client.queue_max_size", 512<<20)
+	cfg.Set("websocket.write_timeout", "60s")
+	cfg.Set("uni_websocket.write_timeout", "300ms")
+	cfg.Set("client.ping_interval", "60s")
+	cfg.Set("client.pong_timeout", "20s")
+	srv := harness.Start(t, cfg)
+	req := `{"token":"` + harness.UserToken(t, "unistalled") + `","subs":{"chat:unistall":{}}}`
+	conn, _, err := websocket.DefaultDialer.Dial(uniWSURL(srv)+"?cf_connect="+url.QueryEscape(req), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, m, err := conn.ReadMessage(); err != nil || !strings.HasPrefix(string(m), `{"connect":`) {
+		t.Fatalf("connect push %q %v", m, err)
+	}
+	// From here on the client reads nothing.
+	payload := strings.Repeat("u", 60000)
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		srv.MustAPI(t, "publish", map[string]any{"channel": "chat:unistall", "data": map[string]any{"p": payload}})
+		if i%10 != 0 {
+			continue
+		}
+		fams, _ := scrape(t, srv)
+		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": "3009"}); v >= 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled uni_websocket subscriber was not closed with 3009 within 30 s")
+		}
 	}
 }

@@ -203,7 +203,11 @@ func (c *conn) upgrade(h *requestHead, n int) {
 	}
 	c.srv.sweepRemove(c)
 	_ = c.nc.SetReadTimeout(c.srv.cfg.ReadTimeout)
-	_ = c.nc.SetWriteTimeout(c.srv.cfg.WriteTimeout)
+	wt := c.srv.cfg.WriteTimeout
+	if c.uniWS && c.srv.cfg.UniWriteTimeout > 0 {
+		wt = c.srv.cfg.UniWriteTimeout
+	}
+	_ = c.nc.SetWriteTimeout(wt)
 	c.proto = hs.protocol
 	if hs.deflate {
 		c.deflate = true

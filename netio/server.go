@@ -141,6 +141,9 @@ type Config struct {
 	// disconnect sends what is queued (the disconnect push) and closes the TCP
 	// connection, with no close frame.
 	UniDisableClosingHandshake bool
+	// UniWriteTimeout is uni_websocket.write_timeout: WriteTimeout for
+	// uni_websocket connections (0: WriteTimeout).
+	UniWriteTimeout time.Duration
 	// Admit, when set, is asked before a valid upgrade is answered; false rejects it
 	// with HTTP 503 (client.connection_limit). Called on the connection's goroutine.
 	Admit func() bool

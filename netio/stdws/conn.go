@@ -219,7 +219,7 @@ func (c *conn) writeLoop() {
 			if code == websocket.CloseNoStatusReceived {
 				msg = nil // echo an empty close as empty
 			}
-			err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(cfg.WriteTimeout))
+			err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.writeTimeout()))
 			if err == nil {
 				select {
 				case <-c.readerDone:
@@ -233,13 +233,22 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// writeTimeout is websocket.write_timeout, or uni_websocket.write_timeout on a
+// uni_websocket connection.
+func (c *conn) writeTimeout() time.Duration {
+	if c.uniWS && c.srv.cfg.UniWriteTimeout > 0 {
+		return c.srv.cfg.UniWriteTimeout
+	}
+	return c.srv.cfg.WriteTimeout
+}
+
 // writeMessage sends data as one message within websocket.write_timeout.
 func (c *conn) writeMessage(data []byte) error {
 	cfg := &c.srv.cfg
 	if c.deflate {
 		c.ws.EnableWriteCompression(cfg.CompressionMinSize == 0 || len(data) > cfg.CompressionMinSize)
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
 	return c.ws.WriteMessage(c.op, data)
 }
 
@@ -252,7 +261,7 @@ func (c *conn) writeSegs(data []byte, segs []seg) error {
 		}
 		start = sg.end
 		if sg.ping {
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.writeTimeout())); err != nil {
 				return err
 			}
 		}

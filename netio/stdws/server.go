@@ -73,6 +73,9 @@ type Config struct {
 	// disconnect sends what is queued (the disconnect push) and closes the
 	// connection, with no close frame.
 	UniDisableClosingHandshake bool
+	// UniWriteTimeout is uni_websocket.write_timeout: WriteTimeout for
+	// uni_websocket connections (0: WriteTimeout).
+	UniWriteTimeout time.Duration
 	// HTTPServer serves every request that is not an upgrade on WebSocketPath;
 	// its Handler is wrapped. nil: a server answering 404.
 	HTTPServer *fasthttp.Server

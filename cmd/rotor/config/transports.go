@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Transports holds the keys of the HTTP-based and unidirectional client transports
@@ -78,6 +79,9 @@ type UniWebSocket struct {
 	JoinPushMessages        bool
 	DisableDisconnectPush   bool
 	DisableClosingHandshake bool
+	// WriteTimeout is uni_websocket.write_timeout (default and 0: 1s), the
+	// uni_websocket counterpart of websocket.write_timeout.
+	WriteTimeout time.Duration
 }
 
 func init() {
@@ -105,14 +109,15 @@ func init() {
 			}
 			ep("emulation", &t.Emulation, "/emulation", false)
 			u := &t.UniWebSocket
-			u.HandlerPrefix, u.MessageSizeLimit = "/connection/uni_websocket", 65536
+			u.HandlerPrefix, u.MessageSizeLimit, u.WriteTimeout = "/connection/uni_websocket", 65536, time.Second
 			keys = append(keys,
 				Key{"uni_websocket.enabled", &u.Enabled},
 				Key{"uni_websocket.handler_prefix", &u.HandlerPrefix},
 				Key{"uni_websocket.message_size_limit", &u.MessageSizeLimit},
 				Key{"uni_websocket.join_push_messages", &u.JoinPushMessages},
 				Key{"uni_websocket.disable_disconnect_push", &u.DisableDisconnectPush},
-				Key{"uni_websocket.disable_closing_handshake", &u.DisableClosingHandshake})
+				Key{"uni_websocket.disable_closing_handshake", &u.DisableClosingHandshake},
+				Key{"uni_websocket.write_timeout", &u.WriteTimeout})
 			return keys
 		},
 		Validate: func(c *ServerConfig) error {
@@ -133,6 +138,12 @@ func init() {
 				if e.n < 0 {
 					return fmt.Errorf("%s: negative size %d", e.key, e.n)
 				}
+			}
+			switch u := &t.UniWebSocket; {
+			case u.WriteTimeout < 0:
+				return fmt.Errorf("uni_websocket.write_timeout: %s must not be negative", u.WriteTimeout)
+			case u.WriteTimeout == 0:
+				u.WriteTimeout = time.Second
 			}
 			return nil
 		},
