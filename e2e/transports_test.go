@@ -865,3 +865,43 @@ func TestUniWebSocketMessageSizeLimit(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// TestUniWebSocketCompressionNotNegotiated: websocket.compression is the
+// bidirectional WebSocket's; a uni_websocket client offering permessage-deflate
+// gets plain frames (uni_websocket.compression, off by default, is Centrifugo's
+// separate key), and its pushes arrive.
+func TestUniWebSocketCompressionNotNegotiated(t *testing.T) {
+	t.Parallel()
+	srv := harness.Start(t, harness.DefaultConfig().
+		Set("uni_websocket.enabled", true).
+		Set("websocket.compression", true))
+	d := *websocket.DefaultDialer
+	d.EnableCompression = true
+	req := `{"token":"` + harness.UserToken(t, "zoe") + `","subs":{"chat:unideflate":{}}}`
+	conn, resp, err := d.Dial(uniWSURL(srv)+"?cf_connect="+url.QueryEscape(req), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Errorf("uni_websocket negotiated %q", ext)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, m, err := conn.ReadMessage(); err != nil || !strings.HasPrefix(string(m), `{"connect":`) {
+		t.Fatalf("connect push %q %v", m, err)
+	}
+	srv.MustAPI(t, "publish", map[string]any{"channel": "chat:unideflate", "data": map[string]any{"text": strings.Repeat("z", 3000)}})
+	for {
+		_, m, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m) == "{}" {
+			continue
+		}
+		if !strings.Contains(string(m), `"channel":"chat:unideflate"`) || !strings.Contains(string(m), strings.Repeat("z", 3000)) {
+			t.Fatalf("push %q", m)
+		}
+		return
+	}
+}

@@ -167,7 +167,10 @@ func (c *conn) reject(status int) {
 // upgrade completes a WebSocket handshake whose head (n bytes) is h, calls Accept,
 // and goes on reading frames that came with the head.
 func (c *conn) upgrade(h *requestHead, n int) {
-	hs := checkUpgrade(h, c.srv.origins, c.srv.cfg.Compression)
+	// websocket.compression is the bidirectional WebSocket's: uni_websocket has a
+	// key of its own (uni_websocket.compression, off by default, not supported),
+	// and its pushes go one frame each, never compressed.
+	hs := checkUpgrade(h, c.srv.origins, c.srv.cfg.Compression && !c.uniWS)
 	if hs.status == 101 && c.srv.cfg.Admit != nil && !c.srv.cfg.Admit() {
 		hs.status = 503
 	}

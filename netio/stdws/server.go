@@ -119,7 +119,7 @@ type Server struct {
 	http       *fasthttp.Server
 	origins    func([]byte) bool
 	up, upZ    websocket.FastHTTPUpgrader // without and with compression
-	uni, uniZ  websocket.FastHTTPUpgrader // uni_websocket: no subprotocol
+	uni        websocket.FastHTTPUpgrader // uni_websocket: no subprotocol, no compression
 	next       fasthttp.RequestHandler
 	mu         sync.Mutex
 	conns      map[*conn]struct{}
@@ -192,8 +192,6 @@ func Listen(cfg Config) (*Server, error) {
 	s.upZ = s.up
 	s.upZ.EnableCompression = true
 	s.uni = websocket.FastHTTPUpgrader{CheckOrigin: anyOrigin}
-	s.uniZ = s.uni
-	s.uniZ.EnableCompression = true
 	return s, nil
 }
 
@@ -345,12 +343,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		req.Protocol = codec.ProtocolJSON
-		up := &s.uni
-		if deflate {
-			up = &s.uniZ
-		}
-		_ = up.Upgrade(ctx, func(wc *websocket.Conn) {
-			s.serve(wc, req, deflate, &uniUpgrade{req: uniReq})
+		// websocket.compression is the bidirectional WebSocket's; uni_websocket's
+		// own key (uni_websocket.compression, off by default) is not supported,
+		// so its pushes go uncompressed, as on netio.
+		req.Compression = false
+		_ = s.uni.Upgrade(ctx, func(wc *websocket.Conn) {
+			s.serve(wc, req, false, &uniUpgrade{req: uniReq})
 		})
 		return
 	}
