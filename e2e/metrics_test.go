@@ -350,27 +350,13 @@ func TestSlowConsumerMetricAndLog(t *testing.T) {
 	raw.Send(`{"id":2,"subscribe":{"channel":"chat:flood"}}`)
 	raw.Read(5 * time.Second)
 	// The client reads nothing more: the socket buffers fill, then its queue.
-	payload := strings.Repeat("x", 60000)
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; ; i++ {
-		srv.MustAPI(t, "publish", map[string]any{"channel": "chat:flood", "data": map[string]any{"p": payload}})
-		if i%10 != 0 {
-			continue
-		}
-		fams, _ := scrape(t, srv)
-		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": "3008"}); v >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the slow subscriber was never disconnected with 3008")
-		}
-	}
+	floodUntilDisconnect(t, srv, "chat:flood", "3008", "")
 	// One log line names the client, the user and the reason, at info (text or
 	// JSON, whichever the log format is). It is written when the connection is
 	// gone, which for a peer that reads nothing is after the close handshake times
 	// out (5 s).
 	var line string
-	deadline = time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for line == "" {
 		for _, l := range strings.Split(srv.Output(), "\n") {
 			if strings.Contains(l, "closing client connection") && strings.Contains(l, "laggard") {
@@ -460,25 +446,8 @@ func TestWriteTimeoutMetricAndLog(t *testing.T) {
 	raw.Read(5 * time.Second)
 	raw.Send(`{"id":2,"subscribe":{"channel":"chat:stall"}}`)
 	raw.Read(5 * time.Second)
-	payload := strings.Repeat("y", 60000)
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; ; i++ {
-		srv.MustAPI(t, "publish", map[string]any{"channel": "chat:stall", "data": map[string]any{"p": payload}})
-		if i%10 != 0 {
-			continue
-		}
-		fams, _ := scrape(t, srv)
-		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": "3009"}); v >= 1 {
-			break
-		}
-		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": "3008"}); v >= 1 {
-			t.Fatal("3008 although the queue limit is out of reach")
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the stalled subscriber was never closed with 3009")
-		}
-	}
-	deadline = time.Now().Add(15 * time.Second)
+	floodUntilDisconnect(t, srv, "chat:stall", "3009", "3008")
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		out := strings.ToLower(srv.Output())
 		if strings.Contains(out, "closing client connection") && strings.Contains(out, "stalled") && strings.Contains(out, "write error") {
@@ -514,19 +483,31 @@ func TestUniWebSocketWriteTimeout(t *testing.T) {
 		t.Fatalf("connect push %q %v", m, err)
 	}
 	// From here on the client reads nothing.
-	payload := strings.Repeat("u", 60000)
+	floodUntilDisconnect(t, srv, "chat:unistall", "3009", "")
+}
+
+// floodUntilDisconnect publishes 60 KB publications to ch, for a subscriber that
+// reads nothing, until the server has counted a disconnect with code (checked
+// every 10 publications). It fails after 30 s, or at once when the server counts
+// a disconnect with forbid (unless empty).
+func floodUntilDisconnect(t *testing.T, srv *harness.Server, ch, code, forbid string) {
+	t.Helper()
+	payload := strings.Repeat("x", 60000)
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; ; i++ {
-		srv.MustAPI(t, "publish", map[string]any{"channel": "chat:unistall", "data": map[string]any{"p": payload}})
+		srv.MustAPI(t, "publish", map[string]any{"channel": ch, "data": map[string]any{"p": payload}})
 		if i%10 != 0 {
 			continue
 		}
 		fams, _ := scrape(t, srv)
-		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": "3009"}); v >= 1 {
+		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": code}); v >= 1 {
 			return
 		}
+		if v, _ := value(fams["centrifugo_client_num_server_disconnects"], map[string]string{"code": forbid}); forbid != "" && v >= 1 {
+			t.Fatalf("disconnected with %s, want %s", forbid, code)
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("the stalled uni_websocket subscriber was not closed with 3009 within 30 s")
+			t.Fatalf("no disconnect with %s within 30 s", code)
 		}
 	}
 }
